@@ -1,0 +1,212 @@
+// Package history holds the record types every other faultline package
+// shares: one Record per line of history.jsonl, for client operations and
+// nemesis events alike. It imports nothing of faultline's.
+//
+// Records enter through a Writer, which appends one JSON object per line and
+// flushes it to the file before returning, so a crash of the harness loses
+// at most the operations still in flight. They leave through Read, which
+// parses a history file back and names the line of any record it cannot read.
+package history
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Type says what a record is, following Jepsen: an invoke, then ok (it
+// happened), fail (it certainly did not happen) or info (unknown outcome, or
+// an event that is not a client operation).
+type Type string
+
+const (
+	Invoke Type = "invoke"
+	OK     Type = "ok"
+	Fail   Type = "fail"
+	Info   Type = "info"
+)
+
+func (t Type) valid() bool {
+	switch t {
+	case Invoke, OK, Fail, Info:
+		return true
+	}
+	return false
+}
+
+// Process identifies the logical process behind a record: a client number
+// (0, 1, ...) or the nemesis. It is written as a JSON number for clients and
+// as the string "nemesis" for the nemesis.
+type Process int
+
+// Nemesis is the process of every fault event.
+const Nemesis Process = -1
+
+func (p Process) String() string {
+	if p == Nemesis {
+		return "nemesis"
+	}
+	return strconv.Itoa(int(p))
+}
+
+// MarshalJSON writes a client process as a number and the nemesis as "nemesis".
+func (p Process) MarshalJSON() ([]byte, error) {
+	if p == Nemesis {
+		return []byte(`"nemesis"`), nil
+	}
+	if p < 0 {
+		return nil, fmt.Errorf("invalid process %d", int(p))
+	}
+	return strconv.AppendInt(nil, int64(p), 10), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (p *Process) UnmarshalJSON(b []byte) error {
+	if string(b) == `"nemesis"` {
+		*p = Nemesis
+		return nil
+	}
+	n, err := strconv.Atoi(string(b))
+	if err != nil || n < 0 {
+		return fmt.Errorf("process must be a non-negative number or \"nemesis\", got %s", b)
+	}
+	*p = Process(n)
+	return nil
+}
+
+// Record is one line of history.jsonl.
+//
+// Value is kept as raw JSON: each workload defines what its values look like
+// (a register read returns a number or null, a compare-and-set carries
+// [old, new]) and each checker model decodes its own. Fault events carry a
+// description of the fault.
+type Record struct {
+	Index   int64           `json:"index"`
+	Process Process         `json:"process"`
+	Node    string          `json:"node,omitempty"`
+	Type    Type            `json:"type"`
+	F       string          `json:"f"`
+	Key     string          `json:"key,omitempty"`
+	Value   json.RawMessage `json:"value,omitempty"`
+	Error   string          `json:"error,omitempty"`
+	// Time is monotonic nanoseconds since the run started.
+	Time int64 `json:"time"`
+}
+
+// Writer appends records to a history file. It is safe for concurrent use;
+// it assigns each record its index and time, and every Append has reached the
+// operating system before it returns.
+type Writer struct {
+	mu    sync.Mutex
+	f     *os.File
+	start time.Time
+	next  int64
+	buf   bytes.Buffer
+	err   error
+}
+
+// Create creates (or truncates) a history file at path. Times in the records
+// count from start, which must carry a monotonic clock reading (time.Now()).
+func Create(path string, start time.Time) (*Writer, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create history: %w", err)
+	}
+	return &Writer{f: f, start: start}, nil
+}
+
+// Since is the time of a record made now, in nanoseconds since the run started.
+func (w *Writer) Since() int64 { return int64(time.Since(w.start)) }
+
+// Append stamps r with the next index and the current time, writes it as one
+// line and returns the stamped record. After the first write error every
+// Append returns that error.
+func (w *Writer) Append(r Record) (Record, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return r, w.err
+	}
+	r.Index = w.next
+	r.Time = int64(time.Since(w.start))
+	w.buf.Reset()
+	enc := json.NewEncoder(&w.buf)
+	if err := enc.Encode(r); err != nil {
+		return r, fmt.Errorf("encode history record: %w", err)
+	}
+	if _, err := w.f.Write(w.buf.Bytes()); err != nil {
+		w.err = fmt.Errorf("append to history %s: %w", w.f.Name(), err)
+		return r, w.err
+	}
+	w.next++
+	return r, nil
+}
+
+// Close syncs and closes the file.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	serr := w.f.Sync()
+	cerr := w.f.Close()
+	w.f = nil
+	if w.err == nil {
+		w.err = errors.New("history closed")
+	}
+	return errors.Join(serr, cerr)
+}
+
+// ReadFile reads a history file written by Writer.
+func ReadFile(path string) ([]Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := Read(f)
+	if err != nil {
+		return recs, fmt.Errorf("%s:%w", path, err)
+	}
+	return recs, nil
+}
+
+// Read parses records, one JSON object per line; blank lines are skipped. An
+// error names the line ("12: ...") and the records read before it are
+// returned with it. A last line cut short by a crash is an error too: the
+// caller decides whether the records before it are worth checking.
+func Read(r io.Reader) ([]Record, error) {
+	var recs []Record
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		var rec Record
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rec); err != nil {
+			return recs, fmt.Errorf("%d: bad history record: %w", line, err)
+		}
+		if !rec.Type.valid() {
+			return recs, fmt.Errorf("%d: bad history record: type %q is not invoke, ok, fail or info", line, rec.Type)
+		}
+		recs = append(recs, rec)
+	}
+	if err := sc.Err(); err != nil {
+		return recs, fmt.Errorf("%d: %w", line+1, err)
+	}
+	return recs, nil
+}
