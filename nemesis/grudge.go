@@ -1,0 +1,136 @@
+// Package nemesis holds faultline's fault catalogue. For now: network
+// partitions, expressed as directed grudges and installed inside each node's
+// own network namespace as an nftables table that faultline owns.
+//
+// Data enters as a Grudge (which node drops packets from which nodes), built
+// by a Shape from the node names and a seeded random source; the Net applies
+// it to the nodes' namespaces and heals them. Nothing here knows Docker: a
+// Node is a name, an address and the path of a network namespace
+// (/proc/PID/ns/net for a container, /run/netns/NAME for a test).
+package nemesis
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Errors a caller may want to tell apart.
+var (
+	// ErrUnknownNode: a grudge or shape names a node the cluster lacks.
+	ErrUnknownNode = errors.New("unknown node")
+	// ErrUnsupported: this platform cannot apply network faults.
+	ErrUnsupported = errors.New("network faults are not supported on this platform")
+)
+
+// Grudge is a directed partition: each node maps to the nodes whose packets
+// it drops. A symmetric cut between a and b is {a: [b], b: [a]}; a one-way
+// cut that keeps a's packets from reaching b is {b: [a]}.
+type Grudge map[string][]string
+
+// Validate checks that every node the grudge names is in nodes and that no
+// node holds a grudge against itself.
+func (g Grudge) Validate(nodes []string) error {
+	for dst, srcs := range g {
+		if !slices.Contains(nodes, dst) {
+			return fmt.Errorf("%w %q in grudge", ErrUnknownNode, dst)
+		}
+		for _, src := range srcs {
+			if !slices.Contains(nodes, src) {
+				return fmt.Errorf("%w %q in grudge of %s", ErrUnknownNode, src, dst)
+			}
+			if src == dst {
+				return fmt.Errorf("node %s cannot drop its own packets", dst)
+			}
+		}
+	}
+	return nil
+}
+
+// String prints the grudge in a stable order: "n1<-[n2 n3] n2<-[n1]".
+func (g Grudge) String() string {
+	keys := make([]string, 0, len(g))
+	for k := range g {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s<-%v", k, g[k])
+	}
+	return b.String()
+}
+
+// Shape builds a grudge from the cluster's node names. Random choices come
+// from rng, so a seeded run picks the same victims again.
+type Shape interface {
+	// Name is the shape's scenario name ("isolate", "halves").
+	Name() string
+	Grudge(nodes []string, rng *rand.Rand) (Grudge, error)
+}
+
+var (
+	_ Shape = Isolate{}
+	_ Shape = Halves{}
+)
+
+// Isolate cuts one node off from every other node, both ways. An empty Node
+// picks one at random.
+type Isolate struct{ Node string }
+
+func (Isolate) Name() string { return "isolate" }
+
+func (s Isolate) Grudge(nodes []string, rng *rand.Rand) (Grudge, error) {
+	victim := s.Node
+	if victim == "" {
+		victim = nodes[rng.IntN(len(nodes))]
+	}
+	if !slices.Contains(nodes, victim) {
+		return nil, fmt.Errorf("isolate: %w %q", ErrUnknownNode, victim)
+	}
+	var rest []string
+	for _, n := range nodes {
+		if n != victim {
+			rest = append(rest, n)
+		}
+	}
+	return Complete([]string{victim}, rest), nil
+}
+
+// Halves splits the nodes at random into a majority and a minority that
+// cannot reach each other.
+type Halves struct{}
+
+func (Halves) Name() string { return "halves" }
+
+func (Halves) Grudge(nodes []string, rng *rand.Rand) (Grudge, error) {
+	if len(nodes) < 2 {
+		return nil, errors.New("halves: needs at least 2 nodes")
+	}
+	shuffled := slices.Clone(nodes)
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	minority := shuffled[:len(shuffled)/2]
+	majority := shuffled[len(shuffled)/2:]
+	slices.Sort(minority)
+	slices.Sort(majority)
+	return Complete(minority, majority), nil
+}
+
+// Complete is the symmetric grudge that cuts every node of a from every
+// node of b.
+func Complete(a, b []string) Grudge {
+	g := Grudge{}
+	for _, x := range a {
+		g[x] = append(g[x], b...)
+	}
+	for _, y := range b {
+		g[y] = append(g[y], a...)
+	}
+	return g
+}
