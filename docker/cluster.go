@@ -1,0 +1,395 @@
+// Package docker runs the cluster under test in the Docker engine, through
+// the Engine API client: the images faultline ships (built locally FROM
+// scratch, see images.go), one user-defined bridge network per run, and one
+// container per node, n1..nN.
+//
+// Data enters as a ClusterSpec and leaves as a Cluster whose Nodes carry
+// what the rest of faultline needs: an address, a client endpoint and the
+// PID through which the nemesis enters the node's network namespace. Every
+// object created carries the labels faultline=true and faultline.run=<id>,
+// so Leftovers and Clean find whatever a killed harness left behind.
+package docker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/vishvananda/netlink"
+)
+
+// Labels on every object faultline creates.
+const (
+	LabelFaultline = "faultline"
+	LabelRun       = "faultline.run"
+	LabelNode      = "faultline.node"
+)
+
+// Errors a caller may want to tell apart.
+var (
+	// ErrUnreachable: the Docker engine does not answer.
+	ErrUnreachable = errors.New("docker engine unreachable")
+	// ErrImage: an image is missing or failed to build.
+	ErrImage = errors.New("image unavailable")
+	// ErrStart: a container or the network could not be created or started.
+	ErrStart = errors.New("cluster did not start")
+)
+
+// Connect opens a client for the engine named by the environment
+// (DOCKER_HOST, default the local socket), negotiates the API version and
+// checks that the engine answers.
+func Connect(ctx context.Context) (*client.Client, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pctx); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("%w at %s: %v; start the Docker engine or set DOCKER_HOST", ErrUnreachable, cli.DaemonHost(), err)
+	}
+	return cli, nil
+}
+
+// ClusterSpec is what to start.
+type ClusterSpec struct {
+	RunID string
+	Nodes int
+	Image string
+}
+
+// Node is one started member.
+type Node struct {
+	Name        string
+	ContainerID string
+	Addr        netip.Addr
+	// Pid is the container's init process as the host sees it; the node's
+	// network namespace is /proc/Pid/ns/net.
+	Pid int
+	// ClientURL is where clients reach the node (port 2379 on Addr).
+	ClientURL string
+}
+
+// NetNS is the path of the node's network namespace.
+func (n Node) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", n.Pid) }
+
+// Cluster is a running cluster. Remove it when done, whatever happened.
+type Cluster struct {
+	cli       *client.Client
+	RunID     string
+	NetworkID string
+	Subnet    netip.Prefix
+	Nodes     []Node
+}
+
+// Start creates the run's network and starts every node. On any error it
+// removes whatever it had created before returning.
+func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluster, err error) {
+	c = &Cluster{cli: cli, RunID: spec.RunID}
+	defer func() {
+		if err != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			c.Remove(rctx)
+			c = nil
+		}
+	}()
+	labels := map[string]string{LabelFaultline: "true", LabelRun: spec.RunID}
+	if err := c.createNetwork(ctx, labels); err != nil {
+		return c, err
+	}
+	names := make([]string, spec.Nodes)
+	addrs := make([]netip.Addr, spec.Nodes)
+	a := c.Subnet.Addr()
+	for i := range spec.Nodes {
+		names[i] = fmt.Sprintf("n%d", i+1)
+		// .1 is the gateway (the host); nodes start at .11.
+		a4 := a.As4()
+		a4[3] = byte(11 + i)
+		addrs[i] = netip.AddrFrom4(a4)
+	}
+	for i, name := range names {
+		nodeLabels := map[string]string{LabelFaultline: "true", LabelRun: spec.RunID, LabelNode: name}
+		cfg := &container.Config{
+			Image:    spec.Image,
+			Hostname: name,
+			Cmd:      etcdArgs(spec.RunID, names, addrs, i),
+			Labels:   nodeLabels,
+		}
+		netName := "faultline-" + spec.RunID
+		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: addrs[i].String()}, Aliases: []string{name}},
+		}}
+		hc := &container.HostConfig{NetworkMode: container.NetworkMode(netName)}
+		created, err := cli.ContainerCreate(ctx, cfg, hc, nc, nil, fmt.Sprintf("faultline-%s-%s", spec.RunID, name))
+		if err != nil {
+			if client.IsErrNotFound(err) {
+				return c, fmt.Errorf("%w: image %s not found; run `make images`", ErrImage, spec.Image)
+			}
+			return c, fmt.Errorf("%w: create %s: %v", ErrStart, name, err)
+		}
+		c.Nodes = append(c.Nodes, Node{Name: name, ContainerID: created.ID, Addr: addrs[i], ClientURL: fmt.Sprintf("http://%s", net.JoinHostPort(addrs[i].String(), "2379"))})
+	}
+	for i := range c.Nodes {
+		n := &c.Nodes[i]
+		if err := cli.ContainerStart(ctx, n.ContainerID, container.StartOptions{}); err != nil {
+			return c, fmt.Errorf("%w: start %s: %v", ErrStart, n.Name, err)
+		}
+		insp, err := cli.ContainerInspect(ctx, n.ContainerID)
+		if err != nil {
+			return c, fmt.Errorf("%w: inspect %s: %v", ErrStart, n.Name, err)
+		}
+		if insp.State == nil || !insp.State.Running || insp.State.Pid == 0 {
+			return c, fmt.Errorf("%w: %s exited at once (exit code %d); see its log", ErrStart, n.Name, exitCode(insp))
+		}
+		n.Pid = insp.State.Pid
+	}
+	return c, nil
+}
+
+func exitCode(insp container.InspectResponse) int {
+	if insp.State == nil {
+		return -1
+	}
+	return insp.State.ExitCode
+}
+
+// etcdArgs is the command line of member i. Peer and client URLs use fixed
+// addresses, so no DNS is involved.
+func etcdArgs(runID string, names []string, addrs []netip.Addr, i int) []string {
+	initial := ""
+	for j, name := range names {
+		if j > 0 {
+			initial += ","
+		}
+		initial += fmt.Sprintf("%s=http://%s:2380", name, addrs[j])
+	}
+	return []string{
+		"--name=" + names[i],
+		"--data-dir=/data/" + names[i],
+		"--listen-client-urls=http://0.0.0.0:2379",
+		fmt.Sprintf("--advertise-client-urls=http://%s:2379", addrs[i]),
+		"--listen-peer-urls=http://0.0.0.0:2380",
+		fmt.Sprintf("--initial-advertise-peer-urls=http://%s:2380", addrs[i]),
+		"--initial-cluster=" + initial,
+		"--initial-cluster-state=new",
+		"--initial-cluster-token=faultline-" + runID,
+		"--heartbeat-interval=100",
+		"--election-timeout=1000",
+		"--logger=zap",
+		"--log-outputs=stderr",
+	}
+}
+
+// createNetwork makes a bridge network on a free /24 taken from
+// 10.213.0.0/16, trying the next one if the engine or the host already uses
+// a subnet.
+func (c *Cluster) createNetwork(ctx context.Context, labels map[string]string) error {
+	used, err := usedPrefixes(ctx, c.cli)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStart, err)
+	}
+	name := "faultline-" + c.RunID
+	var lastErr error
+	for third := 0; third < 256; third++ {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 213, byte(third), 0}), 24)
+		if overlapsAny(p, used) {
+			continue
+		}
+		gw := netip.AddrFrom4([4]byte{10, 213, byte(third), 1})
+		resp, err := c.cli.NetworkCreate(ctx, name, network.CreateOptions{
+			Driver: "bridge",
+			Labels: labels,
+			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: p.String(), Gateway: gw.String()}}},
+		})
+		if err != nil {
+			lastErr = err
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		c.NetworkID = resp.ID
+		c.Subnet = p
+		return nil
+	}
+	return fmt.Errorf("%w: no free subnet in 10.213.0.0/16 for network %s: %v", ErrStart, name, lastErr)
+}
+
+func usedPrefixes(ctx context.Context, cli *client.Client) ([]netip.Prefix, error) {
+	var used []netip.Prefix
+	nets, err := cli.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range nets {
+		for _, cfg := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(cfg.Subnet); err == nil {
+				used = append(used, p)
+			}
+		}
+	}
+	// Routes the host already has (VPNs, other bridges) are off limits too.
+	if routes, err := netlink.RouteList(nil, netlink.FAMILY_V4); err == nil {
+		for _, r := range routes {
+			if r.Dst == nil {
+				continue
+			}
+			if p, err := netip.ParsePrefix(r.Dst.String()); err == nil && p.Bits() > 0 {
+				used = append(used, p)
+			}
+		}
+	}
+	return used, nil
+}
+
+func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
+	for _, u := range used {
+		if p.Overlaps(u) {
+			return true
+		}
+	}
+	return false
+}
+
+// SaveLogs writes each node's stdout and stderr into dir/<node>.log.
+func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
+	if c == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range c.Nodes {
+		if err := saveLog(ctx, c.cli, n.ContainerID, filepath.Join(dir, n.Name+".log")); err != nil {
+			errs = append(errs, fmt.Errorf("log of %s: %w", n.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func saveLog(ctx context.Context, cli *client.Client, id, path string) error {
+	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := stdcopy.StdCopy(f, f, rc); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Tail returns the last lines of a node's log, for error messages.
+func (c *Cluster) Tail(ctx context.Context, node string, lines int) string {
+	for _, n := range c.Nodes {
+		if n.Name != node {
+			continue
+		}
+		rc, err := c.cli.ContainerLogs(ctx, n.ContainerID, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(lines)})
+		if err != nil {
+			return ""
+		}
+		defer rc.Close()
+		var b bytes.Buffer
+		stdcopy.StdCopy(&b, &b, io.LimitReader(rc, 64<<10))
+		return b.String()
+	}
+	return ""
+}
+
+// Remove removes the run's containers and network. It is safe to call on a
+// partly started cluster and more than once; it reports every failure.
+func (c *Cluster) Remove(ctx context.Context) error {
+	if c == nil {
+		return nil
+	}
+	return removeRun(ctx, c.cli, c.RunID)
+}
+
+// removeRun removes every container and network labelled with the run id
+// (all runs when runID is empty).
+func removeRun(ctx context.Context, cli *client.Client, runID string) error {
+	f := filters.NewArgs(filters.Arg("label", LabelFaultline))
+	if runID != "" {
+		f.Add("label", LabelRun+"="+runID)
+	}
+	var errs []error
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	for _, ct := range cs {
+		if err := cli.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %s: %w", containerName(ct), err))
+		}
+	}
+	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("list networks: %w", err))...)
+	}
+	for _, n := range nets {
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func containerName(ct container.Summary) string {
+	if len(ct.Names) > 0 {
+		return ct.Names[0]
+	}
+	return ct.ID[:12]
+}
+
+// Leftover is a faultline object found in the engine.
+type Leftover struct {
+	Kind  string // "container" or "network"
+	Name  string
+	RunID string
+}
+
+// Leftovers lists every faultline-labelled container and network, from any
+// run. A clean engine returns none.
+func Leftovers(ctx context.Context, cli *client.Client) ([]Leftover, error) {
+	f := filters.NewArgs(filters.Arg("label", LabelFaultline))
+	var out []Leftover
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	for _, ct := range cs {
+		out = append(out, Leftover{Kind: "container", Name: containerName(ct), RunID: ct.Labels[LabelRun]})
+	}
+	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range nets {
+		out = append(out, Leftover{Kind: "network", Name: n.Name, RunID: n.Labels[LabelRun]})
+	}
+	return out, nil
+}
+
+// Clean removes every faultline-labelled container and network, from any run.
+func Clean(ctx context.Context, cli *client.Client) error { return removeRun(ctx, cli, "") }

@@ -1,0 +1,87 @@
+package docker_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/docker"
+)
+
+// TestClusterLifecycle starts a real 3-node etcd cluster, checks every node
+// listens on its client port from the host, saves the logs and removes
+// everything, leaving nothing labelled behind.
+func TestClusterLifecycle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := docker.EnsureImage(ctx, cli, docker.EtcdImage, testLog{t}); err != nil {
+		t.Fatal(err)
+	}
+	runID := fmt.Sprintf("test-%d", time.Now().UnixNano())
+	c, err := docker.Start(ctx, cli, docker.ClusterSpec{RunID: runID, Nodes: 3, Image: docker.EtcdImage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := false
+	t.Cleanup(func() {
+		if !removed {
+			c.Remove(context.Background())
+		}
+	})
+	for _, n := range c.Nodes {
+		if !c.Subnet.Contains(n.Addr) || n.Pid <= 0 {
+			t.Errorf("%s: addr %s pid %d", n.Name, n.Addr, n.Pid)
+		}
+		if _, err := os.Stat(n.NetNS()); err != nil {
+			t.Errorf("%s: namespace: %v", n.Name, err)
+		}
+		var conn net.Conn
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if conn, err = net.DialTimeout("tcp", strings.TrimPrefix(n.ClientURL, "http://"), time.Second); err == nil {
+				conn.Close()
+				break
+			}
+		}
+		if err != nil {
+			t.Errorf("%s: client port: %v", n.Name, err)
+		}
+	}
+	dir := t.TempDir()
+	if err := c.SaveLogs(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "n1.log"))
+	if err != nil || !strings.Contains(string(b), "etcd") {
+		t.Errorf("n1.log does not look like an etcd log (%v): %.200s", err, b)
+	}
+	if err := c.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	removed = true
+	left, err := docker.Leftovers(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range left {
+		if l.RunID == runID {
+			t.Errorf("left behind: %+v", l)
+		}
+	}
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(b []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
