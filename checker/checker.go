@@ -1,0 +1,379 @@
+// Package checker decides whether a recorded history is linearizable. It is
+// pure: records in, a Result out. It imports porcupine and the history
+// record types, never Docker or netlink, so a stored run can be re-checked
+// offline.
+//
+// The history is split per key (registers are independent), each key is
+// checked by porcupine within what is left of one time budget, and the
+// verdict is three-valued: valid, invalid, or unknown when the budget ran
+// out before a key was decided. For each invalid key porcupine's HTML
+// visualization is written, with the nemesis' faults drawn on it.
+package checker
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/faultline/faultline/history"
+)
+
+// Verdict is the outcome of a check.
+type Verdict string
+
+const (
+	Valid   Verdict = "valid"
+	Invalid Verdict = "invalid"
+	Unknown Verdict = "unknown"
+)
+
+// Errors a caller may want to tell apart.
+var (
+	// ErrBadHistory: the history cannot be interpreted (a completion with no
+	// invoke, a value of the wrong shape). The error names the record.
+	ErrBadHistory = errors.New("bad history")
+)
+
+// Options bound and shape a check.
+type Options struct {
+	// Budget is the wall time all keys together may take. Required.
+	Budget time.Duration
+	// Initial is the registers' initial value (0: no value).
+	Initial int64
+	// VisualizeDir, when set, receives porcupine's visualization of every
+	// invalid key as key-<key>.html.
+	VisualizeDir string
+	// Workers checks this many keys at once; default GOMAXPROCS.
+	Workers int
+}
+
+// KeyResult is the verdict on one key.
+type KeyResult struct {
+	Key     string  `json:"key"`
+	Verdict Verdict `json:"verdict"`
+	// Operations is how many operations were checked, after failed ones,
+	// unknown reads and unobserved unknown writes were left out.
+	Operations    int    `json:"operations"`
+	DurationMS    int64  `json:"duration_ms"`
+	Visualization string `json:"visualization,omitempty"`
+	Note          string `json:"note,omitempty"`
+}
+
+// Counts summarizes the history.
+type Counts struct {
+	Invoke int `json:"invoke"`
+	OK     int `json:"ok"`
+	Fail   int `json:"fail"`
+	Info   int `json:"info"`
+	// Faults counts nemesis events that started a fault.
+	Faults int `json:"faults"`
+}
+
+// Result is the outcome of checking one history.
+type Result struct {
+	Verdict    Verdict     `json:"verdict"`
+	Keys       []KeyResult `json:"keys"`
+	Counts     Counts      `json:"counts"`
+	DurationMS int64       `json:"duration_ms"`
+	BudgetMS   int64       `json:"budget_ms"`
+}
+
+// InvalidKeys lists the keys proven not linearizable.
+func (r Result) InvalidKeys() []string {
+	var out []string
+	for _, k := range r.Keys {
+		if k.Verdict == Invalid {
+			out = append(out, k.Key)
+		}
+	}
+	return out
+}
+
+type fault struct {
+	start, end int64
+	desc       string
+}
+
+// CheckRegister checks a register history for linearizability.
+func CheckRegister(records []history.Record, opts Options) (Result, error) {
+	if opts.Budget <= 0 {
+		return Result{}, errors.New("checker: budget must be positive")
+	}
+	began := time.Now()
+	deadline := began.Add(opts.Budget)
+	perKey, counts, faults, err := registerOps(records)
+	if err != nil {
+		return Result{}, err
+	}
+	keys := make([]string, 0, len(perKey))
+	for k := range perKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	model := RegisterModel(opts.Initial)
+	results := make([]KeyResult, len(keys))
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for i, key := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i] = checkKey(model, key, perKey[key], deadline, faults, opts.VisualizeDir)
+		}()
+	}
+	wg.Wait()
+	res := Result{Verdict: Valid, Keys: results, Counts: counts, DurationMS: time.Since(began).Milliseconds(), BudgetMS: opts.Budget.Milliseconds()}
+	for _, k := range results {
+		switch {
+		case k.Verdict == Invalid:
+			res.Verdict = Invalid
+		case k.Verdict == Unknown && res.Verdict == Valid:
+			res.Verdict = Unknown
+		}
+	}
+	return res, nil
+}
+
+func checkKey(model porcupine.Model, key string, ops []porcupine.Operation, deadline time.Time, faults []fault, vizDir string) KeyResult {
+	kr := KeyResult{Key: key, Operations: len(ops)}
+	start := time.Now()
+	defer func() { kr.DurationMS = time.Since(start).Milliseconds() }()
+	left := time.Until(deadline)
+	if left <= 0 {
+		kr.Verdict = Unknown
+		kr.Note = "budget spent before this key was checked"
+		return kr
+	}
+	switch porcupine.CheckOperationsTimeout(model, ops, left) {
+	case porcupine.Ok:
+		kr.Verdict = Valid
+		return kr
+	case porcupine.Unknown:
+		kr.Verdict = Unknown
+		kr.Note = "budget ran out while checking this key"
+		return kr
+	}
+	kr.Verdict = Invalid
+	if vizDir == "" {
+		return kr
+	}
+	// The verbose pass records the partial linearizations the
+	// visualization draws; it gets what is left of the budget, but at least
+	// a few seconds since the key is already proven invalid.
+	left = max(time.Until(deadline), 5*time.Second)
+	_, info := porcupine.CheckOperationsVerbose(model, ops, left)
+	var ann []porcupine.Annotation
+	for _, f := range faults {
+		ann = append(ann, porcupine.Annotation{Tag: "nemesis", Start: f.start, End: f.end, Description: f.desc, BackgroundColor: "#fbd7d7"})
+	}
+	info.AddAnnotations(ann)
+	name := "key-" + key + ".html"
+	if err := porcupine.VisualizePath(model, info, filepath.Join(vizDir, name)); err != nil {
+		kr.Note = fmt.Sprintf("visualization not written: %v", err)
+		return kr
+	}
+	kr.Visualization = name
+	return kr
+}
+
+type pending struct {
+	rec  history.Record
+	call int64
+}
+
+// registerOps pairs invokes with completions and turns them into porcupine
+// operations per key:
+//   - failed operations certainly did not happen: left out;
+//   - a read with an unknown outcome observed nothing: left out;
+//   - a write or cas with an unknown outcome may take effect at any time
+//     after its invocation: its return time is after the end of the history;
+//   - such a write or cas whose value nobody ever observed can always be
+//     placed last with no visible effect, so it is left out too (this keeps
+//     the search small after long partitions);
+//   - an invoke with no completion (the harness stopped) counts as unknown.
+func registerOps(records []history.Record) (map[string][]porcupine.Operation, Counts, []fault, error) {
+	var counts Counts
+	var faults []fault
+	open := map[history.Process]pending{}
+	type done struct {
+		in        regInput
+		out       regOutput
+		call, ret int64
+		process   history.Process
+		key       string
+	}
+	var ops []done
+	var end int64
+	var openFault *fault
+	for _, r := range records {
+		end = max(end, r.Time)
+		if r.Process == history.Nemesis {
+			switch {
+			case r.F == "heal":
+				if openFault != nil {
+					openFault.end = r.Time
+					faults = append(faults, *openFault)
+					openFault = nil
+				}
+			case r.Type == history.Info:
+				counts.Faults++
+				if openFault != nil {
+					openFault.end = r.Time
+					faults = append(faults, *openFault)
+				}
+				openFault = &fault{start: r.Time, desc: r.F + " " + string(r.Value)}
+			}
+			continue
+		}
+		if r.Type == history.Invoke {
+			counts.Invoke++
+			if p, ok := open[r.Process]; ok {
+				return nil, counts, nil, fmt.Errorf("%w: record %d: process %s invokes again while record %d is still open", ErrBadHistory, r.Index, r.Process, p.rec.Index)
+			}
+			open[r.Process] = pending{rec: r, call: r.Time}
+			continue
+		}
+		p, ok := open[r.Process]
+		if !ok {
+			return nil, counts, nil, fmt.Errorf("%w: record %d: %s completion of process %s with no invoke", ErrBadHistory, r.Index, r.Type, r.Process)
+		}
+		delete(open, r.Process)
+		if p.rec.F != r.F || p.rec.Key != r.Key {
+			return nil, counts, nil, fmt.Errorf("%w: record %d: completes %s %s but process %s invoked %s %s", ErrBadHistory, r.Index, r.F, r.Key, r.Process, p.rec.F, p.rec.Key)
+		}
+		switch r.Type {
+		case history.OK:
+			counts.OK++
+		case history.Fail:
+			counts.Fail++
+			continue
+		case history.Info:
+			counts.Info++
+		}
+		in, err := parseRegInput(p.rec)
+		if err != nil {
+			return nil, counts, nil, err
+		}
+		d := done{in: in, call: p.call, ret: r.Time, process: r.Process, key: r.Key}
+		if r.Type == history.Info {
+			if in.f == "read" {
+				continue
+			}
+			d.in.unknown = true
+			d.ret = math.MaxInt64
+		} else if in.f == "read" {
+			v, err := parseValue(r.Value)
+			if err != nil {
+				return nil, counts, nil, fmt.Errorf("%w: record %d: read value: %v", ErrBadHistory, r.Index, err)
+			}
+			d.out.value = v
+		}
+		ops = append(ops, d)
+	}
+	if openFault != nil {
+		openFault.end = end
+		faults = append(faults, *openFault)
+	}
+	// Invokes never completed: the outcome is unknown.
+	for _, p := range open {
+		in, err := parseRegInput(p.rec)
+		if err != nil {
+			return nil, counts, nil, err
+		}
+		if in.f == "read" {
+			continue
+		}
+		in.unknown = true
+		ops = append(ops, done{in: in, call: p.call, ret: math.MaxInt64, process: p.rec.Process, key: p.rec.Key})
+	}
+	// Values that some operation observed, per key.
+	observed := map[string]map[int64]bool{}
+	for _, d := range ops {
+		if observed[d.key] == nil {
+			observed[d.key] = map[int64]bool{}
+		}
+		switch d.in.f {
+		case "read":
+			observed[d.key][d.out.value] = true
+		case "cas":
+			observed[d.key][d.in.old] = true
+		}
+	}
+	perKey := map[string][]porcupine.Operation{}
+	for _, d := range ops {
+		if d.in.unknown && !observed[d.key][d.in.value] {
+			continue
+		}
+		ret := d.ret
+		if ret == math.MaxInt64 {
+			ret = end + 1
+		}
+		perKey[d.key] = append(perKey[d.key], porcupine.Operation{ClientId: int(d.process), Input: d.in, Call: d.call, Output: d.out, Return: ret})
+	}
+	for k := range perKey {
+		slices.SortFunc(perKey[k], func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	}
+	return perKey, counts, faults, nil
+}
+
+func parseRegInput(r history.Record) (regInput, error) {
+	in := regInput{f: r.F}
+	switch r.F {
+	case "read":
+	case "write":
+		v, err := parseValue(r.Value)
+		if err != nil || v == 0 {
+			return in, fmt.Errorf("%w: record %d: write needs a non-null number, got %s", ErrBadHistory, r.Index, r.Value)
+		}
+		in.value = v
+	case "cas":
+		var pair []*int64
+		if err := json.Unmarshal(r.Value, &pair); err != nil || len(pair) != 2 || pair[1] == nil {
+			return in, fmt.Errorf("%w: record %d: cas needs [old, new], got %s", ErrBadHistory, r.Index, r.Value)
+		}
+		if pair[0] != nil {
+			in.old = *pair[0]
+		}
+		in.value = *pair[1]
+	default:
+		return in, fmt.Errorf("%w: record %d: unknown register operation %q", ErrBadHistory, r.Index, r.F)
+	}
+	return in, nil
+}
+
+// parseValue reads a register value: a number, or null for "no value".
+func parseValue(raw json.RawMessage) (int64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var v int64
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+// WriteJSON writes v as indented JSON to path.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,202 @@
+// Command faultline runs network-partition scenarios against a cluster in
+// Docker and checks the recorded history for linearizability.
+//
+//	faultline run [-store DIR] SCENARIO.yaml   run a scenario, check it, report
+//	faultline check STORE_DIR|HISTORY.jsonl    re-check a stored run offline
+//	faultline images                           build the images faultline ships
+//	faultline clean                            remove every faultline container and network
+//
+// Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/scenarios"
+)
+
+// Exit codes.
+const (
+	exitValid   = 0
+	exitInvalid = 1
+	exitUnknown = 2
+	exitError   = 3
+)
+
+const usage = `usage:
+  faultline run [-store DIR] SCENARIO.yaml   run a scenario, check its history, report
+  faultline check [-budget D] STORE_DIR|HISTORY.jsonl
+                                             re-check a stored run offline
+  faultline images                           build the images faultline ships
+  faultline clean                            remove every faultline container and network
+
+exit codes: 0 valid, 1 invalid, 2 unknown (checker budget spent), 3 could not run
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "faultline: %v\n", err)
+		return exitError
+	}
+	switch args[0] {
+	case "run":
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		store := fs.String("store", "store", "folder that keeps the runs")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitError
+		}
+		if fs.NArg() != 1 {
+			return fail(errors.New("run needs one scenario file, for example: faultline run " + scenarios.Default))
+		}
+		sc, err := scenarios.Load(fs.Arg(0))
+		if err != nil {
+			return fail(err)
+		}
+		rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: *store, Log: stderr})
+		if err != nil {
+			if rep.StoreDir != "" {
+				fmt.Fprintf(stderr, "faultline: what was recorded is in %s\n", rep.StoreDir)
+			}
+			return fail(err)
+		}
+		printResult(stdout, rep.Result, rep.StoreDir)
+		fmt.Fprintf(stdout, "timings: cluster ready %.1fs, workload %.1fs (%.0f ops/s), check %.1fs, total %.1fs\n",
+			ms(rep.Timings.ClusterReadyMS), ms(rep.Timings.WorkloadMS), rep.OpsPerSecond, ms(rep.Timings.CheckMS), ms(rep.Timings.TotalMS))
+		return exitCode(rep.Verdict)
+	case "check":
+		fs := flag.NewFlagSet("check", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		budget := fs.Duration("budget", 0, "checker time budget (default: the stored scenario's, else 60s)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitError
+		}
+		if fs.NArg() != 1 {
+			return fail(errors.New("check needs a store folder or a history file, for example: faultline check store/latest"))
+		}
+		return check(fs.Arg(0), *budget, stdout, stderr)
+	case "images":
+		cli, err := docker.Connect(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		defer cli.Close()
+		if err := docker.EnsureImages(ctx, cli, stderr); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "images ready: %s\n", docker.EtcdImage)
+		return 0
+	case "clean":
+		cli, err := docker.Connect(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		defer cli.Close()
+		left, err := docker.Leftovers(ctx, cli)
+		if err != nil {
+			return fail(err)
+		}
+		if err := docker.Clean(ctx, cli); err != nil {
+			return fail(err)
+		}
+		for _, l := range left {
+			fmt.Fprintf(stdout, "removed %s %s\n", l.Kind, l.Name)
+		}
+		fmt.Fprintf(stdout, "clean: %d objects removed\n", len(left))
+		return 0
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "faultline: unknown command %q\n%s", args[0], usage)
+	return exitError
+}
+
+// check re-checks a stored history. Results go to check.json beside the
+// history, never over the run's own results.json.
+func check(target string, budget time.Duration, stdout, stderr io.Writer) int {
+	path := target
+	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
+		path = filepath.Join(target, harness.HistoryFile)
+	}
+	dir := filepath.Dir(path)
+	if budget == 0 {
+		budget = 60 * time.Second
+		if sc, err := scenarios.Load(filepath.Join(dir, harness.ScenarioFile)); err == nil {
+			budget = sc.Checker.Budget
+		}
+	}
+	records, err := history.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "faultline: %v\n", err)
+		return exitError
+	}
+	res, err := checker.CheckRegister(records, checker.Options{Budget: budget, VisualizeDir: dir})
+	if err != nil {
+		fmt.Fprintf(stderr, "faultline: %s: %v\n", path, err)
+		return exitError
+	}
+	if err := checker.WriteJSON(filepath.Join(dir, "check.json"), res); err != nil {
+		fmt.Fprintf(stderr, "faultline: %v\n", err)
+		return exitError
+	}
+	printResult(stdout, res, dir)
+	return exitCode(res.Verdict)
+}
+
+func printResult(w io.Writer, res checker.Result, dir string) {
+	fmt.Fprintf(w, "verdict: %s\n", strings.ToUpper(string(res.Verdict)))
+	c := res.Counts
+	fmt.Fprintf(w, "operations: %d ok, %d fail, %d info (unknown outcome); faults injected: %d\n", c.OK, c.Fail, c.Info, c.Faults)
+	for _, k := range res.Keys {
+		if k.Verdict == checker.Valid {
+			continue
+		}
+		line := fmt.Sprintf("  key %s: %s (%d operations checked)", k.Key, k.Verdict, k.Operations)
+		if k.Visualization != "" {
+			line += ", see " + filepath.Join(dir, k.Visualization)
+		}
+		if k.Note != "" {
+			line += "; " + k.Note
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "checked %d keys in %.1fs (budget %.0fs)\n", len(res.Keys), ms(res.DurationMS), ms(res.BudgetMS))
+	fmt.Fprintf(w, "store: %s\n", dir)
+}
+
+func exitCode(v checker.Verdict) int {
+	switch v {
+	case checker.Valid:
+		return exitValid
+	case checker.Invalid:
+		return exitInvalid
+	}
+	return exitUnknown
+}
+
+func ms(v int64) float64 { return float64(v) / 1000 }

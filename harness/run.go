@@ -1,0 +1,341 @@
+// Package harness runs a scenario end to end. It is the only package that
+// composes the others: docker starts the cluster, nemesis partitions it,
+// workloads drive clients, history records everything, checker decides.
+// Nothing of faultline's imports it except cmd/faultline and tests.
+//
+// A scenario enters through Run; a Report leaves it, and is also written as
+// results.json into the run's store folder next to the scenario as run,
+// history.jsonl, the node logs and the visualizations of invalid keys.
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/scenarios"
+	"github.com/faultline/faultline/workloads"
+)
+
+// Errors a caller may want to tell apart.
+var (
+	// ErrInterrupted: the run was cancelled (Ctrl-C); what was recorded is kept.
+	ErrInterrupted = errors.New("run interrupted")
+	// ErrNemesis: a fault could not be applied or healed.
+	ErrNemesis = errors.New("nemesis failed")
+)
+
+// Options are the parts of a run that are not in the scenario.
+type Options struct {
+	// StoreRoot is where runs are stored; default "store".
+	StoreRoot string
+	// Log receives progress lines; default os.Stderr.
+	Log io.Writer
+}
+
+// Timings are the measured phases of a run, in milliseconds.
+type Timings struct {
+	ClusterReadyMS int64 `json:"cluster_ready_ms"`
+	WorkloadMS     int64 `json:"workload_ms"`
+	TeardownMS     int64 `json:"teardown_ms"`
+	CheckMS        int64 `json:"check_ms"`
+	TotalMS        int64 `json:"total_ms"`
+}
+
+// Report is what a run produced; it is written as results.json.
+type Report struct {
+	Scenario string `json:"scenario"`
+	Seed     int64  `json:"seed"`
+	RunID    string `json:"run_id"`
+	StoreDir string `json:"store_dir"`
+	checker.Result
+	// OpsPerSecond is completed operations over the workload's wall time.
+	OpsPerSecond float64 `json:"ops_per_second"`
+	Timings      Timings `json:"timings"`
+	// Error is set when the run could not finish; the verdict is then
+	// empty and the history holds what was recorded before the error.
+	Error string `json:"error,omitempty"`
+}
+
+// Run runs the scenario and checks its history. A non-nil error means the
+// run could not be carried out (Docker, images, cluster, nemesis, Ctrl-C);
+// the report then says where the partial history is. Cleanup of containers,
+// network and rules happens in every case.
+func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report, err error) {
+	began := time.Now()
+	if opts.StoreRoot == "" {
+		opts.StoreRoot = "store"
+	}
+	if opts.Log == nil {
+		opts.Log = os.Stderr
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(opts.Log, "faultline: "+format+"\n", args...) }
+
+	run := *sc
+	if run.Seed == 0 {
+		run.Seed = mrand.Int64N(1<<53) + 1
+	}
+	rep = Report{Scenario: run.Name, Seed: run.Seed, RunID: newRunID(began)}
+	dir, err := newStoreDir(opts.StoreRoot, run.Name, began)
+	if err != nil {
+		return rep, err
+	}
+	rep.StoreDir = dir
+	defer func() {
+		rep.Timings.TotalMS = time.Since(began).Milliseconds()
+		if err != nil {
+			rep.Error = err.Error()
+		}
+		if werr := checker.WriteJSON(filepath.Join(dir, ResultsFile), rep); werr != nil && err == nil {
+			err = fmt.Errorf("write results: %w", werr)
+		}
+	}()
+	asRun, err := run.Marshal()
+	if err != nil {
+		return rep, fmt.Errorf("write scenario as run: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ScenarioFile), asRun, 0o644); err != nil {
+		return rep, fmt.Errorf("write scenario as run: %w", err)
+	}
+	logf("run %s of %s (seed %d), store %s", rep.RunID, run.Name, run.Seed, dir)
+
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		return rep, err
+	}
+	defer cli.Close()
+	if left, err := docker.Leftovers(ctx, cli); err == nil && len(left) > 0 {
+		logf("warning: %d faultline objects left by earlier runs (first: %s %s); `faultline clean` removes them", len(left), left[0].Kind, left[0].Name)
+	}
+	if err := docker.EnsureImage(ctx, cli, run.Cluster.Image, prefixWriter{opts.Log}); err != nil {
+		return rep, err
+	}
+
+	h, err := history.Create(filepath.Join(dir, HistoryFile), began)
+	if err != nil {
+		return rep, err
+	}
+	defer h.Close()
+
+	// Cluster up, with teardown that runs whatever happens next.
+	startCluster := time.Now()
+	logf("starting %d-node %s cluster", run.Cluster.Nodes, run.Cluster.System)
+	cluster, err := docker.Start(ctx, cli, docker.ClusterSpec{RunID: rep.RunID, Nodes: run.Cluster.Nodes, Image: run.Cluster.Image})
+	if err != nil {
+		return rep, err
+	}
+	defer func() {
+		t := time.Now()
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if lerr := cluster.SaveLogs(tctx, filepath.Join(dir, NodesDir)); lerr != nil {
+			logf("warning: node logs incomplete: %v", lerr)
+		}
+		if rerr := cluster.Remove(tctx); rerr != nil {
+			logf("error: cleanup incomplete: %v; run `faultline clean`", rerr)
+			if err == nil {
+				err = fmt.Errorf("cleanup: %w", rerr)
+			}
+		}
+		rep.Timings.TeardownMS = time.Since(t).Milliseconds()
+	}()
+	var endpoints []string
+	for _, n := range cluster.Nodes {
+		endpoints = append(endpoints, n.ClientURL)
+	}
+	rctx, cancel := context.WithTimeout(ctx, run.Cluster.ReadyTimeout)
+	err = workloads.WaitEtcdReady(rctx, endpoints)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return rep, fmt.Errorf("%w while waiting for the cluster", ErrInterrupted)
+		}
+		return rep, fmt.Errorf("%w within %v (cluster.ready_timeout); last lines of n1's log:\n%s", err, run.Cluster.ReadyTimeout, cluster.Tail(context.WithoutCancel(ctx), "n1", 5))
+	}
+	rep.Timings.ClusterReadyMS = time.Since(startCluster).Milliseconds()
+	logf("cluster ready in %.1fs", time.Since(startCluster).Seconds())
+
+	// Nemesis bound to the nodes' namespaces; every exit path heals.
+	var nodes []nemesis.Node
+	for _, n := range cluster.Nodes {
+		nodes = append(nodes, nemesis.Node{Name: n.Name, Addr: n.Addr, NetNS: n.NetNS()})
+	}
+	net, err := nemesis.NewNet(nodes)
+	if err != nil {
+		return rep, err
+	}
+	defer func() {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if herr := net.Heal(hctx); herr != nil && err == nil {
+			err = fmt.Errorf("%w: final heal: %v", ErrNemesis, herr)
+		}
+	}()
+
+	// Clients, one per logical process, pinned round-robin to the nodes.
+	var clients []workloads.Pinned
+	defer func() {
+		for _, c := range clients {
+			c.Client.Close()
+		}
+	}()
+	for i := range run.Workload.Clients {
+		n := cluster.Nodes[i%len(cluster.Nodes)]
+		c, err := workloads.OpenEtcd(n.ClientURL, run.Workload.Reads == "serializable")
+		if err != nil {
+			return rep, err
+		}
+		clients = append(clients, workloads.Pinned{Node: n.Name, Client: c})
+	}
+
+	logf("workload %s for %v: %d clients, %d keys, reads %s", run.Workload.Kind, run.TimeLimit, run.Workload.Clients, run.Workload.Keys, run.Workload.Reads)
+	workStart := time.Now()
+	stop := workStart.Add(run.TimeLimit)
+	var stats workloads.Stats
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		stats, err = workloads.RunRegister(gctx, stop, workloads.RegisterConfig{
+			Keys: run.Workload.Keys, Rate: run.Workload.Rate,
+			Read: run.Workload.Mix.Read, Write: run.Workload.Mix.Write, CAS: run.Workload.Mix.CAS,
+			OpTimeout: run.Workload.OpTimeout, Seed: uint64(run.Seed),
+		}, clients, h)
+		return err
+	})
+	g.Go(func() error {
+		return runNemesis(gctx, stop, run.Nemesis, net, mrand.New(mrand.NewPCG(uint64(run.Seed), 0xfa017)), h, logf)
+	})
+	werr := g.Wait()
+	rep.Timings.WorkloadMS = time.Since(workStart).Milliseconds()
+	if secs := time.Since(workStart).Seconds(); secs > 0 {
+		rep.OpsPerSecond = float64(stats.OK+stats.Fail+stats.Info) / secs
+	}
+	if herr := net.Heal(context.WithoutCancel(ctx)); herr != nil {
+		return rep, fmt.Errorf("%w: final heal: %v", ErrNemesis, herr)
+	}
+	if _, herr := h.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: "heal"}); herr != nil && werr == nil {
+		werr = herr
+	}
+	if ctx.Err() != nil {
+		return rep, fmt.Errorf("%w; history kept in %s", ErrInterrupted, dir)
+	}
+	if werr != nil {
+		return rep, werr
+	}
+	// The history is complete and on disk before checking begins.
+	if err := h.Close(); err != nil {
+		return rep, fmt.Errorf("close history: %w", err)
+	}
+	logf("workload done: %d ok, %d fail, %d info (%.0f ops/s)", stats.OK, stats.Fail, stats.Info, rep.OpsPerSecond)
+
+	records, err := history.ReadFile(filepath.Join(dir, HistoryFile))
+	if err != nil {
+		return rep, err
+	}
+	logf("checking %d records (budget %v)", len(records), run.Checker.Budget)
+	t := time.Now()
+	res, err := checker.CheckRegister(records, checker.Options{Budget: run.Checker.Budget, VisualizeDir: dir})
+	if err != nil {
+		return rep, err
+	}
+	rep.Timings.CheckMS = time.Since(t).Milliseconds()
+	rep.Result = res
+	return rep, nil
+}
+
+// faultEvent is the value of a partition record in the history.
+type faultEvent struct {
+	Shape  string         `json:"shape"`
+	Grudge nemesis.Grudge `json:"grudge"`
+}
+
+// runNemesis applies the scenario's faults on schedule until stop: after
+// StartAfter, every Every one fault (picked by rng) held for Hold, then
+// healed. Each fault and heal is recorded after it took effect.
+func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, net *nemesis.Net, rng *mrand.Rand, h *history.Writer, logf func(string, ...any)) error {
+	if len(cfg.Faults) == 0 {
+		return nil
+	}
+	// Sleeps end at the time limit; heals never do.
+	ctx, cancel := context.WithDeadline(ctx, stop)
+	defer cancel()
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	if !sleep(cfg.StartAfter) {
+		return nil
+	}
+	for time.Now().Add(cfg.Hold).Before(stop) {
+		f := cfg.Faults[rng.IntN(len(cfg.Faults))]
+		var shape nemesis.Shape
+		switch f.Kind {
+		case "isolate":
+			shape = nemesis.Isolate{Node: f.Node}
+		case "halves":
+			shape = nemesis.Halves{}
+		default:
+			return fmt.Errorf("%w: unknown fault %q", ErrNemesis, f.Kind)
+		}
+		grudge, err := shape.Grudge(net.Names(), rng)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrNemesis, err)
+		}
+		if err := net.Partition(ctx, grudge); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%w: %v", ErrNemesis, err)
+		}
+		val, _ := json.Marshal(faultEvent{Shape: shape.Name(), Grudge: grudge})
+		if _, err := h.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: "partition", Value: val}); err != nil {
+			return err
+		}
+		logf("partition %s: %s", shape.Name(), grudge)
+		held := sleep(cfg.Hold)
+		if err := net.Heal(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("%w: %v", ErrNemesis, err)
+		}
+		if _, err := h.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: "heal"}); err != nil {
+			return err
+		}
+		if !held || !sleep(cfg.Every-cfg.Hold) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func newRunID(t time.Time) string {
+	var b [3]byte
+	rand.Read(b[:])
+	return t.UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// prefixWriter indents build output under faultline's own lines.
+type prefixWriter struct{ w io.Writer }
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := fmt.Fprintf(p.w, "  | %s", b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
