@@ -11,11 +11,9 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -297,24 +295,6 @@ func saveLog(ctx context.Context, cli *client.Client, id, path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// Tail returns the last lines of a node's log, for error messages.
-func (c *Cluster) Tail(ctx context.Context, node string, lines int) string {
-	for _, n := range c.Nodes {
-		if n.Name != node {
-			continue
-		}
-		rc, err := c.cli.ContainerLogs(ctx, n.ContainerID, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(lines)})
-		if err != nil {
-			return ""
-		}
-		defer rc.Close()
-		var b bytes.Buffer
-		stdcopy.StdCopy(&b, &b, io.LimitReader(rc, 64<<10))
-		return b.String()
-	}
-	return ""
 }
 
 // Remove removes the run's containers and network. It is safe to call on a

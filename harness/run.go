@@ -164,7 +164,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		if ctx.Err() != nil {
 			return rep, fmt.Errorf("%w while waiting for the cluster", ErrInterrupted)
 		}
-		return rep, fmt.Errorf("%w within %v (cluster.ready_timeout); last lines of n1's log:\n%s", err, run.Cluster.ReadyTimeout, cluster.Tail(context.WithoutCancel(ctx), "n1", 5))
+		return rep, fmt.Errorf("%w within %v (cluster.ready_timeout); node logs will be in %s; raise cluster.ready_timeout if this machine is slow", err, run.Cluster.ReadyTimeout, filepath.Join(dir, NodesDir))
 	}
 	rep.Timings.ClusterReadyMS = time.Since(startCluster).Milliseconds()
 	logf("cluster ready in %.1fs", time.Since(startCluster).Seconds())

@@ -5,5 +5,5 @@ package nemesis
 import "net/netip"
 
 func installDrops(string, []netip.Addr) error { return ErrUnsupported }
-func removeTable(string) error                 { return ErrUnsupported }
-func hasTable(string) (bool, error)            { return false, ErrUnsupported }
+func removeTable(string) error                { return ErrUnsupported }
+func hasTable(string) (bool, error)           { return false, ErrUnsupported }

@@ -1,0 +1,119 @@
+package checker_test
+
+import (
+	"compress/gzip"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/history"
+)
+
+func load(t *testing.T, name string) []history.Record {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if !strings.HasSuffix(name, ".gz") {
+		recs, err := history.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := history.Read(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func TestRegisterHistories(t *testing.T) {
+	tests := []struct {
+		file    string
+		verdict checker.Verdict
+		invalid []string // keys that must be invalid
+	}{
+		{"register-valid.jsonl", checker.Valid, nil},
+		{"register-stale-read.jsonl", checker.Invalid, []string{"k0"}},
+		{"register-unknown-write-observed.jsonl", checker.Valid, nil},
+		{"register-unknown-write-read-before-invoke.jsonl", checker.Invalid, []string{"k0"}},
+		{"register-cas-wrong-old.jsonl", checker.Invalid, []string{"k0"}},
+		// Recorded by faultline against a real 3-node etcd cluster.
+		{"etcd-register-valid.jsonl.gz", checker.Valid, nil},
+		{"etcd-stale-reads.jsonl.gz", checker.Invalid, []string{"k0", "k1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			dir := t.TempDir()
+			res, err := checker.CheckRegister(load(t, tc.file), checker.Options{Budget: time.Minute, VisualizeDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != tc.verdict {
+				t.Fatalf("verdict %s, want %s: %+v", res.Verdict, tc.verdict, res.Keys)
+			}
+			if got := res.InvalidKeys(); !slices.Equal(got, tc.invalid) {
+				t.Errorf("invalid keys %v, want %v", got, tc.invalid)
+			}
+			for _, k := range res.Keys {
+				_, err := os.Stat(filepath.Join(dir, "key-"+k.Key+".html"))
+				if (k.Verdict == checker.Invalid) != (err == nil) || (k.Verdict == checker.Invalid && k.Visualization == "") {
+					t.Errorf("key %s (%s): visualization %q, file: %v", k.Key, k.Verdict, k.Visualization, err)
+				}
+			}
+		})
+	}
+}
+
+func TestCountsAndFaults(t *testing.T) {
+	res, err := checker.CheckRegister(load(t, "register-valid.jsonl"), checker.Options{Budget: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := checker.Counts{Invoke: 6, OK: 5, Fail: 1, Info: 0, Faults: 1}
+	if res.Counts != want {
+		t.Errorf("counts %+v, want %+v", res.Counts, want)
+	}
+	if len(res.Keys) != 2 || res.Keys[0].Key != "k0" || res.Keys[0].Operations != 4 {
+		t.Errorf("keys %+v: want k0 with 4 operations (the failed cas left out) and k1", res.Keys)
+	}
+}
+
+func TestBudgetSpentIsUnknown(t *testing.T) {
+	res, err := checker.CheckRegister(load(t, "etcd-register-valid.jsonl.gz"), checker.Options{Budget: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != checker.Unknown {
+		t.Fatalf("verdict %s with a spent budget, want unknown", res.Verdict)
+	}
+	for _, k := range res.Keys {
+		if k.Verdict != checker.Unknown || k.Note == "" {
+			t.Errorf("key %s: %s %q", k.Key, k.Verdict, k.Note)
+		}
+	}
+}
+
+func TestBadHistories(t *testing.T) {
+	for _, file := range []string{"bad-completion-without-invoke.jsonl", "bad-cas-value.jsonl"} {
+		t.Run(file, func(t *testing.T) {
+			_, err := checker.CheckRegister(load(t, file), checker.Options{Budget: time.Minute})
+			if !errors.Is(err, checker.ErrBadHistory) || !strings.Contains(err.Error(), "record ") {
+				t.Fatalf("want ErrBadHistory naming the record, got %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCLI(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("time_limit: 5s\ncluster:\n  nodes: 3\n  nodse: 3\n"), 0o644)
+	hist := filepath.Join(dir, "history.jsonl")
+	b, err := os.ReadFile("../../checker/testdata/register-stale-read.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(hist, b, 0o644)
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		wantStdout string
+		wantStderr string
+	}{
+		{"no args", nil, 3, "", "usage:"},
+		{"unknown command", []string{"frobnicate"}, 3, "", `unknown command "frobnicate"`},
+		{"run without scenario", []string{"run"}, 3, "", "run needs one scenario file"},
+		{"malformed scenario", []string{"run", bad}, 3, "", bad + `:4:3: unknown field "nodse"`},
+		{"missing scenario", []string{"run", filepath.Join(dir, "nope.yaml")}, 3, "", "nope.yaml: no such file"},
+		{"check invalid history", []string{"check", hist}, 1, "verdict: INVALID", ""},
+		{"check store folder", []string{"check", dir}, 1, "key k0: invalid", ""},
+		{"check missing history", []string{"check", filepath.Join(dir, "missing")}, 3, "", "no such file"},
+		{"help", []string{"help"}, 0, "exit codes", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, &stdout, &stderr)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, &stdout, &stderr)
+			}
+			if !strings.Contains(stdout.String(), tc.wantStdout) || !strings.Contains(stderr.String(), tc.wantStderr) {
+				t.Errorf("stdout %q (want %q)\nstderr %q (want %q)", &stdout, tc.wantStdout, &stderr, tc.wantStderr)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "key-k0.html")); err != nil {
+		t.Errorf("check wrote no visualization: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "check.json")); err != nil {
+		t.Errorf("check wrote no check.json: %v", err)
+	}
+}

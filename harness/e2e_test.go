@@ -1,0 +1,209 @@
+package harness_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/scenarios"
+)
+
+// storeRoot is where a test's runs go. It is kept when the test fails, and
+// the test output says where.
+func storeRoot(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), "faultline-test-store", strings.ReplaceAll(t.Name(), "/", "_"))
+	os.RemoveAll(dir)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("history, visualizations and node logs kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
+}
+
+func runScenario(t *testing.T, file string, edit func(*scenarios.Scenario)) (harness.Report, error) {
+	t.Helper()
+	sc, err := scenarios.Load(filepath.Join("..", "scenarios", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(sc)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: storeRoot(t), Log: &log})
+	t.Logf("harness log:\n%s", log.String())
+	return rep, err
+}
+
+// assertClean checks that nothing of the run is left: no container, no
+// network, and no faultline table in the host's namespace (the nemesis
+// works only inside the nodes' namespaces, which went with the containers).
+func assertClean(t *testing.T, runID string) {
+	t.Helper()
+	ctx := context.Background()
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	left, err := docker.Leftovers(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range left {
+		if l.RunID == runID {
+			t.Errorf("left behind by run %s: %s %s", runID, l.Kind, l.Name)
+		}
+	}
+	if has, err := nemesis.HasTable("/proc/self/ns/net"); err != nil || has {
+		t.Errorf("faultline table in the host namespace: %v %v", has, err)
+	}
+}
+
+func readResults(t *testing.T, dir string) harness.Report {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, harness.ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep harness.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// TestDefaultScenarioIsValid: etcd with linearizable reads survives the
+// default partitions; the run is stored in full and cleaned up.
+func TestDefaultScenarioIsValid(t *testing.T) {
+	rep, err := runScenario(t, "etcd-register.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != checker.Valid {
+		t.Errorf("verdict %s, want valid: %+v", rep.Verdict, rep.Keys)
+	}
+	if rep.Counts.OK < 1000 || rep.Counts.Faults < 2 {
+		t.Errorf("too little happened: %+v", rep.Counts)
+	}
+	for _, f := range []string{harness.ScenarioFile, harness.HistoryFile, harness.ResultsFile, "nodes/n1.log", "nodes/n2.log", "nodes/n3.log"} {
+		if _, err := os.Stat(filepath.Join(rep.StoreDir, f)); err != nil {
+			t.Errorf("store lacks %s: %v", f, err)
+		}
+	}
+	if latest, err := filepath.EvalSymlinks(filepath.Join(filepath.Dir(filepath.Dir(rep.StoreDir)), "latest")); err != nil || latest != rep.StoreDir {
+		if abs, _ := filepath.EvalSymlinks(rep.StoreDir); latest != abs {
+			t.Errorf("latest -> %s (%v), want %s", latest, err, rep.StoreDir)
+		}
+	}
+	if got := readResults(t, rep.StoreDir); got.Verdict != rep.Verdict || got.Seed == 0 {
+		t.Errorf("results.json: verdict %s seed %d", got.Verdict, got.Seed)
+	}
+	// The scenario as run carries the seed that was picked.
+	sc, err := scenarios.Load(filepath.Join(rep.StoreDir, harness.ScenarioFile))
+	if err != nil || sc.Seed != rep.Seed {
+		t.Errorf("stored scenario: seed %v (%v), want %d", sc, err, rep.Seed)
+	}
+	// Every partition is followed by a heal, and the run ends healed.
+	recs, err := history.ReadFile(filepath.Join(rep.StoreDir, harness.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var faults []string
+	for _, r := range recs {
+		if r.Process == history.Nemesis {
+			faults = append(faults, r.F)
+		}
+	}
+	if len(faults) == 0 || faults[len(faults)-1] != "heal" {
+		t.Errorf("nemesis events %v do not end healed", faults)
+	}
+	assertClean(t, rep.RunID)
+}
+
+// TestStaleReadsAreFound: serializable reads from an isolated member are
+// stale; the whole pipeline must say invalid and name the key.
+func TestStaleReadsAreFound(t *testing.T) {
+	rep, err := runScenario(t, "etcd-stale-reads.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != checker.Invalid {
+		t.Fatalf("verdict %s, want invalid: %+v", rep.Verdict, rep.Keys)
+	}
+	keys := rep.InvalidKeys()
+	if len(keys) == 0 {
+		t.Fatal("invalid without a failing key")
+	}
+	for _, k := range rep.Keys {
+		if k.Verdict != checker.Invalid {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(rep.StoreDir, k.Visualization)); k.Visualization == "" || err != nil {
+			t.Errorf("key %s: visualization %q: %v", k.Key, k.Visualization, err)
+		}
+	}
+	assertClean(t, rep.RunID)
+}
+
+// TestRunErrors: what cannot run says why, keeps what it recorded and
+// leaves nothing behind.
+func TestRunErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(*scenarios.Scenario)
+		setup func(t *testing.T)
+		want  error
+	}{
+		{"docker unreachable", nil, func(t *testing.T) { t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock") }, docker.ErrUnreachable},
+		{"image missing", func(s *scenarios.Scenario) { s.Cluster.Image = "faultline/no-such-image:1" }, nil, docker.ErrImage},
+		{"never ready", func(s *scenarios.Scenario) { s.Cluster.ReadyTimeout = 50 * time.Millisecond }, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.setup != nil {
+				tc.setup(t)
+			}
+			rep, err := runScenario(t, "etcd-register.yaml", func(s *scenarios.Scenario) {
+				s.TimeLimit = 2 * time.Second
+				if tc.edit != nil {
+					tc.edit(s)
+				}
+			})
+			if err == nil {
+				t.Fatal("run succeeded")
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("error %v, want %v", err, tc.want)
+			}
+			t.Logf("error: %v", err)
+			got := readResults(t, rep.StoreDir)
+			if got.Error == "" || got.Verdict != "" {
+				t.Errorf("results.json: error %q verdict %q", got.Error, got.Verdict)
+			}
+			if _, err := os.Stat(filepath.Join(rep.StoreDir, harness.ScenarioFile)); err != nil {
+				t.Errorf("scenario as run not kept: %v", err)
+			}
+			if os.Getenv("DOCKER_HOST") == "" {
+				assertClean(t, rep.RunID)
+			}
+		})
+	}
+}

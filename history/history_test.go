@@ -1,0 +1,98 @@
+package history_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/history"
+)
+
+func TestWriteRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	w, err := history.Create(path, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for p := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if _, err := w.Append(history.Record{Process: history.Process(p), Type: history.Invoke, F: "read", Key: "k0"}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Every Append is on disk before Close: read it back now.
+	recs, err := history.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 400 {
+		t.Fatalf("read %d records, want 400", len(recs))
+	}
+	for i, r := range recs {
+		if r.Index != int64(i) {
+			t.Fatalf("record %d has index %d", i, r.Index)
+		}
+		if i > 0 && r.Time < recs[i-1].Time {
+			t.Fatalf("time goes backwards at %d", i)
+		}
+	}
+	if _, err := w.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: "heal"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Append(history.Record{}); err == nil {
+		t.Fatal("append after close succeeded")
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), `"process":"nemesis"`) {
+		t.Errorf("nemesis process not written as a string:\n%s", b[len(b)-200:])
+	}
+}
+
+func TestProcessJSON(t *testing.T) {
+	for _, p := range []history.Process{0, 7, history.Nemesis} {
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back history.Process
+		if err := json.Unmarshal(b, &back); err != nil || back != p {
+			t.Errorf("%v -> %s -> %v (%v)", p, b, back, err)
+		}
+	}
+	var p history.Process
+	if err := json.Unmarshal([]byte(`"client"`), &p); err == nil {
+		t.Error("accepted a bad process")
+	}
+}
+
+func TestReadNamesBadLine(t *testing.T) {
+	src := `{"index":0,"process":0,"type":"invoke","f":"read","time":1}
+
+{"index":1,"process":0,"type":"done","f":"read","time":2}
+`
+	recs, err := history.Read(strings.NewReader(src))
+	if err == nil || !strings.HasPrefix(err.Error(), "3: ") {
+		t.Fatalf("want an error naming line 3, got %v", err)
+	}
+	if len(recs) != 1 {
+		t.Errorf("records before the bad line: %d, want 1", len(recs))
+	}
+	_, err = history.Read(strings.NewReader(`{"index":0,"process":0,"type":"ok","f":"read","time":1,"extra":1}`))
+	if err == nil || !strings.Contains(err.Error(), "extra") {
+		t.Fatalf("unknown field accepted: %v", err)
+	}
+}
