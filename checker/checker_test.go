@@ -14,7 +14,7 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
-func load(t *testing.T, name string) []history.Record {
+func load(t testing.TB, name string) []history.Record {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if !strings.HasSuffix(name, ".gz") {

@@ -1,0 +1,44 @@
+# faultline: the targets people guess. `make run` and `make test` are the two
+# a new user needs (see README.md); both build what they need first.
+
+GO       ?= go
+BIN      := bin/faultline
+SCENARIO ?= scenarios/etcd-register.yaml
+
+.PHONY: build images run test bench lint fmt clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/faultline
+
+# Builds the etcd image FROM scratch from the Go module proxy; a no-op when
+# its inputs have not changed.
+images: build
+	./$(BIN) images
+
+# Runs the default scenario (or SCENARIO=...), prints the verdict and where
+# the run is stored. Exit code: 0 valid, 1 invalid, 2 unknown, 3 could not run.
+run: images
+	./$(BIN) run $(SCENARIO)
+
+# Unit tests, network-namespace tests with real packets, and end-to-end runs
+# against real etcd in Docker. Needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN).
+# Packages run one at a time: the end-to-end runs share the Docker engine
+# and two cores.
+test: images lint
+	$(GO) test -p 1 -count=1 -timeout 25m ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./checker/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# Removes build output and every faultline container and network left in
+# the Docker engine. The store (your recorded runs) is kept.
+clean: build
+	./$(BIN) clean
+	rm -rf bin
