@@ -2,6 +2,8 @@ package docker_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"fmt"
 	"net"
 	"os"
@@ -84,4 +86,34 @@ type testLog struct{ t *testing.T }
 func (l testLog) Write(b []byte) (int, error) {
 	l.t.Log(strings.TrimRight(string(b), "\n"))
 	return len(b), nil
+}
+
+// TestImageBuildFailure: a wrapper module that does not compile gives
+// ErrImage with the compiler's complaint on one line, and the image in the
+// engine is left as it was.
+func TestImageBuildFailure(t *testing.T) {
+	ctx := context.Background()
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	src := t.TempDir()
+	dir := filepath.Join(src, "docker", "images", "etcd")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"go.mod", "go.sum", "Dockerfile"} {
+		b, err := os.ReadFile(filepath.Join("images", "etcd", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() { undefinedCall() }\n"), 0o644)
+	t.Setenv("FAULTLINE_SRC", src)
+	err = docker.EnsureImage(ctx, cli, docker.EtcdImage, io.Discard)
+	if !errors.Is(err, docker.ErrImage) || !strings.Contains(err.Error(), "undefined: undefinedCall") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("want a one-line ErrImage naming the compile error, got %v", err)
+	}
 }

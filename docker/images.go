@@ -152,7 +152,7 @@ func buildImage(ctx context.Context, cli *client.Client, src imageSource, dir, h
 	cmd.Stdout = log
 	cmd.Stderr = io.MultiWriter(log, &stderr)
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build in %s: %w: %s", dir, err, strings.TrimSpace(lastLines(stderr.String(), 5)))
+		return fmt.Errorf("go build in %s failed (%w): %s; fix the build there, `make images` shows its full output", dir, err, lastLines(stderr.String(), 3))
 	}
 	var ctxTar bytes.Buffer
 	tw := tar.NewWriter(&ctxTar)
@@ -192,5 +192,5 @@ func lastLines(s string, n int) string {
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	return strings.Join(lines, "\n")
+	return strings.Join(lines, " / ")
 }

@@ -309,7 +309,7 @@ func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, net 
 		if _, err := h.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: "partition", Value: val}); err != nil {
 			return err
 		}
-		logf("partition %s: %s", shape.Name(), grudge)
+		logf("partition %s: %s", shape.Name(), grudge.Describe(net.Names()))
 		held := sleep(cfg.Hold)
 		if err := net.Heal(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("%w: %v", ErrNemesis, err)

@@ -134,3 +134,42 @@ func Complete(a, b []string) Grudge {
 	}
 	return g
 }
+
+// Describe says what a grudge does in the fewest words: "n1 | n2 n3" when
+// the nodes fall into groups that are cut off from every other group both
+// ways (isolate, halves), the directed form of String otherwise.
+func (g Grudge) Describe(nodes []string) string {
+	groups := map[string][]string{} // drop set -> nodes that drop exactly it
+	var order []string
+	for _, n := range nodes {
+		drops := slices.Clone(g[n])
+		slices.Sort(drops)
+		key := strings.Join(drops, " ")
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], n)
+	}
+	if len(order) < 2 {
+		if len(g) == 0 {
+			return "healed"
+		}
+		return g.String()
+	}
+	var parts []string
+	for _, key := range order {
+		members := groups[key]
+		// Symmetric groups: a group drops exactly the nodes outside it.
+		var outside []string
+		for _, n := range nodes {
+			if !slices.Contains(members, n) {
+				outside = append(outside, n)
+			}
+		}
+		if strings.Join(outside, " ") != key {
+			return g.String()
+		}
+		parts = append(parts, strings.Join(members, " "))
+	}
+	return strings.Join(parts, " | ")
+}

@@ -50,4 +50,17 @@ func TestShapes(t *testing.T) {
 	if a.String() != b.String() {
 		t.Errorf("same seed, different grudges: %s vs %s", a, b)
 	}
+	for _, tc := range []struct {
+		g    nemesis.Grudge
+		want string
+	}{
+		{nemesis.Grudge{}, "healed"},
+		{nemesis.Complete([]string{"n2"}, []string{"n1", "n3", "n4", "n5"}), "n1 n3 n4 n5 | n2"},
+		{nemesis.Complete([]string{"n1", "n4"}, []string{"n2", "n3", "n5"}), "n1 n4 | n2 n3 n5"},
+		{nemesis.Grudge{"n2": {"n1"}}, "n2<-[n1]"},
+	} {
+		if got := tc.g.Describe(nodes); got != tc.want {
+			t.Errorf("Describe(%s) = %q, want %q", tc.g, got, tc.want)
+		}
+	}
 }
