@@ -3,8 +3,8 @@ package docker_test
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
