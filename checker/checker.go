@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -237,7 +238,7 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 					openFault.end = r.Time
 					faults = append(faults, *openFault)
 				}
-				openFault = &fault{start: r.Time, desc: r.F + " " + string(r.Value)}
+				openFault = &fault{start: r.Time, desc: describeFault(r)}
 			}
 			continue
 		}
@@ -330,6 +331,19 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 		slices.SortFunc(perKey[k], func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
 	}
 	return perKey, counts, faults, nil
+}
+
+// describeFault names a fault event for the visualization: its f, shape
+// and summary when the event carries them, else its raw value.
+func describeFault(r history.Record) string {
+	var v struct {
+		Shape   string `json:"shape"`
+		Summary string `json:"summary"`
+	}
+	if json.Unmarshal(r.Value, &v) == nil && v.Summary != "" {
+		return fmt.Sprintf("%s %s: %s", r.F, v.Shape, v.Summary)
+	}
+	return strings.TrimSpace(r.F + " " + string(r.Value))
 }
 
 func parseRegInput(r history.Record) (regInput, error) {

@@ -261,6 +261,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 type faultEvent struct {
 	Shape  string         `json:"shape"`
 	Grudge nemesis.Grudge `json:"grudge"`
+	// Summary says who is cut from whom, for people: "n1 | n2 n3".
+	Summary string `json:"summary"`
 }
 
 // runNemesis applies the scenario's faults on schedule until stop: after
@@ -305,7 +307,7 @@ func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, net 
 			}
 			return fmt.Errorf("%w: %v", ErrNemesis, err)
 		}
-		val, _ := json.Marshal(faultEvent{Shape: shape.Name(), Grudge: grudge})
+		val, _ := json.Marshal(faultEvent{Shape: shape.Name(), Grudge: grudge, Summary: grudge.Describe(net.Names())})
 		if _, err := h.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: "partition", Value: val}); err != nil {
 			return err
 		}
