@@ -12,7 +12,6 @@ package nemesis
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -24,6 +23,9 @@ var (
 	ErrUnknownNode = errors.New("unknown node")
 	// ErrUnsupported: this platform cannot apply network faults.
 	ErrUnsupported = errors.New("network faults are not supported on this platform")
+	// ErrNotVerified: the probes after a fault saw something other than
+	// what the fault should do.
+	ErrNotVerified = errors.New("fault not verified")
 )
 
 // Grudge is a directed partition: each node maps to the nodes whose packets
@@ -65,61 +67,6 @@ func (g Grudge) String() string {
 		fmt.Fprintf(&b, "%s<-%v", k, g[k])
 	}
 	return b.String()
-}
-
-// Shape builds a grudge from the cluster's node names. Random choices come
-// from rng, so a seeded run picks the same victims again.
-type Shape interface {
-	// Name is the shape's scenario name ("isolate", "halves").
-	Name() string
-	Grudge(nodes []string, rng *rand.Rand) (Grudge, error)
-}
-
-var (
-	_ Shape = Isolate{}
-	_ Shape = Halves{}
-)
-
-// Isolate cuts one node off from every other node, both ways. An empty Node
-// picks one at random.
-type Isolate struct{ Node string }
-
-func (Isolate) Name() string { return "isolate" }
-
-func (s Isolate) Grudge(nodes []string, rng *rand.Rand) (Grudge, error) {
-	victim := s.Node
-	if victim == "" {
-		victim = nodes[rng.IntN(len(nodes))]
-	}
-	if !slices.Contains(nodes, victim) {
-		return nil, fmt.Errorf("isolate: %w %q", ErrUnknownNode, victim)
-	}
-	var rest []string
-	for _, n := range nodes {
-		if n != victim {
-			rest = append(rest, n)
-		}
-	}
-	return Complete([]string{victim}, rest), nil
-}
-
-// Halves splits the nodes at random into a majority and a minority that
-// cannot reach each other.
-type Halves struct{}
-
-func (Halves) Name() string { return "halves" }
-
-func (Halves) Grudge(nodes []string, rng *rand.Rand) (Grudge, error) {
-	if len(nodes) < 2 {
-		return nil, errors.New("halves: needs at least 2 nodes")
-	}
-	shuffled := slices.Clone(nodes)
-	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-	minority := shuffled[:len(shuffled)/2]
-	majority := shuffled[len(shuffled)/2:]
-	slices.Sort(minority)
-	slices.Sort(majority)
-	return Complete(minority, majority), nil
 }
 
 // Complete is the symmetric grudge that cuts every node of a from every

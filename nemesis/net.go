@@ -24,27 +24,42 @@ type Node struct {
 	NetNS string
 }
 
-// Net applies partitions to a fixed set of nodes. Its methods are safe for
-// concurrent use; each change is a reconcile: the whole desired rule set of
-// every node is computed and installed, replacing what was there.
+// Gray is a gray fault on one directed link: packets from From to To.
+type Gray struct {
+	From, To string
+	// Loss is the percentage of packets dropped at random (0-100).
+	Loss float64
+}
+
+// Net holds the desired network state of a fixed set of nodes (one
+// partition, any number of gray links) and makes each node's namespace
+// match it. Every change is a reconcile: the whole rule set of every node
+// is computed and installed in one batch per node, replacing what was
+// there. Its methods are safe for concurrent use.
 type Net struct {
 	mu    sync.Mutex
 	nodes []Node
+	down  map[string]bool
+	part  Partition
+	gray  []Gray
 }
 
-// NewNet binds a nemesis to nodes. It touches nothing until a partition.
+// NewNet binds a nemesis to nodes. It touches nothing until a fault.
 func NewNet(nodes []Node) (*Net, error) {
 	seen := map[string]bool{}
 	for _, n := range nodes {
 		if n.Name == "" || !n.Addr.IsValid() || n.NetNS == "" {
 			return nil, fmt.Errorf("nemesis: node %q needs a name, an address and a namespace", n.Name)
 		}
+		if !n.Addr.Is4() {
+			return nil, fmt.Errorf("nemesis: node %s: only IPv4 node addresses are supported, got %s", n.Name, n.Addr)
+		}
 		if seen[n.Name] {
 			return nil, fmt.Errorf("nemesis: node %q given twice", n.Name)
 		}
 		seen[n.Name] = true
 	}
-	return &Net{nodes: slices.Clone(nodes)}, nil
+	return &Net{nodes: slices.Clone(nodes), down: map[string]bool{}}, nil
 }
 
 // Names lists the node names in order.
@@ -56,49 +71,52 @@ func (n *Net) Names() []string {
 	return names
 }
 
-// Partition makes the nodes' packet filters match g exactly: every node
-// drops packets from the nodes its grudge names and from no others. Nodes
-// without a grudge are healed. Only node-to-node packets match, so the
-// harness's own traffic to each node passes.
-func (n *Net) Partition(ctx context.Context, g Grudge) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := g.Validate(n.Names()); err != nil {
+// Partition makes p the partition in force (replacing any other) and
+// reconciles every node. Only node-to-node packets match, so the harness's
+// own traffic to each node passes.
+func (n *Net) Partition(ctx context.Context, p Partition) error {
+	if err := p.Grudge.Validate(n.Names()); err != nil {
 		return err
 	}
-	addr := map[string]netip.Addr{}
-	for _, node := range n.nodes {
-		addr[node.Name] = node.Addr
+	if p.Action == "" {
+		p.Action = Drop
 	}
-	var errs []error
-	for _, node := range n.nodes {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var drop []netip.Addr
-		for _, src := range g[node.Name] {
-			drop = append(drop, addr[src])
-		}
-		var err error
-		if len(drop) == 0 {
-			err = removeTable(node.NetNS)
-		} else {
-			err = installDrops(node.NetNS, drop)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("apply partition to %s: %w", node.Name, err))
-		}
-	}
-	return errors.Join(errs...)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.part = p
+	return n.reconcile(ctx)
 }
 
-// Heal removes faultline's table from every node, whatever it held. It keeps
-// going past a node it cannot heal and reports all failures together.
+// SetGray makes links the gray faults in force (replacing any others).
+func (n *Net) SetGray(ctx context.Context, links []Gray) error {
+	names := n.Names()
+	for _, g := range links {
+		if !slices.Contains(names, g.From) || !slices.Contains(names, g.To) || g.From == g.To {
+			return fmt.Errorf("gray link %s->%s: %w", g.From, g.To, ErrUnknownNode)
+		}
+		if g.Loss < 0 || g.Loss > 100 {
+			return fmt.Errorf("gray link %s->%s: loss %v%% is not between 0 and 100", g.From, g.To, g.Loss)
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.gray = slices.Clone(links)
+	return n.reconcile(ctx)
+}
+
+// Heal clears every fault and removes faultline's table from every node
+// that is up. It keeps going past a node it cannot heal and reports all
+// failures together.
 func (n *Net) Heal(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.part = Partition{}
+	n.gray = nil
 	var errs []error
 	for _, node := range n.nodes {
+		if n.down[node.Name] {
+			continue
+		}
 		if err := removeTable(node.NetNS); err != nil {
 			errs = append(errs, fmt.Errorf("heal %s: %w", node.Name, err))
 		}
@@ -106,10 +124,129 @@ func (n *Net) Heal(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Installed reports, per node, whether faultline's table is present.
+// Down marks a node as stopped: its namespace is gone, so it is skipped
+// until Up binds it again.
+func (n *Net) Down(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.down[name] = true
+}
+
+// Up binds a restarted node to its new namespace and installs the rules
+// in force there, so a restart does not heal a partition by accident.
+func (n *Net) Up(ctx context.Context, name, netns string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := range n.nodes {
+		if n.nodes[i].Name == name {
+			n.nodes[i].NetNS = netns
+			delete(n.down, name)
+			return n.install(n.nodes[i])
+		}
+	}
+	return fmt.Errorf("%w %q", ErrUnknownNode, name)
+}
+
+// Current returns the partition and gray links in force.
+func (n *Net) Current() (Partition, []Gray) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.part, slices.Clone(n.gray)
+}
+
+func (n *Net) reconcile(ctx context.Context) error {
+	var errs []error
+	for _, node := range n.nodes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if n.down[node.Name] {
+			continue
+		}
+		if err := n.install(node); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Net) install(node Node) error {
+	rules := n.rulesFor(node.Name)
+	var err error
+	if rules.empty() {
+		err = removeTable(node.NetNS)
+	} else {
+		err = installRules(node.NetNS, rules)
+	}
+	if err != nil {
+		return fmt.Errorf("apply faults to %s: %w", node.Name, err)
+	}
+	return nil
+}
+
+// match selects packets exchanged with one peer, within a scope.
+type match struct {
+	peer  netip.Addr
+	scope Scope
+}
+
+// lossMatch drops a share of the packets from one peer.
+type lossMatch struct {
+	peer netip.Addr
+	// per10k is the share dropped, in hundredths of a percent.
+	per10k uint32
+}
+
+// nodeRules is the whole rule set of one node's table.
+type nodeRules struct {
+	dropFrom []match     // input:  ip saddr PEER [scope] drop
+	rejectTo []match     // output: ip daddr PEER [scope] reject
+	lossFrom []lossMatch // input:  ip saddr PEER numgen random mod 10000 < N drop
+}
+
+func (r nodeRules) empty() bool {
+	return len(r.dropFrom) == 0 && len(r.rejectTo) == 0 && len(r.lossFrom) == 0
+}
+
+// rulesFor computes a node's rule set from the faults in force. A dropped
+// packet is dropped by its receiver; a rejected one is refused by its
+// sender, so the error reaches the sender at once and nothing crosses the
+// network.
+func (n *Net) rulesFor(name string) nodeRules {
+	addr := map[string]netip.Addr{}
+	for _, node := range n.nodes {
+		addr[node.Name] = node.Addr
+	}
+	var r nodeRules
+	switch n.part.Action {
+	case Reject:
+		for _, dst := range n.Names() {
+			if n.part.Cuts(name, dst) {
+				r.rejectTo = append(r.rejectTo, match{peer: addr[dst], scope: n.part.Scope})
+			}
+		}
+	default:
+		for _, src := range n.part.Grudge[name] {
+			r.dropFrom = append(r.dropFrom, match{peer: addr[src], scope: n.part.Scope})
+		}
+	}
+	for _, g := range n.gray {
+		if g.To == name && g.Loss > 0 {
+			r.lossFrom = append(r.lossFrom, lossMatch{peer: addr[g.From], per10k: uint32(g.Loss*100 + 0.5)})
+		}
+	}
+	return r
+}
+
+// Installed reports, per node that is up, whether faultline's table is present.
 func (n *Net) Installed(ctx context.Context) (map[string]bool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	out := map[string]bool{}
 	for _, node := range n.nodes {
+		if n.down[node.Name] {
+			continue
+		}
 		ok, err := hasTable(node.NetNS)
 		if err != nil {
 			return nil, fmt.Errorf("inspect %s: %w", node.Name, err)
@@ -121,3 +258,6 @@ func (n *Net) Installed(ctx context.Context) (map[string]bool, error) {
 
 // HasTable reports whether faultline's table exists in the namespace at path.
 func HasTable(netnsPath string) (bool, error) { return hasTable(netnsPath) }
+
+// RemoveTable deletes faultline's table from the namespace at path, if there.
+func RemoveTable(netnsPath string) error { return removeTable(netnsPath) }

@@ -1,9 +1,9 @@
 package nemesis
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 
 	"github.com/google/nftables"
@@ -31,19 +31,26 @@ func table() *nftables.Table {
 	return &nftables.Table{Name: Table, Family: nftables.TableFamilyIPv4}
 }
 
-// installDrops replaces faultline's table in one atomic batch with one that
-// drops every IPv4 packet from the given sources. The shell equivalent:
+// installRules replaces faultline's table in one atomic batch with one that
+// holds exactly r. The shell equivalent, for a node that drops n2's
+// packets to its peer port, refuses its own to n3 and loses 30% of n4's:
 //
 //	nft -f - <<EOF
 //	table ip faultline {}
 //	delete table ip faultline
 //	table ip faultline {
 //	  chain input { type filter hook input priority filter; policy accept;
-//	    ip saddr 172.28.0.3 counter drop
+//	    ip saddr 10.213.0.12 tcp dport 2380 counter drop
+//	    ip saddr 10.213.0.12 tcp sport 2380 counter drop
+//	    ip saddr 10.213.0.14 numgen random mod 10000 < 3000 counter drop
+//	  }
+//	  chain output { type filter hook output priority filter; policy accept;
+//	    ip daddr 10.213.0.13 meta l4proto tcp counter reject with tcp reset
+//	    ip daddr 10.213.0.13 counter reject with icmp host-unreachable
 //	  }
 //	}
 //	EOF
-func installDrops(path string, drop []netip.Addr) error {
+func installRules(path string, r nodeRules) error {
 	return withConn(path, func(c *nftables.Conn) error {
 		t := table()
 		// Adding then deleting makes the delete succeed whether or not the
@@ -51,36 +58,109 @@ func installDrops(path string, drop []netip.Addr) error {
 		c.AddTable(t)
 		c.DelTable(t)
 		c.AddTable(t)
-		ch := c.AddChain(&nftables.Chain{
-			Name:     "input",
-			Table:    t,
-			Type:     nftables.ChainTypeFilter,
-			Hooknum:  nftables.ChainHookInput,
-			Priority: nftables.ChainPriorityFilter,
-			Policy:   ptr(nftables.ChainPolicyAccept),
-		})
-		for _, src := range drop {
-			if !src.Is4() {
-				return fmt.Errorf("only IPv4 node addresses are supported, got %s", src)
-			}
-			a := src.As4()
-			c.AddRule(&nftables.Rule{
-				Table: t,
-				Chain: ch,
-				Exprs: []expr.Any{
-					// ip saddr: 4 bytes at offset 12 of the network header.
-					&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-					&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a[:]},
-					&expr.Counter{},
-					&expr.Verdict{Kind: expr.VerdictDrop},
-				},
+		if len(r.dropFrom)+len(r.lossFrom) > 0 {
+			in := c.AddChain(&nftables.Chain{
+				Name: "input", Table: t, Type: nftables.ChainTypeFilter,
+				Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter,
+				Policy: ptr(nftables.ChainPolicyAccept),
 			})
+			for _, m := range r.dropFrom {
+				for _, sel := range scopeSelectors(m.scope) {
+					c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, m.peer.As4()), sel, counterVerdict(expr.VerdictDrop))})
+				}
+			}
+			for _, l := range r.lossFrom {
+				c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, l.peer.As4()), randomBelow(l.per10k), counterVerdict(expr.VerdictDrop))})
+			}
+		}
+		if len(r.rejectTo) > 0 {
+			out := c.AddChain(&nftables.Chain{
+				Name: "output", Table: t, Type: nftables.ChainTypeFilter,
+				Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter,
+				Policy: ptr(nftables.ChainPolicyAccept),
+			})
+			for _, m := range r.rejectTo {
+				for _, sel := range scopeSelectors(m.scope) {
+					peer := addrMatch(dstOffset, m.peer.As4())
+					// TCP gets a reset; everything else an ICMP host unreachable.
+					c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: concat(peer, sel, l4proto(unix.IPPROTO_TCP), []expr.Any{&expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})})
+					c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: concat(peer, sel, []expr.Any{&expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 1}})})
+				}
+			}
 		}
 		if err := c.Flush(); err != nil {
 			return fmt.Errorf("install table %s: %w", Table, err)
 		}
 		return nil
 	})
+}
+
+const (
+	srcOffset = 12 // ip saddr: 4 bytes at offset 12 of the IPv4 header
+	dstOffset = 16 // ip daddr
+)
+
+func addrMatch(offset uint32, a [4]byte) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a[:]},
+	}
+}
+
+func l4proto(p byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}},
+	}
+}
+
+// scopeSelectors returns one selector per rule needed to cover a scope:
+// nothing for all traffic, else "PROTO dport PORT" and "PROTO sport PORT"
+// for each protocol and port, so both connections to the port and answers
+// from it match.
+func scopeSelectors(s Scope) [][]expr.Any {
+	if s.All() {
+		return [][]expr.Any{nil}
+	}
+	var out [][]expr.Any
+	for _, proto := range s.protocols() {
+		p := byte(unix.IPPROTO_TCP)
+		if proto == "udp" {
+			p = unix.IPPROTO_UDP
+		}
+		for _, port := range s.Ports {
+			for _, off := range []uint32{2, 0} { // dport, sport
+				out = append(out, concat(l4proto(p), []expr.Any{
+					&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2},
+					&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.BigEndian.AppendUint16(nil, port)},
+				}))
+			}
+		}
+	}
+	return out
+}
+
+// randomBelow matches a share of packets: numgen random mod 10000 < n. The
+// random number is in host byte order; cmp compares bytes, so it is turned
+// big-endian first, as nft does.
+func randomBelow(n uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Numgen{Register: 1, Modulus: 10000, Type: unix.NFT_NG_RANDOM},
+		&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
+		&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: binary.BigEndian.AppendUint32(nil, n)},
+	}
+}
+
+func counterVerdict(v expr.VerdictKind) []expr.Any {
+	return []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: v}}
+}
+
+func concat(parts ...[]expr.Any) []expr.Any {
+	var out []expr.Any
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
 }
 
 // removeTable deletes faultline's table if it exists, like

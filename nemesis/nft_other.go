@@ -2,8 +2,6 @@
 
 package nemesis
 
-import "net/netip"
-
-func installDrops(string, []netip.Addr) error { return ErrUnsupported }
-func removeTable(string) error                { return ErrUnsupported }
-func hasTable(string) (bool, error)           { return false, ErrUnsupported }
+func installRules(string, nodeRules) error { return ErrUnsupported }
+func removeTable(string) error             { return ErrUnsupported }
+func hasTable(string) (bool, error)        { return false, ErrUnsupported }
