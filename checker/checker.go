@@ -101,6 +101,11 @@ func (r Result) InvalidKeys() []string {
 	return out
 }
 
+// endEvents are the nemesis events that end a fault (package nemesis
+// writes them; the checker reads histories without importing it). Every
+// other nemesis event starts one.
+var endEvents = []string{"heal", "restart", "resume"}
+
 type fault struct {
 	start, end int64
 	desc       string
@@ -226,7 +231,7 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 		end = max(end, r.Time)
 		if r.Process == history.Nemesis {
 			switch {
-			case r.F == "heal":
+			case slices.Contains(endEvents, r.F):
 				if openFault != nil {
 					openFault.end = r.Time
 					faults = append(faults, *openFault)
@@ -337,11 +342,17 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 // and summary when the event carries them, else its raw value.
 func describeFault(r history.Record) string {
 	var v struct {
-		Shape   string `json:"shape"`
-		Summary string `json:"summary"`
+		Shape   string   `json:"shape"`
+		Summary string   `json:"summary"`
+		Nodes   []string `json:"nodes"`
 	}
-	if json.Unmarshal(r.Value, &v) == nil && v.Summary != "" {
-		return fmt.Sprintf("%s %s: %s", r.F, v.Shape, v.Summary)
+	if json.Unmarshal(r.Value, &v) == nil {
+		switch {
+		case v.Summary != "":
+			return fmt.Sprintf("%s %s: %s", r.F, v.Shape, v.Summary)
+		case len(v.Nodes) > 0:
+			return r.F + " " + strings.Join(v.Nodes, " ")
+		}
 	}
 	return strings.TrimSpace(r.F + " " + string(r.Value))
 }

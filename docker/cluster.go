@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -87,6 +88,7 @@ func (n Node) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", n.Pid) }
 // Cluster is a running cluster. Remove it when done, whatever happened.
 type Cluster struct {
 	cli       *client.Client
+	mu        sync.Mutex // guards Nodes[i].Pid across restarts
 	RunID     string
 	NetworkID string
 	Subnet    netip.Prefix

@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -216,9 +215,17 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		}, clients, h)
 		return err
 	})
-	g.Go(func() error {
-		return runNemesis(gctx, stop, run.Nemesis, net, mrand.New(mrand.NewPCG(uint64(run.Seed), 0xfa017)), h, logf)
-	})
+	nm := &nemesis.Nemesis{
+		Net:  net,
+		Proc: cluster,
+		Env: nemesis.Env{
+			Nodes:  net.Names(),
+			Rng:    mrand.New(mrand.NewPCG(uint64(run.Seed), 0xfa017)),
+			Leader: func(ctx context.Context) (string, error) { return workloads.EtcdLeader(ctx, clientURLs(cluster)) },
+		},
+		Record: recorder(h),
+	}
+	g.Go(func() error { return runNemesis(gctx, stop, run.Nemesis, nm, logf) })
 	werr := g.Wait()
 	rep.Timings.WorkloadMS = time.Since(workStart).Milliseconds()
 	if secs := time.Since(workStart).Seconds(); secs > 0 {
@@ -227,7 +234,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	if herr := net.Heal(context.WithoutCancel(ctx)); herr != nil {
 		return rep, fmt.Errorf("%w: final heal: %v", ErrNemesis, herr)
 	}
-	if _, herr := h.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: "heal"}); herr != nil && werr == nil {
+	if herr := nm.Record("heal", map[string]string{"why": "end of run"}); herr != nil && werr == nil {
 		werr = herr
 	}
 	if ctx.Err() != nil {
@@ -257,73 +264,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	return rep, nil
 }
 
-// faultEvent is the value of a partition record in the history.
-type faultEvent struct {
-	Shape  string         `json:"shape"`
-	Grudge nemesis.Grudge `json:"grudge"`
-	// Summary says who is cut from whom, for people: "n1 | n2 n3".
-	Summary string `json:"summary"`
-}
-
-// runNemesis applies the scenario's faults on schedule until stop: after
-// StartAfter, every Every one fault (picked by rng) held for Hold, then
-// healed. Each fault and heal is recorded after it took effect.
-func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, net *nemesis.Net, rng *mrand.Rand, h *history.Writer, logf func(string, ...any)) error {
-	if len(cfg.Faults) == 0 {
-		return nil
+func clientURLs(c *docker.Cluster) map[string]string {
+	out := map[string]string{}
+	for _, n := range c.Nodes {
+		out[n.Name] = n.ClientURL
 	}
-	// Sleeps end at the time limit; heals never do.
-	ctx, cancel := context.WithDeadline(ctx, stop)
-	defer cancel()
-	sleep := func(d time.Duration) bool {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(d):
-			return true
-		}
-	}
-	if !sleep(cfg.StartAfter) {
-		return nil
-	}
-	for time.Now().Add(cfg.Hold).Before(stop) {
-		f := cfg.Faults[rng.IntN(len(cfg.Faults))]
-		var shape nemesis.Shape
-		switch f.Kind {
-		case "isolate":
-			shape = nemesis.Isolate{Node: f.Node}
-		case "halves":
-			shape = nemesis.Halves{}
-		default:
-			return fmt.Errorf("%w: unknown fault %q", ErrNemesis, f.Kind)
-		}
-		grudge, err := shape.Grudge(net.Names(), rng)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrNemesis, err)
-		}
-		if err := net.Partition(ctx, grudge); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("%w: %v", ErrNemesis, err)
-		}
-		val, _ := json.Marshal(faultEvent{Shape: shape.Name(), Grudge: grudge, Summary: grudge.Describe(net.Names())})
-		if _, err := h.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: "partition", Value: val}); err != nil {
-			return err
-		}
-		logf("partition %s: %s", shape.Name(), grudge.Describe(net.Names()))
-		held := sleep(cfg.Hold)
-		if err := net.Heal(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("%w: %v", ErrNemesis, err)
-		}
-		if _, err := h.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: "heal"}); err != nil {
-			return err
-		}
-		if !held || !sleep(cfg.Every-cfg.Hold) {
-			return nil
-		}
-	}
-	return nil
+	return out
 }
 
 func newRunID(t time.Time) string {

@@ -138,6 +138,7 @@ func (w *Writer) Append(r Record) (Record, error) {
 	r.Time = int64(time.Since(w.start))
 	w.buf.Reset()
 	enc := json.NewEncoder(&w.buf)
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(r); err != nil {
 		return r, fmt.Errorf("encode history record: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -29,6 +30,18 @@ type Gray struct {
 	From, To string
 	// Loss is the percentage of packets dropped at random (0-100).
 	Loss float64
+}
+
+// Describe says what a gray fault does to a link: "loss 30%".
+func (g Gray) Describe() string {
+	var parts []string
+	if g.Loss > 0 {
+		parts = append(parts, fmt.Sprintf("loss %g%%", g.Loss))
+	}
+	if len(parts) == 0 {
+		return "no degradation"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Net holds the desired network state of a fixed set of nodes (one

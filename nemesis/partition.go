@@ -113,21 +113,9 @@ type Isolate struct{ Node string }
 func (Isolate) Name() string { return "isolate" }
 
 func (s Isolate) Grudge(ctx context.Context, env Env) (Grudge, error) {
-	victim := s.Node
-	switch victim {
-	case "", "random":
-		victim = env.Nodes[env.Rng.IntN(len(env.Nodes))]
-	case "leader":
-		if env.Leader == nil {
-			return nil, errors.New("isolate leader: this workload's client cannot tell the leader")
-		}
-		var err error
-		if victim, err = env.Leader(ctx); err != nil {
-			return nil, fmt.Errorf("isolate leader: %w", err)
-		}
-	}
-	if !slices.Contains(env.Nodes, victim) {
-		return nil, fmt.Errorf("isolate: %w %q", ErrUnknownNode, victim)
+	victim, err := pickNode(ctx, env, s.Node)
+	if err != nil {
+		return nil, fmt.Errorf("isolate: %w", err)
 	}
 	return Grudge{victim: others(env.Nodes, victim)}, nil
 }
@@ -204,24 +192,21 @@ func orientRing(g Grudge, ring []string) Grudge {
 }
 
 // Bridge splits the nodes into two halves that cannot reach each other,
-// joined by one node (the bridge) that sees both. Node names the bridge
-// ("" picks one at random).
+// joined by one node (the bridge) that sees both. Node names the bridge:
+// a name, "" or "random", or "leader".
 type Bridge struct{ Node string }
 
 func (Bridge) Name() string { return "bridge" }
 
-func (s Bridge) Grudge(_ context.Context, env Env) (Grudge, error) {
+func (s Bridge) Grudge(ctx context.Context, env Env) (Grudge, error) {
 	if len(env.Nodes) < 3 {
 		return nil, fmt.Errorf("bridge: needs at least 3 nodes, the cluster has %d", len(env.Nodes))
 	}
+	bridge, err := pickNode(ctx, env, s.Node)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
 	rest := shuffle(env)
-	bridge := s.Node
-	if bridge == "" || bridge == "random" {
-		bridge = rest[0]
-	}
-	if !slices.Contains(env.Nodes, bridge) {
-		return nil, fmt.Errorf("bridge: %w %q", ErrUnknownNode, bridge)
-	}
 	rest = slices.DeleteFunc(rest, func(n string) bool { return n == bridge })
 	a, b := rest[:len(rest)/2], rest[len(rest)/2:]
 	slices.Sort(a)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,13 +110,38 @@ type Nemesis struct {
 	Faults     []Fault       `yaml:"faults"`
 }
 
-// Fault is one entry of the nemesis' repertoire.
+// Fault is one entry of the nemesis' repertoire. Which fields apply depends
+// on Kind; see docs/faults.md.
 type Fault struct {
-	// Kind is "isolate" (one node cut off from all others) or "halves" (a
-	// random majority and minority, cut off from each other).
+	// Kind is a partition shape (isolate, halves, majorities-ring, bridge,
+	// one-way, custom), a gray fault (gray) or a process fault (kill,
+	// pause, restart-cluster).
 	Kind string `yaml:"kind"`
-	// Node names the node to isolate (n1..nN); empty picks one at random.
+	// Node picks the node for isolate, bridge, kill, pause and gray: a
+	// name, "random" (the default) or "leader".
 	Node string `yaml:"node,omitempty"`
+	// Direction orients a partition: both (default; to for one-way and
+	// custom), to (packets to the target side are dropped) or from.
+	Direction string `yaml:"direction,omitempty"`
+	// Ports and Protocols limit a partition to some traffic, for example
+	// ports [2380] to cut the peer port and keep the client port open.
+	Ports     []int    `yaml:"ports,omitempty"`
+	Protocols []string `yaml:"protocols,omitempty"`
+	// Action is drop (default, silent) or reject (TCP reset, ICMP
+	// unreachable).
+	Action string `yaml:"action,omitempty"`
+	// Flap switches the partition off and on again at this interval while
+	// it is held.
+	Flap time.Duration `yaml:"flap,omitempty"`
+	// Grudge is the custom partition: each node maps to the nodes whose
+	// packets it drops.
+	Grudge map[string][]string `yaml:"grudge,omitempty"`
+	// From and To select directed links: one-way drops From's packets to
+	// To; gray degrades every link From x To (all nodes when one is empty).
+	From []string `yaml:"from,omitempty"`
+	To   []string `yaml:"to,omitempty"`
+	// Gray degradation of each selected link.
+	Loss float64 `yaml:"loss,omitempty"` // percent of packets dropped
 }
 
 // Checker bounds the linearizability check.
@@ -125,8 +151,13 @@ type Checker struct {
 	Budget time.Duration `yaml:"budget"`
 }
 
-// FaultKinds lists the fault kinds a scenario may name.
-var FaultKinds = []string{"isolate", "halves"}
+// Fault kinds a scenario may name, by family.
+var (
+	PartitionKinds = []string{"isolate", "halves", "majorities-ring", "bridge", "one-way", "custom"}
+	GrayKinds      = []string{"gray"}
+	ProcessKinds   = []string{"kill", "pause", "restart-cluster"}
+	FaultKinds     = slices.Concat(PartitionKinds, GrayKinds, ProcessKinds)
+)
 
 // Load reads, strictly parses, defaults and validates a scenario file.
 func Load(path string) (*Scenario, error) {
@@ -286,25 +317,134 @@ func (s *Scenario) validate(src []byte) error {
 		return bad("nemesis.start_after", "must not be negative")
 	}
 	for i, f := range n.Faults {
-		field := fmt.Sprintf("nemesis.faults[%d]", i)
-		switch f.Kind {
-		case "isolate":
-			if f.Node != "" && !validNode(f.Node, s.Cluster.Nodes) {
-				return bad(field+".node", "no node %q in a %d-node cluster (nodes are n1..n%d)", f.Node, s.Cluster.Nodes, s.Cluster.Nodes)
-			}
-		case "halves":
-			if f.Node != "" {
-				return bad(field+".node", "halves picks its own nodes; node applies to isolate only")
-			}
-		default:
-			return bad(field+".kind", "unknown fault %q; known: %s", f.Kind, strings.Join(FaultKinds, ", "))
-		}
-		if s.Cluster.Nodes < 2 {
-			return bad(field+".kind", "a partition needs at least 2 nodes")
+		if err := s.validateFault(fmt.Sprintf("nemesis.faults[%d]", i), f, bad); err != nil {
+			return err
 		}
 	}
 	if s.Checker.Budget <= 0 {
 		return bad("checker.budget", "must be positive")
+	}
+	return nil
+}
+
+// validateFault checks one fault entry; field is its path for errors.
+func (s *Scenario) validateFault(field string, f Fault, bad func(field, format string, args ...any) error) error {
+	n := s.Cluster.Nodes
+	isPartition := slices.Contains(PartitionKinds, f.Kind)
+	isGray := slices.Contains(GrayKinds, f.Kind)
+	if !slices.Contains(FaultKinds, f.Kind) {
+		return bad(field+".kind", "unknown fault %q; known: %s", f.Kind, strings.Join(FaultKinds, ", "))
+	}
+	if (isPartition || isGray) && n < 2 {
+		return bad(field+".kind", "%s needs at least 2 nodes", f.Kind)
+	}
+	only := func(name string, set bool, kinds ...string) error {
+		if set && !slices.Contains(kinds, f.Kind) {
+			return bad(field+"."+name, "does not apply to %s (only to %s)", f.Kind, strings.Join(kinds, ", "))
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name  string
+		set   bool
+		kinds []string
+	}{
+		{"node", f.Node != "", []string{"isolate", "bridge", "kill", "pause", "gray"}},
+		{"direction", f.Direction != "", []string{"isolate", "halves", "majorities-ring", "bridge", "custom"}},
+		{"ports", len(f.Ports) > 0, PartitionKinds},
+		{"protocols", len(f.Protocols) > 0, PartitionKinds},
+		{"action", f.Action != "", PartitionKinds},
+		{"flap", f.Flap != 0, PartitionKinds},
+		{"grudge", f.Grudge != nil, []string{"custom"}},
+		{"from", len(f.From) > 0, []string{"one-way", "gray"}},
+		{"to", len(f.To) > 0, []string{"one-way", "gray"}},
+		{"loss", f.Loss != 0, GrayKinds},
+	} {
+		if err := only(c.name, c.set, c.kinds...); err != nil {
+			return err
+		}
+	}
+	if f.Node != "" && f.Node != "random" && f.Node != "leader" && !validNode(f.Node, n) {
+		return bad(field+".node", "no node %q in a %d-node cluster (nodes are n1..n%d, or random, or leader)", f.Node, n, n)
+	}
+	for _, list := range []struct {
+		name  string
+		nodes []string
+	}{{"from", f.From}, {"to", f.To}} {
+		for _, node := range list.nodes {
+			if !validNode(node, n) {
+				return bad(field+"."+list.name, "no node %q in a %d-node cluster", node, n)
+			}
+		}
+	}
+	if f.Direction != "" && f.Direction != "to" && f.Direction != "from" && f.Direction != "both" {
+		return bad(field+".direction", "must be to, from or both, got %q", f.Direction)
+	}
+	for _, p := range f.Ports {
+		if p < 1 || p > 65535 {
+			return bad(field+".ports", "port %d is not between 1 and 65535", p)
+		}
+	}
+	for _, p := range f.Protocols {
+		if p != "tcp" && p != "udp" {
+			return bad(field+".protocols", "must be tcp or udp, got %q", p)
+		}
+	}
+	if len(f.Protocols) > 0 && len(f.Ports) == 0 {
+		return bad(field+".protocols", "needs ports: a scope is protocols on ports")
+	}
+	if f.Action != "" && f.Action != "drop" && f.Action != "reject" {
+		return bad(field+".action", "must be drop or reject, got %q", f.Action)
+	}
+	if f.Flap < 0 || (f.Flap > 0 && f.Flap < 500*time.Millisecond) {
+		return bad(field+".flap", "must be at least 500ms (each switch is verified with probes), got %v", f.Flap)
+	}
+	if f.Flap > 0 && f.Flap >= s.Nemesis.Hold {
+		return bad(field+".flap", "must be shorter than nemesis.hold (%v) to flap at all", s.Nemesis.Hold)
+	}
+	switch f.Kind {
+	case "majorities-ring":
+		if n < 4 {
+			return bad(field+".kind", "majorities-ring needs at least 4 nodes (with %d every node sees all others)", n)
+		}
+	case "bridge":
+		if n < 3 {
+			return bad(field+".kind", "bridge needs at least 3 nodes")
+		}
+	case "one-way":
+		if len(f.From) == 0 || len(f.To) == 0 {
+			return bad(field+".from", "one-way needs from and to: from's packets to to are dropped")
+		}
+		for _, a := range f.From {
+			if slices.Contains(f.To, a) {
+				return bad(field+".to", "%s is in both from and to", a)
+			}
+		}
+	case "custom":
+		if len(f.Grudge) == 0 {
+			return bad(field+".grudge", "custom needs a grudge: each node maps to the nodes whose packets it drops")
+		}
+		for dst, srcs := range f.Grudge {
+			if !validNode(dst, n) {
+				return bad(field+".grudge", "no node %q in a %d-node cluster", dst, n)
+			}
+			for _, src := range srcs {
+				if !validNode(src, n) || src == dst {
+					return bad(field+".grudge."+dst, "%q cannot be dropped by %s", src, dst)
+				}
+			}
+		}
+	case "gray":
+		if f.Loss <= 0 || f.Loss > 100 {
+			return bad(field+".loss", "gray needs loss between 0 and 100 (percent), got %v", f.Loss)
+		}
+		if f.Node != "" && (len(f.From) > 0 || len(f.To) > 0) {
+			return bad(field+".node", "give node (every link of one node) or from/to (chosen links), not both")
+		}
+	case "restart-cluster":
+		if f.Node != "" {
+			return bad(field+".node", "restart-cluster restarts every node")
+		}
 	}
 	return nil
 }

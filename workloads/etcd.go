@@ -121,3 +121,48 @@ func WaitEtcdReady(ctx context.Context, endpoints []string) error {
 	}
 	return nil
 }
+
+// EtcdLeader asks every member (name -> client URL) whom it follows and
+// answers with the leader of the highest term seen: a member cut off from
+// the majority may still name an old leader.
+func EtcdLeader(ctx context.Context, endpoints map[string]string) (string, error) {
+	var (
+		bestTerm uint64
+		bestID   uint64
+		byID     = map[uint64]string{}
+		lastErr  error
+	)
+	for _, url := range endpoints {
+		c, err := OpenEtcd(url, false)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := c.cli.Status(sctx, url)
+		if err == nil {
+			var ml *clientv3.MemberListResponse
+			if ml, err = c.cli.MemberList(sctx, clientv3.WithSerializable()); err == nil {
+				for _, m := range ml.Members {
+					byID[m.ID] = m.Name
+				}
+			}
+		}
+		cancel()
+		c.Close()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if st.Leader != 0 && st.RaftTerm >= bestTerm {
+			bestTerm, bestID = st.RaftTerm, st.Leader
+		}
+	}
+	if name, ok := byID[bestID]; ok && bestID != 0 {
+		return name, nil
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no member names a leader")
+	}
+	return "", fmt.Errorf("find the etcd leader: %w", lastErr)
+}

@@ -1,0 +1,118 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/scenarios"
+)
+
+// faultFor turns a validated scenario entry into a fault of the catalogue.
+func faultFor(f scenarios.Fault) (nemesis.Fault, error) {
+	scope := nemesis.Scope{Protocols: f.Protocols}
+	for _, p := range f.Ports {
+		scope.Ports = append(scope.Ports, uint16(p))
+	}
+	partition := func(shape nemesis.Shape) nemesis.Fault {
+		return &nemesis.PartitionFault{Shape: shape, Direction: nemesis.Direction(f.Direction), Scope: scope, Action: nemesis.Action(f.Action), Flap: f.Flap}
+	}
+	switch f.Kind {
+	case "isolate":
+		return partition(nemesis.Isolate{Node: f.Node}), nil
+	case "halves":
+		return partition(nemesis.Halves{}), nil
+	case "majorities-ring":
+		return partition(nemesis.MajoritiesRing{}), nil
+	case "bridge":
+		return partition(nemesis.Bridge{Node: f.Node}), nil
+	case "one-way":
+		return partition(nemesis.OneWay{From: f.From, To: f.To}), nil
+	case "custom":
+		return partition(nemesis.Custom{G: nemesis.Grudge(f.Grudge)}), nil
+	case "gray":
+		return &nemesis.GrayFault{Links: nemesis.LinkSpec{From: f.From, To: f.To, Node: f.Node}, Template: nemesis.Gray{Loss: f.Loss}}, nil
+	case "kill":
+		return &nemesis.KillFault{Node: f.Node}, nil
+	case "pause":
+		return &nemesis.PauseFault{Node: f.Node}, nil
+	case "restart-cluster":
+		return &nemesis.RestartClusterFault{}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown fault %q", ErrNemesis, f.Kind)
+}
+
+// recorder appends nemesis events to the history.
+func recorder(h *history.Writer) func(string, any) error {
+	return func(f string, value any) error {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // keep "n1<-[n2]" readable
+		if err := enc.Encode(value); err != nil {
+			return fmt.Errorf("encode %s event: %w", f, err)
+		}
+		_, err := h.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: f, Value: bytes.TrimSpace(b.Bytes())})
+		return err
+	}
+}
+
+// runNemesis applies the scenario's faults on schedule until stop: after
+// StartAfter, every Every one fault (picked by env.Rng) held for Hold, then
+// recovered. A fault that cannot be applied, or whose effect the probes do
+// not confirm, stops the run. Whatever happens, the fault in force is
+// recovered before runNemesis returns.
+func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, nm *nemesis.Nemesis, logf func(string, ...any)) (err error) {
+	if len(cfg.Faults) == 0 {
+		return nil
+	}
+	faults := make([]nemesis.Fault, len(cfg.Faults))
+	for i, f := range cfg.Faults {
+		if faults[i], err = faultFor(f); err != nil {
+			return err
+		}
+	}
+	// Sleeps end at the time limit; recoveries never do.
+	sctx, cancel := context.WithDeadline(ctx, stop)
+	defer cancel()
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-sctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	if !sleep(cfg.StartAfter) {
+		return nil
+	}
+	for time.Now().Add(cfg.Hold).Before(stop) {
+		f := faults[nm.Env.Rng.IntN(len(faults))]
+		ierr := f.Inject(sctx, nm)
+		if ierr == nil {
+			if d, ok := f.(nemesis.Describer); ok {
+				logf("fault %s: %s", f.Name(), d.Describe())
+			} else {
+				logf("fault %s", f.Name())
+			}
+		}
+		held := ierr == nil && sleep(cfg.Hold)
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		rerr := f.Recover(rctx, nm)
+		rcancel()
+		switch {
+		case ierr != nil && sctx.Err() == nil:
+			return fmt.Errorf("%w: %s: %v", ErrNemesis, f.Name(), ierr)
+		case rerr != nil:
+			return fmt.Errorf("%w: recover from %s: %v", ErrNemesis, f.Name(), rerr)
+		}
+		if !held || !sleep(cfg.Every-cfg.Hold) {
+			return nil
+		}
+	}
+	return nil
+}
+
