@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 )
 
@@ -25,36 +24,20 @@ type Node struct {
 	NetNS string
 }
 
-// Gray is a gray fault on one directed link: packets from From to To.
-type Gray struct {
-	From, To string
-	// Loss is the percentage of packets dropped at random (0-100).
-	Loss float64
-}
-
-// Describe says what a gray fault does to a link: "loss 30%".
-func (g Gray) Describe() string {
-	var parts []string
-	if g.Loss > 0 {
-		parts = append(parts, fmt.Sprintf("loss %g%%", g.Loss))
-	}
-	if len(parts) == 0 {
-		return "no degradation"
-	}
-	return strings.Join(parts, ", ")
-}
-
 // Net holds the desired network state of a fixed set of nodes (one
 // partition, any number of gray links) and makes each node's namespace
 // match it. Every change is a reconcile: the whole rule set of every node
 // is computed and installed in one batch per node, replacing what was
 // there. Its methods are safe for concurrent use.
 type Net struct {
-	mu    sync.Mutex
-	nodes []Node
-	down  map[string]bool
-	part  Partition
-	gray  []Gray
+	mu     sync.Mutex
+	nodes  []Node
+	down   map[string]bool
+	part   Partition
+	gray   []Gray
+	stages map[string]*queueStage // userspace stage per node, while needed
+	rated  map[string]bool        // nodes with faultline's root qdisc
+	seed   uint64
 }
 
 // NewNet binds a nemesis to nodes. It touches nothing until a fault.
@@ -72,7 +55,7 @@ func NewNet(nodes []Node) (*Net, error) {
 		}
 		seen[n.Name] = true
 	}
-	return &Net{nodes: slices.Clone(nodes), down: map[string]bool{}}, nil
+	return &Net{nodes: slices.Clone(nodes), down: map[string]bool{}, stages: map[string]*queueStage{}, rated: map[string]bool{}}, nil
 }
 
 // Names lists the node names in order.
@@ -100,15 +83,28 @@ func (n *Net) Partition(ctx context.Context, p Partition) error {
 	return n.reconcile(ctx)
 }
 
+// SetSeed seeds the random choices of the userspace stage (which packets
+// are lost, delayed by how much, ...), so a seeded run repeats them.
+func (n *Net) SetSeed(seed uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.seed = seed
+}
+
 // SetGray makes links the gray faults in force (replacing any others).
 func (n *Net) SetGray(ctx context.Context, links []Gray) error {
 	names := n.Names()
+	seen := map[[2]string]bool{}
 	for _, g := range links {
 		if !slices.Contains(names, g.From) || !slices.Contains(names, g.To) || g.From == g.To {
 			return fmt.Errorf("gray link %s->%s: %w", g.From, g.To, ErrUnknownNode)
 		}
-		if g.Loss < 0 || g.Loss > 100 {
-			return fmt.Errorf("gray link %s->%s: loss %v%% is not between 0 and 100", g.From, g.To, g.Loss)
+		if seen[[2]string{g.From, g.To}] {
+			return fmt.Errorf("gray link %s->%s given twice", g.From, g.To)
+		}
+		seen[[2]string{g.From, g.To}] = true
+		if err := g.Validate(); err != nil {
+			return fmt.Errorf("gray link %s->%s: %w", g.From, g.To, err)
 		}
 	}
 	n.mu.Lock()
@@ -128,13 +124,36 @@ func (n *Net) Heal(ctx context.Context) error {
 	var errs []error
 	for _, node := range n.nodes {
 		if n.down[node.Name] {
+			n.closeStage(node.Name)
 			continue
 		}
-		if err := removeTable(node.NetNS); err != nil {
+		if err := n.clear(node); err != nil {
 			errs = append(errs, fmt.Errorf("heal %s: %w", node.Name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// clear removes everything faultline installed on a node: its table first
+// (so no packet is queued any more), then its qdisc, then its queue.
+func (n *Net) clear(node Node) error {
+	err := removeTable(node.NetNS)
+	if n.rated[node.Name] {
+		if rerr := removeRates(node.NetNS, node.Addr); rerr != nil {
+			err = errors.Join(err, rerr)
+		} else {
+			delete(n.rated, node.Name)
+		}
+	}
+	n.closeStage(node.Name)
+	return err
+}
+
+func (n *Net) closeStage(name string) {
+	if s := n.stages[name]; s != nil {
+		s.close()
+		delete(n.stages, name)
+	}
 }
 
 // Down marks a node as stopped: its namespace is gone, so it is skipped
@@ -143,6 +162,8 @@ func (n *Net) Down(name string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.down[name] = true
+	n.closeStage(name)
+	delete(n.rated, name)
 }
 
 // Up binds a restarted node to its new namespace and installs the rules
@@ -154,6 +175,9 @@ func (n *Net) Up(ctx context.Context, name, netns string) error {
 		if n.nodes[i].Name == name {
 			n.nodes[i].NetNS = netns
 			delete(n.down, name)
+			// The old namespace went with the old process.
+			n.closeStage(name)
+			delete(n.rated, name)
 			return n.install(n.nodes[i])
 		}
 	}
@@ -185,14 +209,41 @@ func (n *Net) reconcile(ctx context.Context) error {
 
 func (n *Net) install(node Node) error {
 	rules := n.rulesFor(node.Name)
-	var err error
 	if rules.empty() {
-		err = removeTable(node.NetNS)
-	} else {
-		err = installRules(node.NetNS, rules)
+		if err := n.clear(node); err != nil {
+			return fmt.Errorf("apply faults to %s: %w", node.Name, err)
+		}
+		return nil
 	}
-	if err != nil {
+	// The queue reader is bound before any packet is sent to it.
+	if len(rules.queueTo) > 0 {
+		s := n.stages[node.Name]
+		if s == nil {
+			var err error
+			if s, err = openStage(node.Name, node.NetNS); err != nil {
+				return fmt.Errorf("apply faults to %s: %w", node.Name, err)
+			}
+			n.stages[node.Name] = s
+		}
+		s.setLinks(rules.queueLinks, n.seed)
+	}
+	if err := installRules(node.NetNS, rules); err != nil {
 		return fmt.Errorf("apply faults to %s: %w", node.Name, err)
+	}
+	if len(rules.queueTo) == 0 {
+		n.closeStage(node.Name)
+	}
+	switch {
+	case len(rules.rateTo) > 0:
+		if err := installRates(node.NetNS, node.Addr, rules.rateTo); err != nil {
+			return fmt.Errorf("apply rate limits to %s: %w", node.Name, err)
+		}
+		n.rated[node.Name] = true
+	case n.rated[node.Name]:
+		if err := removeRates(node.NetNS, node.Addr); err != nil {
+			return fmt.Errorf("remove rate limits from %s: %w", node.Name, err)
+		}
+		delete(n.rated, node.Name)
 	}
 	return nil
 }
@@ -210,15 +261,19 @@ type lossMatch struct {
 	per10k uint32
 }
 
-// nodeRules is the whole rule set of one node's table.
+// nodeRules is the whole rule set of one node: its table, its qdisc and
+// what its userspace stage does.
 type nodeRules struct {
-	dropFrom []match     // input:  ip saddr PEER [scope] drop
-	rejectTo []match     // output: ip daddr PEER [scope] reject
-	lossFrom []lossMatch // input:  ip saddr PEER numgen random mod 10000 < N drop
+	dropFrom   []match     // input:  ip saddr PEER [scope] drop
+	rejectTo   []match     // output: ip daddr PEER [scope] reject
+	lossFrom   []lossMatch // input:  ip saddr PEER numgen random mod 10000 < N drop
+	queueTo    []netip.Addr
+	queueLinks map[netip.Addr]Gray // output: ip daddr PEER meta mark != dup queue to the stage
+	rateTo     []rateMatch         // qdisc: htb class per PEER
 }
 
 func (r nodeRules) empty() bool {
-	return len(r.dropFrom) == 0 && len(r.rejectTo) == 0 && len(r.lossFrom) == 0
+	return len(r.dropFrom) == 0 && len(r.rejectTo) == 0 && len(r.lossFrom) == 0 && len(r.queueTo) == 0 && len(r.rateTo) == 0
 }
 
 // rulesFor computes a node's rule set from the faults in force. A dropped
@@ -244,8 +299,21 @@ func (n *Net) rulesFor(name string) nodeRules {
 		}
 	}
 	for _, g := range n.gray {
-		if g.To == name && g.Loss > 0 {
+		switch {
+		case g.From == name && g.needsQueue():
+			// Delay, copies, reordering, corruption and correlated loss
+			// happen in the sender's userspace stage.
+			if r.queueLinks == nil {
+				r.queueLinks = map[netip.Addr]Gray{}
+			}
+			r.queueTo = append(r.queueTo, addr[g.To])
+			r.queueLinks[addr[g.To]] = g
+		case g.To == name && g.Loss > 0 && !g.needsQueue():
+			// Plain random loss is a kernel rule at the receiver.
 			r.lossFrom = append(r.lossFrom, lossMatch{peer: addr[g.From], per10k: uint32(g.Loss*100 + 0.5)})
+		}
+		if g.From == name && g.Rate > 0 {
+			r.rateTo = append(r.rateTo, rateMatch{peer: addr[g.To], bps: g.Rate})
 		}
 	}
 	return r

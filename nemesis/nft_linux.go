@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/google/nftables/xt"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,12 +75,15 @@ func installRules(path string, r nodeRules) error {
 				c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, l.peer.As4()), randomBelow(l.per10k), counterVerdict(expr.VerdictDrop))})
 			}
 		}
-		if len(r.rejectTo) > 0 {
+		if len(r.rejectTo)+len(r.queueTo) > 0 {
 			out := c.AddChain(&nftables.Chain{
 				Name: "output", Table: t, Type: nftables.ChainTypeFilter,
 				Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter,
 				Policy: ptr(nftables.ChainPolicyAccept),
 			})
+			for _, dst := range r.queueTo {
+				c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: queueRule(dst)})
+			}
 			for _, m := range r.rejectTo {
 				for _, sel := range scopeSelectors(m.scope) {
 					peer := addrMatch(dstOffset, m.peer.As4())
@@ -92,6 +97,27 @@ func installRules(path string, r nodeRules) error {
 			return fmt.Errorf("install table %s: %w", Table, err)
 		}
 		return nil
+	})
+}
+
+// queueRule sends packets to dst (except the stage's own copies) to the
+// userspace stage, with bypass: with no reader the kernel lets them pass.
+// Like `ip daddr 10.213.0.12 meta mark != 0xfa01 counter queue num 64001
+// bypass`, written with the xtables NFQUEUE target since this kernel's
+// nftables lacks the queue expression.
+func queueRule(dst netip.Addr) []expr.Any {
+	a := dst.As4()
+	// struct xt_NFQ_info_v3 { u16 queuenum; u16 queues_total; u16 flags; },
+	// host byte order, padded to 8 bytes; flags 1 is NFQ_FLAG_BYPASS.
+	info := make(xt.Unknown, 8)
+	binary.NativeEndian.PutUint16(info[0:], QueueNum)
+	binary.NativeEndian.PutUint16(info[2:], 1)
+	binary.NativeEndian.PutUint16(info[4:], 1)
+	return concat(addrMatch(dstOffset, a), []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, dupMark)},
+		&expr.Counter{},
+		&expr.Target{Name: "NFQUEUE", Rev: 3, Info: &info},
 	})
 }
 

@@ -1,0 +1,19 @@
+//go:build !linux
+
+package nemesis
+
+import "net/netip"
+
+type queueStage struct{}
+
+func openStage(string, string) (*queueStage, error)      { return nil, ErrUnsupported }
+func (*queueStage) setLinks(map[netip.Addr]Gray, uint64) {}
+func (*queueStage) close()                               {}
+func installRates(string, netip.Addr, []rateMatch) error { return ErrUnsupported }
+func removeRates(string, netip.Addr) error               { return ErrUnsupported }
+func hasRates(string, netip.Addr) (bool, error)          { return false, ErrUnsupported }
+
+type rateMatch struct {
+	peer netip.Addr
+	bps  uint64
+}

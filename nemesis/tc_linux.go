@@ -1,0 +1,161 @@
+package nemesis
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// qdiscMajor is the handle major of the root qdisc faultline owns (fa00:).
+const qdiscMajor = 0xfa00
+
+// rateMatch caps the node's traffic to one peer.
+type rateMatch struct {
+	peer netip.Addr
+	bps  uint64
+}
+
+// withHandle runs f with a netlink handle bound to the namespace at path
+// and the link that holds addr there.
+func withHandle(path string, addr netip.Addr, f func(h *netlink.Handle, link netlink.Link) error) error {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", path, err)
+	}
+	defer h.Close()
+	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("list addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == addr {
+			link, err := h.LinkByIndex(a.LinkIndex)
+			if err != nil {
+				return err
+			}
+			return f(h, link)
+		}
+	}
+	return fmt.Errorf("no interface holds %s in %s", addr, path)
+}
+
+// installRates replaces faultline's root qdisc on the node's interface
+// with an HTB that caps traffic to each peer and leaves all other traffic
+// unclassified (sent directly, unshaped). The shell equivalent:
+//
+//	tc qdisc replace dev eth0 root handle fa00: htb
+//	tc class add dev eth0 parent fa00: classid fa00:1 htb rate 1mbit
+//	tc filter add dev eth0 parent fa00: protocol ip prio 1 u32 match ip dst 10.213.0.12/32 flowid fa00:1
+//
+// It refuses to replace a root qdisc that someone else installed.
+func installRates(path string, addr netip.Addr, rates []rateMatch) error {
+	return withHandle(path, addr, func(h *netlink.Handle, link netlink.Link) error {
+		if err := checkRoot(h, link); err != nil {
+			return err
+		}
+		if _, err := removeRoot(h, link); err != nil {
+			return err
+		}
+		root := netlink.MakeHandle(qdiscMajor, 0)
+		q := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: root, Parent: netlink.HANDLE_ROOT})
+		if err := h.QdiscAdd(q); err != nil {
+			return fmt.Errorf("add htb qdisc: %w", err)
+		}
+		for i, r := range rates {
+			id := netlink.MakeHandle(qdiscMajor, uint16(i+1))
+			cl := netlink.NewHtbClass(netlink.ClassAttrs{LinkIndex: link.Attrs().Index, Parent: root, Handle: id}, netlink.HtbClassAttrs{Rate: r.bps, Ceil: r.bps})
+			if err := h.ClassAdd(cl); err != nil {
+				return fmt.Errorf("add htb class for %s: %w", r.peer, err)
+			}
+			a := r.peer.As4()
+			filter := &netlink.U32{
+				FilterAttrs: netlink.FilterAttrs{LinkIndex: link.Attrs().Index, Parent: root, Priority: 1, Protocol: unix.ETH_P_IP},
+				ClassId:     id,
+				Sel: &netlink.TcU32Sel{
+					Flags: netlink.TC_U32_TERMINAL,
+					Keys:  []netlink.TcU32Key{{Mask: 0xffffffff, Val: binary.BigEndian.Uint32(a[:]), Off: 16}},
+				},
+			}
+			if err := h.FilterAdd(filter); err != nil {
+				return fmt.Errorf("add u32 filter for %s: %w", r.peer, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ErrForeignQdisc: the node's interface has a root qdisc faultline did not
+// install; faultline will not replace it.
+var ErrForeignQdisc = errors.New("interface has a root qdisc faultline does not own")
+
+func checkRoot(h *netlink.Handle, link netlink.Link) error {
+	qs, err := h.QdiscList(link)
+	if err != nil {
+		return fmt.Errorf("list qdiscs: %w", err)
+	}
+	for _, q := range qs {
+		a := q.Attrs()
+		if a.Parent != netlink.HANDLE_ROOT {
+			continue
+		}
+		major, _ := netlink.MajorMinor(a.Handle)
+		if major != qdiscMajor && a.Handle != 0 && q.Type() != "noqueue" {
+			return fmt.Errorf("%w: %s %x: on %s", ErrForeignQdisc, q.Type(), a.Handle, link.Attrs().Name)
+		}
+	}
+	return nil
+}
+
+// removeRoot deletes faultline's root qdisc (and with it its classes and
+// filters), like `tc qdisc del dev eth0 root handle fa00:`, and nothing else.
+func removeRoot(h *netlink.Handle, link netlink.Link) (bool, error) {
+	qs, err := h.QdiscList(link)
+	if err != nil {
+		return false, fmt.Errorf("list qdiscs: %w", err)
+	}
+	for _, q := range qs {
+		major, _ := netlink.MajorMinor(q.Attrs().Handle)
+		if q.Attrs().Parent == netlink.HANDLE_ROOT && major == qdiscMajor {
+			if err := h.QdiscDel(q); err != nil {
+				return false, fmt.Errorf("delete qdisc %x: %w", q.Attrs().Handle, err)
+			}
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// removeRates deletes faultline's root qdisc from the node's interface.
+func removeRates(path string, addr netip.Addr) error {
+	return withHandle(path, addr, func(h *netlink.Handle, link netlink.Link) error {
+		_, err := removeRoot(h, link)
+		return err
+	})
+}
+
+// hasRates reports whether faultline's root qdisc is on the node's interface.
+func hasRates(path string, addr netip.Addr) (bool, error) {
+	var found bool
+	err := withHandle(path, addr, func(h *netlink.Handle, link netlink.Link) error {
+		qs, err := h.QdiscList(link)
+		if err != nil {
+			return err
+		}
+		for _, q := range qs {
+			major, _ := netlink.MajorMinor(q.Attrs().Handle)
+			found = found || (q.Attrs().Parent == netlink.HANDLE_ROOT && major == qdiscMajor)
+		}
+		return nil
+	})
+	return found, err
+}
