@@ -115,4 +115,3 @@ func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, nm *
 	}
 	return nil
 }
-

@@ -55,10 +55,10 @@ var (
 	_ Describer = (*PauseFault)(nil)
 	_ Describer = (*RestartClusterFault)(nil)
 	_ Fault     = (*PartitionFault)(nil)
-	_ Fault = (*GrayFault)(nil)
-	_ Fault = (*KillFault)(nil)
-	_ Fault = (*PauseFault)(nil)
-	_ Fault = (*RestartClusterFault)(nil)
+	_ Fault     = (*GrayFault)(nil)
+	_ Fault     = (*KillFault)(nil)
+	_ Fault     = (*PauseFault)(nil)
+	_ Fault     = (*RestartClusterFault)(nil)
 )
 
 // Event names that end a fault; every other nemesis event starts one.
