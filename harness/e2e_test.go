@@ -181,7 +181,7 @@ func TestRunErrors(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(t)
 			}
-			rep, err := runScenario(t, "etcd-register.yaml", func(s *scenarios.Scenario) {
+					rep, err := runScenario(t, "etcd-register.yaml", func(s *scenarios.Scenario) {
 				s.TimeLimit = 2 * time.Second
 				if tc.edit != nil {
 					tc.edit(s)
@@ -206,4 +206,114 @@ func TestRunErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nemesisEvents returns the nemesis records of a stored run.
+func nemesisEvents(t *testing.T, dir string) []history.Record {
+	t.Helper()
+	recs, err := history.ReadFile(filepath.Join(dir, harness.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []history.Record
+	for _, r := range recs {
+		if r.Process == history.Nemesis {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestPartitionShapes: every partition shape, applied to a real 5-node
+// cluster and each verified by probes recorded with its event; etcd stays
+// linearizable.
+func TestPartitionShapes(t *testing.T) {
+	rep, err := runScenario(t, "etcd-partitions.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != checker.Valid {
+		t.Errorf("verdict %s, want valid: %+v", rep.Verdict, rep.Keys)
+	}
+	shapes := map[string]bool{}
+	for _, ev := range nemesisEvents(t, rep.StoreDir) {
+		if ev.F != "partition" {
+			continue
+		}
+		var v nemesis.PartitionEvent
+		if err := json.Unmarshal(ev.Value, &v); err != nil {
+			t.Fatal(err)
+		}
+		shapes[v.Shape+"/"+string(v.Action)] = true
+		if len(v.Observed) == 0 {
+			t.Errorf("partition %s recorded without what the probes observed", v.Shape)
+		}
+	}
+	for _, want := range []string{"majorities-ring/drop", "bridge/drop", "one-way/drop", "custom/drop", "isolate/drop", "halves/reject", "halves/drop"} {
+		if !shapes[want] {
+			t.Errorf("no %s partition in the history (have %v)", want, shapes)
+		}
+	}
+	assertClean(t, rep.RunID)
+}
+
+// TestGrayFaults: delayed, lossy, duplicating and rate-limited links on a
+// real cluster; etcd stays linearizable.
+func TestGrayFaults(t *testing.T) {
+	rep, err := runScenario(t, "etcd-gray.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != checker.Valid {
+		t.Errorf("verdict %s, want valid: %+v", rep.Verdict, rep.Keys)
+	}
+	kinds := map[string]bool{}
+	for _, ev := range nemesisEvents(t, rep.StoreDir) {
+		if ev.F != "gray" {
+			continue
+		}
+		var v nemesis.GrayEvent
+		if err := json.Unmarshal(ev.Value, &v); err != nil || len(v.Links) == 0 {
+			t.Fatalf("gray event %s: %v", ev.Value, err)
+		}
+		g := v.Links[0]
+		kinds["delay"] = kinds["delay"] || g.Delay > 0 && g.Jitter > 0
+		kinds["loss"] = kinds["loss"] || g.Loss > 0
+		kinds["duplicate"] = kinds["duplicate"] || g.Duplicate > 0
+		kinds["rate"] = kinds["rate"] || g.Rate > 0
+	}
+	if len(kinds) != 4 || !kinds["delay"] || !kinds["loss"] || !kinds["duplicate"] || !kinds["rate"] {
+		t.Errorf("gray faults in the history: %v", kinds)
+	}
+	assertClean(t, rep.RunID)
+}
+
+// TestProcessFaults: the leader killed and restarted, a node paused, the
+// whole cluster restarted; every node comes back on its data and etcd
+// stays linearizable.
+func TestProcessFaults(t *testing.T) {
+	rep, err := runScenario(t, "etcd-process.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != checker.Valid {
+		t.Errorf("verdict %s, want valid: %+v", rep.Verdict, rep.Keys)
+	}
+	seen := map[string]int{}
+	for _, ev := range nemesisEvents(t, rep.StoreDir) {
+		seen[ev.F]++
+	}
+	for _, f := range []string{"kill", "restart", "pause", "resume"} {
+		if seen[f] == 0 {
+			t.Errorf("no %s event in the history: %v", f, seen)
+		}
+	}
+	if seen["kill"] != seen["restart"] || seen["pause"] != seen["resume"] {
+		t.Errorf("every kill needs its restart and every pause its resume: %v", seen)
+	}
+	// Operations succeeded after the whole cluster came back.
+	if rep.Counts.OK < 1000 {
+		t.Errorf("only %d operations succeeded", rep.Counts.OK)
+	}
+	assertClean(t, rep.RunID)
 }

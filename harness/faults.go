@@ -35,7 +35,10 @@ func faultFor(f scenarios.Fault) (nemesis.Fault, error) {
 	case "custom":
 		return partition(nemesis.Custom{G: nemesis.Grudge(f.Grudge)}), nil
 	case "gray":
-		return &nemesis.GrayFault{Links: nemesis.LinkSpec{From: f.From, To: f.To, Node: f.Node}, Template: nemesis.Gray{Loss: f.Loss}}, nil
+		return &nemesis.GrayFault{Links: nemesis.LinkSpec{From: f.From, To: f.To, Node: f.Node}, Template: nemesis.Gray{
+			Loss: f.Loss, Correlation: f.Correlation, Delay: f.Delay, Jitter: f.Jitter, Distribution: f.Distribution,
+			Duplicate: f.Duplicate, Reorder: f.Reorder, Corrupt: f.Corrupt, Rate: f.RateBPS(),
+		}}, nil
 	case "kill":
 		return &nemesis.KillFault{Node: f.Node}, nil
 	case "pause":
@@ -44,6 +47,35 @@ func faultFor(f scenarios.Fault) (nemesis.Fault, error) {
 		return &nemesis.RestartClusterFault{}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown fault %q", ErrNemesis, f.Kind)
+}
+
+// checkFaults builds every fault of the scenario and refuses, before
+// anything starts, one this host's kernel cannot apply.
+func checkFaults(sc *scenarios.Scenario) error {
+	if len(sc.Nemesis.Faults) == 0 {
+		return nil
+	}
+	var caps nemesis.Capabilities
+	probed := false
+	for i, f := range sc.Nemesis.Faults {
+		fault, err := faultFor(f)
+		if err != nil {
+			return err
+		}
+		if len(nemesis.Needs(fault)) == 0 {
+			continue
+		}
+		if !probed {
+			if caps, err = nemesis.ProbeHost(); err != nil {
+				return fmt.Errorf("%w: %v", ErrNemesis, err)
+			}
+			probed = true
+		}
+		if err := caps.Check(fault); err != nil {
+			return fmt.Errorf("%s: nemesis.faults[%d]: %w; this host %s", sc.Path, i, err, caps)
+		}
+	}
+	return nil
 }
 
 // recorder appends nemesis events to the history.
@@ -89,8 +121,11 @@ func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, nm *
 	if !sleep(cfg.StartAfter) {
 		return nil
 	}
-	for time.Now().Add(cfg.Hold).Before(stop) {
-		f := faults[nm.Env.Rng.IntN(len(faults))]
+	for i := 0; time.Now().Add(cfg.Hold).Before(stop); i++ {
+		f := faults[i%len(faults)]
+		if cfg.Order != "cycle" {
+			f = faults[nm.Env.Rng.IntN(len(faults))]
+		}
 		ierr := f.Inject(sctx, nm)
 		if ierr == nil {
 			if d, ok := f.(nemesis.Describer); ok {

@@ -84,6 +84,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(opts.Log, "faultline: "+format+"\n", args...) }
 
+	// Refuse faults this host cannot apply before anything starts.
+	if err := checkFaults(sc); err != nil {
+		return rep, err
+	}
 	run := *sc
 	if run.Seed == 0 {
 		run.Seed = mrand.Int64N(1<<53) + 1
@@ -177,6 +181,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	if err != nil {
 		return rep, err
 	}
+	net.SetSeed(uint64(run.Seed))
 	defer func() {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()

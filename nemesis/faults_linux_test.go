@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -237,5 +239,43 @@ func TestVerify(t *testing.T) {
 	must(t, n.Heal(ctx))
 	if _, err := n.Verify(ctx); err != nil {
 		t.Fatalf("after heal: %v", err)
+	}
+}
+
+// TestProbeHost: the probe must find what every other test here relies on
+// and report netem as the kernel has it.
+func TestProbeHost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	caps, err := nemesis.ProbeHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("this host: %s", caps)
+	for _, f := range []nemesis.Feature{nemesis.FeatNFTables, nemesis.FeatReject, nemesis.FeatNumgen, nemesis.FeatNFQueue, nemesis.FeatHTB} {
+		if !caps.Has[f] {
+			t.Errorf("%s missing: %s", f, caps.Why[f])
+		}
+	}
+	// Whether netem is there depends on the kernel; the probe must agree
+	// with the kernel's own list of modules and built-ins.
+	cfg, err := exec.Command("sh", "-c", "zcat /proc/config.gz | grep -E '^(# )?CONFIG_NET_SCH_NETEM[= ]'").Output()
+	switch line := strings.TrimSpace(string(cfg)); {
+	case err != nil || line == "":
+		t.Logf("no kernel config to compare the netem probe with")
+	case line == "CONFIG_NET_SCH_NETEM=y" && !caps.Has[nemesis.FeatNetem]:
+		t.Errorf("kernel has netem built in, probe says missing: %s", caps.Why[nemesis.FeatNetem])
+	case strings.HasPrefix(line, "# ") && caps.Has[nemesis.FeatNetem]:
+		t.Errorf("kernel config says %q, probe found netem", line)
+	}
+	// A fault the host lacks is refused with the feature named.
+	missing := nemesis.Capabilities{Has: map[nemesis.Feature]bool{nemesis.FeatNFTables: true}, Why: map[nemesis.Feature]string{nemesis.FeatNFQueue: "operation not supported"}}
+	err = missing.Check(&nemesis.GrayFault{Template: nemesis.Gray{Delay: time.Millisecond}})
+	if !errors.Is(err, nemesis.ErrMissingFeature) || !strings.Contains(err.Error(), "NFQUEUE") {
+		t.Errorf("want the missing NFQUEUE target named, got %v", err)
+	}
+	if err := caps.Check(&nemesis.GrayFault{Template: nemesis.Gray{Delay: time.Millisecond, Rate: 1000}}); err != nil {
+		t.Errorf("this host should take delay and rate: %v", err)
 	}
 }

@@ -122,25 +122,6 @@ func FormatRate(bps uint64) string {
 	return fmt.Sprintf("%dbit", bps)
 }
 
-// ParseRate reads "1mbit", "512kbit", "10gbit", "800bit" (or "bps" forms
-// of bytes: "1mbps" is 8 mbit).
-func ParseRate(s string) (uint64, error) {
-	units := []struct {
-		suffix string
-		mult   float64
-	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"bit", 1}, {"bps", 8}}
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(strings.ToLower(strings.TrimSpace(s)), u.suffix); ok {
-			var v float64
-			if _, err := fmt.Sscanf(num, "%g", &v); err != nil || v <= 0 {
-				return 0, fmt.Errorf("rate %q: want a positive number before %s", s, u.suffix)
-			}
-			return uint64(v * u.mult), nil
-		}
-	}
-	return 0, fmt.Errorf("rate %q: want a number and a unit: bit, kbit, mbit, gbit (or bps, kbps, mbps, gbps for bytes)", s)
-}
-
 // linkState decides the fate of each packet on one link. It is used from
 // the queue's reader goroutine only, but guarded anyway.
 type linkState struct {

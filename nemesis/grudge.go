@@ -83,12 +83,30 @@ func Complete(a, b []string) Grudge {
 }
 
 // Describe says what a grudge does in the fewest words: "n1 | n2 n3" when
-// the nodes fall into groups that are cut off from every other group both
-// ways (isolate, halves), the directed form of String otherwise.
+// the nodes fall into groups cut off from every other group both ways
+// (isolate, halves), with "n4 sees all" for nodes nobody is cut from (a
+// bridge), and the directed form of String otherwise.
 func (g Grudge) Describe(nodes []string) string {
+	if len(g) == 0 {
+		return "healed"
+	}
+	dropped := map[string]bool{}
+	for _, srcs := range g {
+		for _, s := range srcs {
+			dropped[s] = true
+		}
+	}
+	var cut, free []string
+	for _, n := range nodes {
+		if len(g[n]) == 0 && !dropped[n] {
+			free = append(free, n)
+		} else {
+			cut = append(cut, n)
+		}
+	}
 	groups := map[string][]string{} // drop set -> nodes that drop exactly it
 	var order []string
-	for _, n := range nodes {
+	for _, n := range cut {
 		drops := slices.Clone(g[n])
 		slices.Sort(drops)
 		key := strings.Join(drops, " ")
@@ -98,17 +116,14 @@ func (g Grudge) Describe(nodes []string) string {
 		groups[key] = append(groups[key], n)
 	}
 	if len(order) < 2 {
-		if len(g) == 0 {
-			return "healed"
-		}
 		return g.String()
 	}
 	var parts []string
 	for _, key := range order {
 		members := groups[key]
-		// Symmetric groups: a group drops exactly the nodes outside it.
+		// Symmetric groups: a group drops exactly the cut nodes outside it.
 		var outside []string
-		for _, n := range nodes {
+		for _, n := range cut {
 			if !slices.Contains(members, n) {
 				outside = append(outside, n)
 			}
@@ -118,5 +133,9 @@ func (g Grudge) Describe(nodes []string) string {
 		}
 		parts = append(parts, strings.Join(members, " "))
 	}
-	return strings.Join(parts, " | ")
+	s := strings.Join(parts, " | ")
+	if len(free) > 0 {
+		s += ", " + strings.Join(free, " ") + " sees all"
+	}
+	return s
 }

@@ -130,6 +130,7 @@ func TestShapes(t *testing.T) {
 		{nemesis.Complete([]string{"n2"}, []string{"n1", "n3", "n4", "n5"}), "n1 n3 n4 n5 | n2"},
 		{nemesis.Complete([]string{"n1", "n4"}, []string{"n2", "n3", "n5"}), "n1 n4 | n2 n3 n5"},
 		{nemesis.Grudge{"n2": {"n1"}}, "n2<-[n1]"},
+		{nemesis.Complete([]string{"n1", "n2"}, []string{"n3", "n5"}), "n1 n2 | n3 n5, n4 sees all"},
 	} {
 		if got := tc.g.Describe(five); got != tc.want {
 			t.Errorf("Describe(%s) = %q, want %q", tc.g, got, tc.want)

@@ -101,9 +101,12 @@ type Mix struct {
 }
 
 // Nemesis is the fault schedule: after StartAfter, every Every one fault
-// picked from Faults (seeded) is applied, held for Hold, then healed. The
-// run always ends healed.
+// picked from Faults (at random, seeded, or in turn) is applied, held for
+// Hold, then recovered. The run always ends healed.
 type Nemesis struct {
+	// Order is how the next fault is picked: random (default, seeded) or
+	// cycle (each in turn, in the order listed).
+	Order      string        `yaml:"order,omitempty"`
 	StartAfter time.Duration `yaml:"start_after"`
 	Every      time.Duration `yaml:"every"`
 	Hold       time.Duration `yaml:"hold"`
@@ -140,8 +143,49 @@ type Fault struct {
 	// To; gray degrades every link From x To (all nodes when one is empty).
 	From []string `yaml:"from,omitempty"`
 	To   []string `yaml:"to,omitempty"`
-	// Gray degradation of each selected link.
-	Loss float64 `yaml:"loss,omitempty"` // percent of packets dropped
+	// Gray degradation of each selected link (percentages are 0-100):
+	// random loss, correlated with the previous packet's fate; delay with
+	// jitter drawn from distribution (uniform or normal); duplication;
+	// reordering (packets sent without the delay); corruption; a rate cap
+	// such as "1mbit".
+	Loss         float64       `yaml:"loss,omitempty"`
+	Correlation  float64       `yaml:"correlation,omitempty"`
+	Delay        time.Duration `yaml:"delay,omitempty"`
+	Jitter       time.Duration `yaml:"jitter,omitempty"`
+	Distribution string        `yaml:"distribution,omitempty"`
+	Duplicate    float64       `yaml:"duplicate,omitempty"`
+	Reorder      float64       `yaml:"reorder,omitempty"`
+	Corrupt      float64       `yaml:"corrupt,omitempty"`
+	Rate         string        `yaml:"rate,omitempty"`
+}
+
+// RateBPS is the gray rate cap in bits per second (0: none). The scenario
+// was validated, so the rate parses.
+func (f Fault) RateBPS() uint64 {
+	bps, _ := ParseRate(f.Rate)
+	return bps
+}
+
+// ParseRate reads a rate as tc writes it: "1mbit", "512kbit", "10gbit",
+// "800bit", or in bytes "1mbps" (8 mbit). Empty is 0.
+func ParseRate(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"bit", 1}, {"bps", 8}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(strings.ToLower(strings.TrimSpace(s)), u.suffix); ok {
+			var v float64
+			if _, err := fmt.Sscanf(num, "%g", &v); err != nil || v <= 0 || v*u.mult < 8 {
+				return 0, fmt.Errorf("rate %q: want a positive number before %s, at least 8bit", s, u.suffix)
+			}
+			return uint64(v * u.mult), nil
+		}
+	}
+	return 0, fmt.Errorf("rate %q: want a number and a unit: bit, kbit, mbit, gbit (or bps, kbps, mbps, gbps for bytes)", s)
 }
 
 // Checker bounds the linearizability check.
@@ -313,6 +357,9 @@ func (s *Scenario) validate(src []byte) error {
 			return bad("nemesis.hold", "must be positive and shorter than nemesis.every (%v), got %v", n.Every, n.Hold)
 		}
 	}
+	if n.Order != "" && n.Order != "random" && n.Order != "cycle" {
+		return bad("nemesis.order", "must be random or cycle, got %q", n.Order)
+	}
 	if n.StartAfter < 0 {
 		return bad("nemesis.start_after", "must not be negative")
 	}
@@ -359,6 +406,14 @@ func (s *Scenario) validateFault(field string, f Fault, bad func(field, format s
 		{"from", len(f.From) > 0, []string{"one-way", "gray"}},
 		{"to", len(f.To) > 0, []string{"one-way", "gray"}},
 		{"loss", f.Loss != 0, GrayKinds},
+		{"correlation", f.Correlation != 0, GrayKinds},
+		{"delay", f.Delay != 0, GrayKinds},
+		{"jitter", f.Jitter != 0, GrayKinds},
+		{"distribution", f.Distribution != "", GrayKinds},
+		{"duplicate", f.Duplicate != 0, GrayKinds},
+		{"reorder", f.Reorder != 0, GrayKinds},
+		{"corrupt", f.Corrupt != 0, GrayKinds},
+		{"rate", f.Rate != "", GrayKinds},
 	} {
 		if err := only(c.name, c.set, c.kinds...); err != nil {
 			return err
@@ -435,8 +490,34 @@ func (s *Scenario) validateFault(field string, f Fault, bad func(field, format s
 			}
 		}
 	case "gray":
-		if f.Loss <= 0 || f.Loss > 100 {
-			return bad(field+".loss", "gray needs loss between 0 and 100 (percent), got %v", f.Loss)
+		for _, p := range []struct {
+			name string
+			v    float64
+		}{{"loss", f.Loss}, {"correlation", f.Correlation}, {"duplicate", f.Duplicate}, {"reorder", f.Reorder}, {"corrupt", f.Corrupt}} {
+			if p.v < 0 || p.v > 100 {
+				return bad(field+"."+p.name, "is a percentage between 0 and 100, got %v", p.v)
+			}
+		}
+		if f.Delay < 0 || f.Jitter < 0 {
+			return bad(field+".delay", "delay and jitter must not be negative")
+		}
+		if _, err := ParseRate(f.Rate); err != nil {
+			return bad(field+".rate", "%v", err)
+		}
+		if f.Loss == 0 && f.Delay == 0 && f.Duplicate == 0 && f.Reorder == 0 && f.Corrupt == 0 && f.Rate == "" {
+			return bad(field+".kind", "gray needs at least one of loss, delay, duplicate, reorder, corrupt, rate")
+		}
+		if f.Jitter > 0 && f.Delay == 0 {
+			return bad(field+".jitter", "needs a delay")
+		}
+		if f.Reorder > 0 && f.Delay == 0 {
+			return bad(field+".reorder", "needs a delay: reordered packets are the ones sent without it")
+		}
+		if f.Correlation > 0 && f.Loss == 0 {
+			return bad(field+".correlation", "applies to loss, and loss is not set")
+		}
+		if f.Distribution != "" && f.Distribution != "uniform" && f.Distribution != "normal" {
+			return bad(field+".distribution", "must be uniform or normal, got %q", f.Distribution)
 		}
 		if f.Node != "" && (len(f.From) > 0 || len(f.To) > 0) {
 			return bad(field+".node", "give node (every link of one node) or from/to (chosen links), not both")

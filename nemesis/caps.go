@@ -1,0 +1,90 @@
+package nemesis
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Feature is a kernel feature a fault may need.
+type Feature string
+
+const (
+	FeatNFTables Feature = "nftables"
+	FeatReject   Feature = "nftables reject"
+	FeatNumgen   Feature = "nftables numgen"
+	FeatNFQueue  Feature = "xtables NFQUEUE target"
+	FeatHTB      Feature = "sch_htb"
+	FeatNetem    Feature = "sch_netem"
+)
+
+// kernelOption names the kernel configuration behind each feature, for
+// error messages.
+var kernelOption = map[Feature]string{
+	FeatNFTables: "CONFIG_NF_TABLES, CONFIG_NF_TABLES_IPV4",
+	FeatReject:   "CONFIG_NFT_REJECT",
+	FeatNumgen:   "CONFIG_NFT_NUMGEN",
+	FeatNFQueue:  "CONFIG_NFT_COMPAT, CONFIG_NETFILTER_XT_TARGET_NFQUEUE",
+	FeatHTB:      "CONFIG_NET_SCH_HTB, CONFIG_NET_CLS_U32",
+	FeatNetem:    "CONFIG_NET_SCH_NETEM",
+}
+
+// ErrMissingFeature: the host cannot apply a fault.
+var ErrMissingFeature = errors.New("kernel feature missing")
+
+// Capabilities is what this host's kernel was found to do, by trying each
+// feature in a scratch network namespace.
+type Capabilities struct {
+	Has map[Feature]bool
+	// Why holds the error each missing feature gave.
+	Why map[Feature]string
+}
+
+// String lists present and missing features.
+func (c Capabilities) String() string {
+	var have, lack []string
+	for _, f := range []Feature{FeatNFTables, FeatReject, FeatNumgen, FeatNFQueue, FeatHTB, FeatNetem} {
+		if c.Has[f] {
+			have = append(have, string(f))
+		} else {
+			lack = append(lack, string(f))
+		}
+	}
+	return fmt.Sprintf("has %s; lacks %s", strings.Join(have, ", "), strings.Join(lack, ", "))
+}
+
+// Needs lists the features a fault needs on this host, and nil for faults
+// that act through processes only. Gray faults that need packets held,
+// copied or changed use the NFQUEUE stage.
+func Needs(f Fault) []Feature {
+	switch f := f.(type) {
+	case *PartitionFault:
+		if f.Action == Reject {
+			return []Feature{FeatNFTables, FeatReject}
+		}
+		return []Feature{FeatNFTables}
+	case *GrayFault:
+		g := f.Template
+		need := []Feature{FeatNFTables}
+		if g.needsQueue() {
+			need = append(need, FeatNFQueue)
+		} else if g.Loss > 0 {
+			need = append(need, FeatNumgen)
+		}
+		if g.Rate > 0 {
+			need = append(need, FeatHTB)
+		}
+		return need
+	}
+	return nil
+}
+
+// Check refuses a fault the host cannot apply, naming what is missing.
+func (c Capabilities) Check(f Fault) error {
+	for _, feat := range Needs(f) {
+		if !c.Has[feat] {
+			return fmt.Errorf("%w: %s needs %s (%s): %s", ErrMissingFeature, f.Name(), feat, kernelOption[feat], c.Why[feat])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package nemesis
+
+// ProbeHost reports that network faults are not supported here.
+func ProbeHost() (Capabilities, error) { return Capabilities{}, ErrUnsupported }
