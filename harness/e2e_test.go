@@ -181,7 +181,7 @@ func TestRunErrors(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(t)
 			}
-					rep, err := runScenario(t, "etcd-register.yaml", func(s *scenarios.Scenario) {
+			rep, err := runScenario(t, "etcd-register.yaml", func(s *scenarios.Scenario) {
 				s.TimeLimit = 2 * time.Second
 				if tc.edit != nil {
 					tc.edit(s)
