@@ -113,40 +113,18 @@ func (n *Net) SetGray(ctx context.Context, links []Gray) error {
 	return n.reconcile(ctx)
 }
 
-// Heal clears every fault and removes faultline's table from every node
-// that is up. It keeps going past a node it cannot heal and reports all
-// failures together.
+// Heal clears every fault: faultline's table, qdisc and queue go from
+// every node that is up, and nothing else is touched. It keeps going past
+// a node it cannot heal and reports all failures together.
 func (n *Net) Heal(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.part = Partition{}
 	n.gray = nil
-	var errs []error
-	for _, node := range n.nodes {
-		if n.down[node.Name] {
-			n.closeStage(node.Name)
-			continue
-		}
-		if err := n.clear(node); err != nil {
-			errs = append(errs, fmt.Errorf("heal %s: %w", node.Name, err))
-		}
+	for name := range n.down {
+		n.closeStage(name)
 	}
-	return errors.Join(errs...)
-}
-
-// clear removes everything faultline installed on a node: its table first
-// (so no packet is queued any more), then its qdisc, then its queue.
-func (n *Net) clear(node Node) error {
-	err := removeTable(node.NetNS)
-	if n.rated[node.Name] {
-		if rerr := removeRates(node.NetNS, node.Addr); rerr != nil {
-			err = errors.Join(err, rerr)
-		} else {
-			delete(n.rated, node.Name)
-		}
-	}
-	n.closeStage(node.Name)
-	return err
+	return n.reconcile(context.WithoutCancel(ctx))
 }
 
 func (n *Net) closeStage(name string) {
@@ -178,7 +156,7 @@ func (n *Net) Up(ctx context.Context, name, netns string) error {
 			// The old namespace went with the old process.
 			n.closeStage(name)
 			delete(n.rated, name)
-			return n.install(n.nodes[i])
+			return n.apply([]Node{n.nodes[i]})
 		}
 	}
 	return fmt.Errorf("%w %q", ErrUnknownNode, name)
@@ -192,31 +170,30 @@ func (n *Net) Current() (Partition, []Gray) {
 }
 
 func (n *Net) reconcile(ctx context.Context) error {
-	var errs []error
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var up []Node
 	for _, node := range n.nodes {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if n.down[node.Name] {
-			continue
-		}
-		if err := n.install(node); err != nil {
-			errs = append(errs, err)
+		if !n.down[node.Name] {
+			up = append(up, node)
 		}
 	}
-	return errors.Join(errs...)
+	return n.apply(up)
 }
 
-func (n *Net) install(node Node) error {
-	rules := n.rulesFor(node.Name)
-	if rules.empty() {
-		if err := n.clear(node); err != nil {
-			return fmt.Errorf("apply faults to %s: %w", node.Name, err)
+// apply makes each node's table, qdisc and queue match the faults in
+// force. Tables, the common case and the one that must be fast, are
+// replaced on all nodes at once; queues are opened before any packet is
+// sent to them and closed after the rule that fed them is gone.
+func (n *Net) apply(nodes []Node) error {
+	rules := make([]nodeRules, len(nodes))
+	errs := make([]error, len(nodes))
+	for i, node := range nodes {
+		rules[i] = n.rulesFor(node.Name)
+		if len(rules[i].queueTo) == 0 {
+			continue
 		}
-		return nil
-	}
-	// The queue reader is bound before any packet is sent to it.
-	if len(rules.queueTo) > 0 {
 		s := n.stages[node.Name]
 		if s == nil {
 			var err error
@@ -225,27 +202,45 @@ func (n *Net) install(node Node) error {
 			}
 			n.stages[node.Name] = s
 		}
-		s.setLinks(rules.queueLinks, n.seed)
+		s.setLinks(rules[i].queueLinks, n.seed)
 	}
-	if err := installRules(node.NetNS, rules); err != nil {
-		return fmt.Errorf("apply faults to %s: %w", node.Name, err)
+	var wg sync.WaitGroup
+	for i, node := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if rules[i].emptyTable() {
+				err = removeTable(node.NetNS)
+			} else {
+				err = installRules(node.NetNS, rules[i])
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("apply faults to %s: %w", node.Name, err)
+			}
+		}()
 	}
-	if len(rules.queueTo) == 0 {
-		n.closeStage(node.Name)
-	}
-	switch {
-	case len(rules.rateTo) > 0:
-		if err := installRates(node.NetNS, node.Addr, rules.rateTo); err != nil {
-			return fmt.Errorf("apply rate limits to %s: %w", node.Name, err)
+	wg.Wait()
+	for i, node := range nodes {
+		if len(rules[i].queueTo) == 0 {
+			n.closeStage(node.Name)
 		}
-		n.rated[node.Name] = true
-	case n.rated[node.Name]:
-		if err := removeRates(node.NetNS, node.Addr); err != nil {
-			return fmt.Errorf("remove rate limits from %s: %w", node.Name, err)
+		switch {
+		case len(rules[i].rateTo) > 0:
+			if err := installRates(node.NetNS, node.Addr, rules[i].rateTo); err != nil {
+				errs[i] = errors.Join(errs[i], fmt.Errorf("apply rate limits to %s: %w", node.Name, err))
+				continue
+			}
+			n.rated[node.Name] = true
+		case n.rated[node.Name]:
+			if err := removeRates(node.NetNS, node.Addr); err != nil {
+				errs[i] = errors.Join(errs[i], fmt.Errorf("remove rate limits from %s: %w", node.Name, err))
+				continue
+			}
+			delete(n.rated, node.Name)
 		}
-		delete(n.rated, node.Name)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // match selects packets exchanged with one peer, within a scope.
@@ -272,8 +267,9 @@ type nodeRules struct {
 	rateTo     []rateMatch         // qdisc: htb class per PEER
 }
 
-func (r nodeRules) empty() bool {
-	return len(r.dropFrom) == 0 && len(r.rejectTo) == 0 && len(r.lossFrom) == 0 && len(r.queueTo) == 0 && len(r.rateTo) == 0
+// emptyTable reports whether the node needs no table at all.
+func (r nodeRules) emptyTable() bool {
+	return len(r.dropFrom) == 0 && len(r.rejectTo) == 0 && len(r.lossFrom) == 0 && len(r.queueTo) == 0
 }
 
 // rulesFor computes a node's rule set from the faults in force. A dropped

@@ -1,0 +1,140 @@
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/docker"
+)
+
+// BenchmarkPartitionApplyHeal applies and heals a majorities-ring on a real
+// 5-node etcd cluster, b.N rounds, two ways in the same run, alternating:
+// faultline's netlink batches, and the same rule sets installed by
+// spawning `nsenter -t PID -n nft -f -` per node, as CLI-based tools do.
+// It reports p50 and p99 of the whole-cluster apply and heal latency of
+// each, and the speedup. Run it with: make bench.
+func BenchmarkPartitionApplyHeal(b *testing.B) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		b.Skip("the baseline needs the nft command (Debian: apt-get install nftables)")
+	}
+	ctx := context.Background()
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cli.Close()
+	if err := docker.EnsureImage(ctx, cli, docker.EtcdImage, nil); err != nil {
+		b.Fatal(err)
+	}
+	c, err := docker.Start(ctx, cli, docker.ClusterSpec{RunID: fmt.Sprintf("bench-%d", time.Now().UnixNano()), Nodes: 5, Image: docker.EtcdImage})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Remove(context.WithoutCancel(ctx))
+	var nodes []Node
+	pids := map[string]int{}
+	for _, n := range c.Nodes {
+		nodes = append(nodes, Node{Name: n.Name, Addr: n.Addr, NetNS: n.NetNS()})
+		pids[n.Name] = n.Pid
+	}
+	net, err := NewNet(nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := Env{Nodes: net.Names(), Rng: rand.New(rand.NewPCG(1, 1))}
+	g, err := MajoritiesRing{}.Grudge(ctx, env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ring := Partition{Grudge: Orient(g, Both), Action: Drop}
+
+	// The CLI baseline installs exactly the rule sets the netlink path computes.
+	net.part = ring
+	scripts := map[string]string{}
+	for _, n := range nodes {
+		scripts[n.Name] = nftScript(net.rulesFor(n.Name))
+	}
+	net.part = Partition{}
+	nft := func(node, script string) {
+		cmd := exec.Command("nsenter", "-t", fmt.Sprint(pids[node]), "-n", "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("nft in %s: %v: %s", node, err, out)
+		}
+	}
+	const heal = "table ip faultline {}\ndelete table ip faultline\n"
+
+	var nlApply, nlHeal, cliApply, cliHeal []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		if err := net.Partition(ctx, ring); err != nil {
+			b.Fatal(err)
+		}
+		nlApply = append(nlApply, time.Since(t))
+		t = time.Now()
+		if err := net.Heal(ctx); err != nil {
+			b.Fatal(err)
+		}
+		nlHeal = append(nlHeal, time.Since(t))
+
+		t = time.Now()
+		for _, n := range nodes {
+			nft(n.Name, scripts[n.Name])
+		}
+		cliApply = append(cliApply, time.Since(t))
+		t = time.Now()
+		for _, n := range nodes {
+			nft(n.Name, heal)
+		}
+		cliHeal = append(cliHeal, time.Since(t))
+	}
+	b.StopTimer()
+	// The last round must have left the cluster healed, both ways.
+	if inst, err := net.Installed(ctx); err != nil || slices.Contains(mapValues(inst), true) {
+		b.Fatalf("not healed after the benchmark: %v %v", inst, err)
+	}
+	p := func(d []time.Duration, q float64) float64 {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return float64(s[min(len(s)-1, int(q*float64(len(s))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(p(nlApply, 0.5), "netlink-apply-p50-ms")
+	b.ReportMetric(p(nlApply, 0.99), "netlink-apply-p99-ms")
+	b.ReportMetric(p(nlHeal, 0.5), "netlink-heal-p50-ms")
+	b.ReportMetric(p(nlHeal, 0.99), "netlink-heal-p99-ms")
+	b.ReportMetric(p(cliApply, 0.5), "nft-cli-apply-p50-ms")
+	b.ReportMetric(p(cliApply, 0.99), "nft-cli-apply-p99-ms")
+	b.ReportMetric(p(cliHeal, 0.5), "nft-cli-heal-p50-ms")
+	b.ReportMetric(p(cliHeal, 0.99), "nft-cli-heal-p99-ms")
+	b.ReportMetric(p(cliApply, 0.5)/p(nlApply, 0.5), "apply-speedup-x")
+	b.ReportMetric(p(cliHeal, 0.5)/p(nlHeal, 0.5), "heal-speedup-x")
+	b.ReportMetric(0, "ns/op")
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	var out []V
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// nftScript writes a partition rule set as an nft script, the same rules
+// installRules sends as one netlink batch.
+func nftScript(r nodeRules) string {
+	var b strings.Builder
+	b.WriteString("table ip faultline {}\ndelete table ip faultline\ntable ip faultline {\n")
+	b.WriteString("  chain input { type filter hook input priority filter; policy accept;\n")
+	for _, m := range r.dropFrom {
+		fmt.Fprintf(&b, "    ip saddr %s counter drop\n", m.peer)
+	}
+	b.WriteString("  }\n}\n")
+	return b.String()
+}
