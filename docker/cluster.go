@@ -349,6 +349,9 @@ type Leftover struct {
 	Kind  string // "container" or "network"
 	Name  string
 	RunID string
+	// Pid is a running container's init process (0 otherwise): its network
+	// namespace may still hold faultline's rules.
+	Pid int
 }
 
 // Leftovers lists every faultline-labelled container and network, from any
@@ -361,7 +364,13 @@ func Leftovers(ctx context.Context, cli *client.Client) ([]Leftover, error) {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	for _, ct := range cs {
-		out = append(out, Leftover{Kind: "container", Name: containerName(ct), RunID: ct.Labels[LabelRun]})
+		l := Leftover{Kind: "container", Name: containerName(ct), RunID: ct.Labels[LabelRun]}
+		if ct.State == "running" || ct.State == "paused" {
+			if insp, err := cli.ContainerInspect(ctx, ct.ID); err == nil && insp.State != nil {
+				l.Pid = insp.State.Pid
+			}
+		}
+		out = append(out, l)
 	}
 	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
 	if err != nil {

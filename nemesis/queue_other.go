@@ -17,3 +17,6 @@ type rateMatch struct {
 	peer netip.Addr
 	bps  uint64
 }
+
+// CleanNamespace is not supported on this platform.
+func CleanNamespace(string) error { return ErrUnsupported }

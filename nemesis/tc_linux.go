@@ -159,3 +159,31 @@ func hasRates(path string, addr netip.Addr) (bool, error) {
 	})
 	return found, err
 }
+
+// CleanNamespace removes everything faultline may have installed in the
+// namespace at path: its nftables table and its root qdisc on every
+// interface. It touches nothing else. `faultline clean` uses it on the
+// nodes of runs whose harness died.
+func CleanNamespace(path string) error {
+	err := removeTable(path)
+	ns, nerr := netns.GetFromPath(path)
+	if nerr != nil {
+		return errors.Join(err, nerr)
+	}
+	defer ns.Close()
+	h, nerr := netlink.NewHandleAt(ns)
+	if nerr != nil {
+		return errors.Join(err, nerr)
+	}
+	defer h.Close()
+	links, lerr := h.LinkList()
+	if lerr != nil {
+		return errors.Join(err, lerr)
+	}
+	for _, l := range links {
+		if _, rerr := removeRoot(h, l); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("%s: %w", l.Attrs().Name, rerr))
+		}
+	}
+	return err
+}

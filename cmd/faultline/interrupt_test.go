@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,17 +16,25 @@ import (
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
 )
 
 // TestCtrlCCleansUp runs the real binary on the default scenario, sends it
 // SIGINT while a partition is in place, and checks that it exits 3, keeps
 // the history recorded so far and leaves no container or network behind.
-func TestCtrlCCleansUp(t *testing.T) {
-	dir := t.TempDir()
+// buildBinary builds faultline into dir.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
 	bin := filepath.Join(dir, "faultline")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+func TestCtrlCCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
 	store := filepath.Join(dir, "store")
 	cmd := exec.Command(bin, "run", "-store", store, "../../scenarios/etcd-register.yaml")
 	stderr, err := cmd.StderrPipe()
@@ -90,5 +99,89 @@ func TestCtrlCCleansUp(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(store, "latest", "nodes", "n1.log")); err != nil {
 		t.Errorf("node logs not saved after Ctrl-C: %v", err)
+	}
+}
+
+// TestSIGKILLThenClean kills the harness with SIGKILL while a partition is
+// in place: nothing can clean up then. The next run must warn about what
+// was left, and `faultline clean` must heal the nodes' namespaces and
+// remove containers and network.
+func TestSIGKILLThenClean(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	store := filepath.Join(dir, "store")
+	cmd := exec.Command(bin, "run", "-store", store, "../../scenarios/etcd-register.yaml")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var runID string
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		line := sc.Text()
+		if f := strings.Fields(line); len(f) > 3 && f[1] == "run" && runID == "" {
+			runID = f[2]
+		}
+		if strings.Contains(line, "faultline: fault ") {
+			cmd.Process.Kill()
+			break
+		}
+	}
+	cmd.Wait()
+	if runID == "" {
+		t.Fatal("no run id in the harness log")
+	}
+	ctx := context.Background()
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	left, err := docker.Leftovers(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	containers, tables := 0, 0
+	for _, l := range left {
+		if l.RunID != runID || l.Kind != "container" {
+			continue
+		}
+		containers++
+		if has, _ := nemesis.HasTable(fmt.Sprintf("/proc/%d/ns/net", l.Pid)); has {
+			tables++
+		}
+	}
+	if containers != 3 || tables == 0 {
+		t.Fatalf("after SIGKILL: %d containers of the run, %d with faultline's table; want 3 and at least 1", containers, tables)
+	}
+	if recs, err := history.ReadFile(filepath.Join(store, "latest", "history.jsonl")); err != nil || len(recs) == 0 {
+		t.Errorf("history after SIGKILL: %d records, %v", len(recs), err)
+	}
+
+	// The next run warns (it stops early: its cluster is given no time to
+	// become ready).
+	quick := filepath.Join(dir, "quick.yaml")
+	os.WriteFile(quick, []byte("time_limit: 1s\ncluster:\n  ready_timeout: 50ms\n"), 0o644)
+	out, _ := exec.Command(bin, "run", "-store", store, quick).CombinedOutput()
+	if !strings.Contains(string(out), "left by earlier runs") || !strings.Contains(string(out), "faultline clean") {
+		t.Errorf("the next run does not warn about the leftovers:\n%s", out)
+	}
+
+	out, err = exec.Command(bin, "clean").CombinedOutput()
+	if err != nil {
+		t.Fatalf("clean: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "healed ") || !strings.Contains(string(out), "removed network faultline-"+runID) {
+		t.Errorf("clean output:\n%s", out)
+	}
+	left, err = docker.Leftovers(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("left after clean: %+v", left)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/scenarios"
 )
 
@@ -119,6 +120,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		left, err := docker.Leftovers(ctx, cli)
 		if err != nil {
 			return fail(err)
+		}
+		// Faults first: a running node of a killed harness may still hold
+		// faultline's table and qdisc (its queue died with the harness, and
+		// its rules let packets bypass it).
+		for _, l := range left {
+			if l.Pid > 0 {
+				if err := nemesis.CleanNamespace(fmt.Sprintf("/proc/%d/ns/net", l.Pid)); err != nil {
+					fmt.Fprintf(stderr, "faultline: clean faults in %s: %v\n", l.Name, err)
+				} else {
+					fmt.Fprintf(stdout, "healed %s\n", l.Name)
+				}
+			}
 		}
 		if err := docker.Clean(ctx, cli); err != nil {
 			return fail(err)
