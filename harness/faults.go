@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"os"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -50,32 +51,36 @@ func faultFor(f scenarios.Fault) (nemesis.Fault, error) {
 }
 
 // checkFaults builds every fault of the scenario and refuses, before
-// anything starts, one this host's kernel cannot apply.
-func checkFaults(sc *scenarios.Scenario) error {
-	if len(sc.Nemesis.Faults) == 0 {
-		return nil
-	}
+// anything starts, one this host's kernel cannot apply. It returns the gray
+// engine to use: netem where the kernel has it, else the userspace queue;
+// FAULTLINE_GRAY_ENGINE=queue or netem overrides the choice.
+func checkFaults(sc *scenarios.Scenario) (nemesis.Engine, error) {
 	var caps nemesis.Capabilities
 	probed := false
 	for i, f := range sc.Nemesis.Faults {
 		fault, err := faultFor(f)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if len(nemesis.Needs(fault)) == 0 {
 			continue
 		}
 		if !probed {
 			if caps, err = nemesis.ProbeHost(); err != nil {
-				return fmt.Errorf("%w: %v", ErrNemesis, err)
+				return "", fmt.Errorf("%w: %v", ErrNemesis, err)
 			}
 			probed = true
+			if e := os.Getenv("FAULTLINE_GRAY_ENGINE"); e == "queue" {
+				caps.Has[nemesis.FeatNetem] = false // use and check the queue
+			} else if e == "netem" && !caps.Has[nemesis.FeatNetem] {
+				return "", fmt.Errorf("%w: FAULTLINE_GRAY_ENGINE=netem, but sch_netem is missing: %s", nemesis.ErrMissingFeature, caps.Why[nemesis.FeatNetem])
+			}
 		}
 		if err := caps.Check(fault); err != nil {
-			return fmt.Errorf("%s: nemesis.faults[%d]: %w; this host %s", sc.Path, i, err, caps)
+			return "", fmt.Errorf("%s: nemesis.faults[%d]: %w; this host %s", sc.Path, i, err, caps)
 		}
 	}
-	return nil
+	return caps.Engine(), nil
 }
 
 // recorder appends nemesis events to the history.

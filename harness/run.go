@@ -85,7 +85,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	logf := func(format string, args ...any) { fmt.Fprintf(opts.Log, "faultline: "+format+"\n", args...) }
 
 	// Refuse faults this host cannot apply before anything starts.
-	if err := checkFaults(sc); err != nil {
+	engine, err := checkFaults(sc)
+	if err != nil {
 		return rep, err
 	}
 	run := *sc
@@ -182,6 +183,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		return rep, err
 	}
 	net.SetSeed(uint64(run.Seed))
+	net.SetEngine(engine)
 	defer func() {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()

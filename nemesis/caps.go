@@ -79,9 +79,23 @@ func Needs(f Fault) []Feature {
 	return nil
 }
 
+// Engine picks the gray engine for this host: netem where the kernel has
+// it, else the userspace queue.
+func (c Capabilities) Engine() Engine {
+	if c.Has[FeatNetem] {
+		return EngineNetem
+	}
+	return EngineQueue
+}
+
 // Check refuses a fault the host cannot apply, naming what is missing.
 func (c Capabilities) Check(f Fault) error {
 	for _, feat := range Needs(f) {
+		if feat == FeatNFQueue && c.Has[FeatNetem] && c.Has[FeatHTB] {
+			if g, ok := f.(*GrayFault); ok && g.Template.netemable() {
+				continue // netem does it
+			}
+		}
 		if !c.Has[feat] {
 			return fmt.Errorf("%w: %s needs %s (%s): %s", ErrMissingFeature, f.Name(), feat, kernelOption[feat], c.Why[feat])
 		}

@@ -72,6 +72,10 @@ func (g Gray) needsQueue() bool {
 	return g.Delay > 0 || g.Duplicate > 0 || g.Reorder > 0 || g.Corrupt > 0 || (g.Loss > 0 && g.Correlation > 0)
 }
 
+// netemable reports whether sch_netem can carry out the link's faults as
+// given: netem's normal distribution needs a table loaded from tc's files.
+func (g Gray) netemable() bool { return !(g.Jitter > 0 && g.Distribution == "normal") }
+
 // Describe says what a gray fault does to a link: "loss 30%, delay 100ms ± 20ms".
 func (g Gray) Describe() string {
 	var parts []string

@@ -252,3 +252,29 @@ func TestRate(t *testing.T) {
 		t.Errorf("after heal %.2f mbit/s", after/1e6)
 	}
 }
+
+// TestNetemEngine runs delay and loss through sch_netem where the kernel
+// has it. This project's machines lack netem, so here it skips and says so.
+func TestNetemEngine(t *testing.T) {
+	caps, err := nemesis.ProbeHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !caps.Has[nemesis.FeatNetem] {
+		t.Skipf("sch_netem is missing on this kernel (%s): the netem engine cannot be exercised here", caps.Why[nemesis.FeatNetem])
+	}
+	nodes := setUpNodes(t, 2)
+	n := bind(t, nodes)
+	n.SetEngine(nemesis.EngineNetem)
+	t.Cleanup(func() { n.Heal(context.Background()) })
+	gray(t, n, nemesis.Gray{Delay: 100 * time.Millisecond})
+	lat := latencies(stream(t, nodes[0], nodes[1], 100, 5*time.Millisecond))
+	if len(lat) != 100 || lat[0] < 95*time.Millisecond || lat[50] > 115*time.Millisecond {
+		t.Errorf("netem delay 100ms: %d arrived, p0 %v p50 %v", len(lat), lat[0], lat[len(lat)/2])
+	}
+	gray(t, n, nemesis.Gray{Loss: 30})
+	got := len(stream(t, nodes[0], nodes[1], 2000, 200*time.Microsecond))
+	if lost := 100 * float64(2000-got) / 2000; lost < 26 || lost > 34 {
+		t.Errorf("netem loss 30%%: %.1f%% lost", lost)
+	}
+}

@@ -38,6 +38,27 @@ type Net struct {
 	stages map[string]*queueStage // userspace stage per node, while needed
 	rated  map[string]bool        // nodes with faultline's root qdisc
 	seed   uint64
+	engine Engine
+}
+
+// Engine is what carries out gray faults that nftables alone cannot.
+type Engine string
+
+const (
+	// EngineQueue is the userspace stage behind an NFQUEUE rule. It works
+	// on any kernel with the NFQUEUE target.
+	EngineQueue Engine = "queue"
+	// EngineNetem is sch_netem under faultline's HTB root, one class per
+	// destination. Links netem cannot express (normal jitter needs a
+	// distribution table) still use the queue.
+	EngineNetem Engine = "netem"
+)
+
+// SetEngine picks the gray engine (default EngineQueue).
+func (n *Net) SetEngine(e Engine) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.engine = e
 }
 
 // NewNet binds a nemesis to nodes. It touches nothing until a fault.
@@ -295,6 +316,14 @@ func (n *Net) rulesFor(name string) nodeRules {
 		}
 	}
 	for _, g := range n.gray {
+		if n.engine == EngineNetem && g.netemable() && (g.needsQueue() || g.Loss > 0) {
+			// netem at the sender, under an HTB class for the destination.
+			if g.From == name {
+				ng := g
+				r.rateTo = append(r.rateTo, rateMatch{peer: addr[g.To], bps: g.Rate, netem: &ng})
+			}
+			continue
+		}
 		switch {
 		case g.From == name && g.needsQueue():
 			// Delay, copies, reordering, corruption and correlated loss

@@ -14,8 +14,9 @@ func removeRates(string, netip.Addr) error               { return ErrUnsupported
 func hasRates(string, netip.Addr) (bool, error)          { return false, ErrUnsupported }
 
 type rateMatch struct {
-	peer netip.Addr
-	bps  uint64
+	peer  netip.Addr
+	bps   uint64
+	netem *Gray
 }
 
 // CleanNamespace is not supported on this platform.

@@ -14,11 +14,16 @@ import (
 // qdiscMajor is the handle major of the root qdisc faultline owns (fa00:).
 const qdiscMajor = 0xfa00
 
-// rateMatch caps the node's traffic to one peer.
+// rateMatch caps the node's traffic to one peer (bps 0: no cap) and, with
+// netem set, degrades it with sch_netem.
 type rateMatch struct {
-	peer netip.Addr
-	bps  uint64
+	peer  netip.Addr
+	bps   uint64
+	netem *Gray
 }
+
+// noCap is the class rate of a destination that has netem but no cap.
+const noCap = 100_000_000_000
 
 // withHandle runs f with a netlink handle bound to the namespace at path
 // and the link that holds addr there.
@@ -73,9 +78,29 @@ func installRates(path string, addr netip.Addr, rates []rateMatch) error {
 		}
 		for i, r := range rates {
 			id := netlink.MakeHandle(qdiscMajor, uint16(i+1))
-			cl := netlink.NewHtbClass(netlink.ClassAttrs{LinkIndex: link.Attrs().Index, Parent: root, Handle: id}, netlink.HtbClassAttrs{Rate: r.bps, Ceil: r.bps})
+			bps := r.bps
+			if bps == 0 {
+				bps = noCap
+			}
+			cl := netlink.NewHtbClass(netlink.ClassAttrs{LinkIndex: link.Attrs().Index, Parent: root, Handle: id}, netlink.HtbClassAttrs{Rate: bps, Ceil: bps})
 			if err := h.ClassAdd(cl); err != nil {
 				return fmt.Errorf("add htb class for %s: %w", r.peer, err)
+			}
+			if g := r.netem; g != nil {
+				// tc qdisc add dev eth0 parent fa00:1 handle fa01: netem delay 100ms 20ms loss 5% 25% ...
+				q := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Parent: id, Handle: netlink.MakeHandle(qdiscMajor+uint16(i+1), 0)}, netlink.NetemQdiscAttrs{
+					Latency:     uint32(g.Delay.Microseconds()),
+					Jitter:      uint32(g.Jitter.Microseconds()),
+					Loss:        float32(g.Loss),
+					LossCorr:    float32(g.Correlation),
+					Duplicate:   float32(g.Duplicate),
+					ReorderProb: float32(g.Reorder),
+					CorruptProb: float32(g.Corrupt),
+					Limit:       10000,
+				})
+				if err := h.QdiscAdd(q); err != nil {
+					return fmt.Errorf("add netem qdisc for %s: %w", r.peer, err)
+				}
 			}
 			a := r.peer.As4()
 			filter := &netlink.U32{
