@@ -2,10 +2,10 @@ package harness
 
 import (
 	"bytes"
-	"os"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/faultline/faultline/history"
