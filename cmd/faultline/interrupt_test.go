@@ -50,7 +50,7 @@ func TestCtrlCCleansUp(t *testing.T) {
 	for sc.Scan() {
 		line := sc.Text()
 		log.WriteString(line + "\n")
-		if !sent && strings.Contains(line, "faultline: partition ") {
+		if !sent && strings.Contains(line, "faultline: fault ") {
 			cmd.Process.Signal(syscall.SIGINT)
 			sent = true
 		}
