@@ -397,7 +397,7 @@ func (s *Scenario) validateFault(field string, f Fault, bad func(field, format s
 		kinds []string
 	}{
 		{"node", f.Node != "", []string{"isolate", "bridge", "kill", "pause", "gray"}},
-		{"direction", f.Direction != "", []string{"isolate", "halves", "majorities-ring", "bridge", "custom"}},
+		{"direction", f.Direction != "", PartitionKinds},
 		{"ports", len(f.Ports) > 0, PartitionKinds},
 		{"protocols", len(f.Protocols) > 0, PartitionKinds},
 		{"action", f.Action != "", PartitionKinds},

@@ -2,6 +2,7 @@ package scenarios_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,5 +85,48 @@ func TestBadScenarios(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestFaultValidation(t *testing.T) {
+	base := "time_limit: 5s\ncluster:\n  nodes: %d\nnemesis:\n  every: 4s\n  hold: 2s\n  faults:\n%s"
+	tests := []struct {
+		name  string
+		nodes int
+		fault string
+		want  string // "" means valid
+	}{
+		{"every shape is valid", 5, "    - {kind: majorities-ring}\n    - {kind: bridge, node: leader}\n    - {kind: one-way, from: [n1], to: [n2], direction: both}\n    - {kind: custom, grudge: {n1: [n2]}}\n    - {kind: isolate, node: leader, ports: [2380], protocols: [tcp], action: reject, flap: 500ms}\n", ""},
+		{"gray is valid", 3, "    - {kind: gray, node: n2, loss: 10, correlation: 50, delay: 20ms, jitter: 5ms, distribution: normal, duplicate: 1, reorder: 5, corrupt: 1, rate: 1mbit}\n", ""},
+		{"process faults are valid", 3, "    - {kind: kill, node: leader}\n    - {kind: pause}\n    - {kind: restart-cluster}\n", ""},
+		{"ring on 3 nodes", 3, "    - {kind: majorities-ring}\n", "bad.yaml:8: nemesis.faults[0].kind: majorities-ring needs at least 4 nodes"},
+		{"field of another kind", 3, "    - kind: halves\n      loss: 5\n", "bad.yaml:9: nemesis.faults[0].loss: does not apply to halves"},
+		{"one-way without to", 3, "    - {kind: one-way, from: [n1]}\n", "nemesis.faults[0].from: one-way needs from and to"},
+		{"custom grudge on itself", 3, "    - kind: custom\n      grudge:\n        n1: [n1]\n", "nemesis.faults[0].grudge.n1"},
+		{"bad protocol", 3, "    - {kind: halves, ports: [2380], protocols: [sctp]}\n", "protocols: must be tcp or udp"},
+		{"port out of range", 3, "    - {kind: halves, ports: [70000]}\n", "port 70000 is not between 1 and 65535"},
+		{"flap too fast", 3, "    - {kind: halves, flap: 100ms}\n", "flap: must be at least 500ms"},
+		{"gray with nothing", 3, "    - {kind: gray, node: n1}\n", "gray needs at least one of"},
+		{"gray bad rate", 3, "    - {kind: gray, rate: fast}\n", "nemesis.faults[0].rate: rate \"fast\""},
+		{"reorder without delay", 3, "    - {kind: gray, reorder: 10}\n", "reorder: needs a delay"},
+		{"loss over 100", 3, "    - {kind: gray, loss: 150}\n", "loss: is a percentage"},
+		{"kill unknown node", 3, "    - {kind: kill, node: n4}\n", "no node \"n4\""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := scenarios.Parse("bad.yaml", []byte(fmt.Sprintf(base, tc.nodes, tc.fault)))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if bps, err := scenarios.ParseRate("256kbit"); err != nil || bps != 256000 {
+		t.Errorf("256kbit = %d, %v", bps, err)
+	}
+	if bps, err := scenarios.ParseRate("1mbps"); err != nil || bps != 8_000_000 {
+		t.Errorf("1mbps = %d, %v", bps, err)
 	}
 }
