@@ -161,7 +161,9 @@ func (f *PartitionFault) apply(ctx context.Context, nm *Nemesis, dir Direction) 
 	return verr
 }
 
-func (f *PartitionFault) heal(ctx context.Context, nm *Nemesis) error {
+// healVerified heals the network, probes that every pair is open again and
+// records the heal with what the probes saw.
+func healVerified(ctx context.Context, nm *Nemesis) error {
 	if err := nm.Net.Heal(ctx); err != nil {
 		return err
 	}
@@ -186,7 +188,7 @@ func (f *PartitionFault) flap(ctx context.Context, nm *Nemesis, dir Direction) e
 		}
 		var err error
 		if on {
-			err = f.heal(ctx, nm)
+			err = healVerified(ctx, nm)
 		} else {
 			err = f.apply(ctx, nm, dir)
 		}
@@ -204,7 +206,7 @@ func (f *PartitionFault) Recover(ctx context.Context, nm *Nemesis) error {
 		flapErr = <-f.done
 		f.stop = nil
 	}
-	return errors.Join(flapErr, f.heal(ctx, nm))
+	return errors.Join(flapErr, healVerified(ctx, nm))
 }
 
 // LinkSpec picks directed links: all pairs From x To; or, with Node set,
@@ -301,16 +303,7 @@ func (f *GrayFault) Inject(ctx context.Context, nm *Nemesis) error {
 	return verr
 }
 
-func (f *GrayFault) Recover(ctx context.Context, nm *Nemesis) error {
-	if err := nm.Net.Heal(ctx); err != nil {
-		return err
-	}
-	obs, verr := nm.Net.Verify(ctx)
-	if err := nm.Record("heal", map[string]any{"observed": obs}); err != nil {
-		return err
-	}
-	return verr
-}
+func (f *GrayFault) Recover(ctx context.Context, nm *Nemesis) error { return healVerified(ctx, nm) }
 
 // pickNode resolves a node choice: a name, "" or "random", or "leader".
 func pickNode(ctx context.Context, env Env, node string) (string, error) {

@@ -130,15 +130,20 @@ func (Halves) Grudge(_ context.Context, env Env) (Grudge, error) {
 	if len(env.Nodes) < 2 {
 		return nil, errors.New("halves: needs at least 2 nodes")
 	}
-	shuffled := shuffle(env)
-	minority, majority := shuffled[:len(shuffled)/2], shuffled[len(shuffled)/2:]
-	slices.Sort(minority)
-	slices.Sort(majority)
+	return splitCut(shuffle(env)), nil
+}
+
+// splitCut splits nodes in two, the first (smaller) half the target side,
+// and returns the grudge in which that half drops the other's packets.
+func splitCut(nodes []string) Grudge {
+	a, b := slices.Clone(nodes[:len(nodes)/2]), slices.Clone(nodes[len(nodes)/2:])
+	slices.Sort(a)
+	slices.Sort(b)
 	g := Grudge{}
-	for _, m := range minority {
-		g[m] = slices.Clone(majority)
+	for _, x := range a {
+		g[x] = slices.Clone(b)
 	}
-	return g, nil
+	return g
 }
 
 // MajoritiesRing arranges the nodes in a random ring in which every node
@@ -206,16 +211,8 @@ func (s Bridge) Grudge(ctx context.Context, env Env) (Grudge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
-	rest := shuffle(env)
-	rest = slices.DeleteFunc(rest, func(n string) bool { return n == bridge })
-	a, b := rest[:len(rest)/2], rest[len(rest)/2:]
-	slices.Sort(a)
-	slices.Sort(b)
-	g := Grudge{}
-	for _, x := range a {
-		g[x] = slices.Clone(b)
-	}
-	return g, nil
+	rest := slices.DeleteFunc(shuffle(env), func(n string) bool { return n == bridge })
+	return splitCut(rest), nil
 }
 
 // OneWay drops the packets of the From nodes to the To nodes, while the To

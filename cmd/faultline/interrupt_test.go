@@ -32,10 +32,10 @@ func buildBinary(t *testing.T, dir string) string {
 	return bin
 }
 
-func TestCtrlCCleansUp(t *testing.T) {
-	dir := t.TempDir()
-	bin := buildBinary(t, dir)
-	store := filepath.Join(dir, "store")
+// startRun starts the binary on the default scenario and returns it with a
+// scanner over its progress lines.
+func startRun(t *testing.T, bin, store string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
 	cmd := exec.Command(bin, "run", "-store", store, "../../scenarios/etcd-register.yaml")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -44,8 +44,15 @@ func TestCtrlCCleansUp(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return cmd, bufio.NewScanner(stderr)
+}
+
+func TestCtrlCCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	store := filepath.Join(dir, "store")
+	cmd, sc := startRun(t, bin, store)
 	var log strings.Builder
-	sc := bufio.NewScanner(stderr)
 	sent := false
 	for sc.Scan() {
 		line := sc.Text()
@@ -55,7 +62,7 @@ func TestCtrlCCleansUp(t *testing.T) {
 			sent = true
 		}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
 		t.Fatalf("exit %v, want 3; sent SIGINT: %v\n%s", err, sent, log.String())
@@ -110,16 +117,8 @@ func TestSIGKILLThenClean(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	store := filepath.Join(dir, "store")
-	cmd := exec.Command(bin, "run", "-store", store, "../../scenarios/etcd-register.yaml")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, sc := startRun(t, bin, store)
 	var runID string
-	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		line := sc.Text()
 		if f := strings.Fields(line); len(f) > 3 && f[1] == "run" && runID == "" {
