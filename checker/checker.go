@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -50,13 +51,19 @@ var (
 type Options struct {
 	// Budget is the wall time all keys together may take. Required.
 	Budget time.Duration
-	// Initial is the registers' initial value (0: no value).
-	Initial int64
+	// Initial is the registers' initial value (nil: no value, as etcd's
+	// keys start; Jepsen's cas-register tests often start from 0).
+	Initial *int64
 	// VisualizeDir, when set, receives porcupine's visualization of every
 	// invalid key as key-<key>.html.
 	VisualizeDir string
 	// Workers checks this many keys at once; default GOMAXPROCS.
 	Workers int
+	// KeyBudget bounds each key on its own (0: only Budget bounds it).
+	KeyBudget time.Duration
+	// StopAtFirstInvalid stops checking once one key is invalid: the
+	// verdict is then known, and keys not finished are unknown.
+	StopAtFirstInvalid bool
 }
 
 // KeyResult is the verdict on one key.
@@ -67,8 +74,9 @@ type KeyResult struct {
 	// unknown reads and unobserved unknown writes were left out.
 	Operations    int    `json:"operations"`
 	DurationMS    int64  `json:"duration_ms"`
-	Visualization string `json:"visualization,omitempty"`
-	Note          string `json:"note,omitempty"`
+	Visualization string       `json:"visualization,omitempty"`
+	Explanation   *Explanation `json:"explanation,omitempty"`
+	Note          string       `json:"note,omitempty"`
 }
 
 // Counts summarizes the history.
@@ -117,34 +125,64 @@ func CheckRegister(records []history.Record, opts Options) (Result, error) {
 		return Result{}, errors.New("checker: budget must be positive")
 	}
 	began := time.Now()
-	deadline := began.Add(opts.Budget)
 	perKey, counts, faults, err := registerOps(records)
 	if err != nil {
 		return Result{}, err
 	}
+	initial := int64(nilValue)
+	if opts.Initial != nil {
+		initial = *opts.Initial
+	}
+	res := checkLinearizable(func() porcupine.Model { return RegisterModel(initial) }, perKey, faults, opts, began)
+	res.Counts = counts
+	return res, nil
+}
+
+// checkLinearizable checks each key's operations with porcupine in a pool
+// of workers. Each key gets its own budget (KeyBudget), cut short by the
+// overall one (Budget); with StopAtFirstInvalid, the first invalid key
+// stops the keys still being checked, which are then unknown.
+func checkLinearizable(newModel func() porcupine.Model, perKey map[string][]porcupine.Operation, faults []fault, opts Options, began time.Time) Result {
+	deadline := began.Add(opts.Budget)
 	keys := make([]string, 0, len(perKey))
 	for k := range perKey {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	model := RegisterModel(opts.Initial)
 	results := make([]KeyResult, len(keys))
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	sem := make(chan struct{}, workers)
+	var stop atomic.Bool
+	var firstInvalid atomic.Value
+	next := make(chan int)
 	var wg sync.WaitGroup
-	for i, key := range keys {
+	for range min(workers, max(len(keys), 1)) {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			results[i] = checkKey(model, key, perKey[key], deadline, faults, opts.VisualizeDir)
+			defer wg.Done()
+			for i := range next {
+				key := keys[i]
+				if stop.Load() {
+					results[i] = KeyResult{Key: key, Verdict: Unknown, Operations: len(perKey[key]), Note: fmt.Sprintf("not checked: key %v is already invalid", firstInvalid.Load())}
+					continue
+				}
+				results[i] = checkKey(newModel, &stop, key, perKey[key], deadline, faults, opts)
+				if results[i].Verdict == Invalid && opts.StopAtFirstInvalid {
+					if firstInvalid.CompareAndSwap(nil, key) {
+						stop.Store(true)
+					}
+				}
+			}
 		}()
 	}
+	for i := range keys {
+		next <- i
+	}
+	close(next)
 	wg.Wait()
-	res := Result{Verdict: Valid, Keys: results, Counts: counts, DurationMS: time.Since(began).Milliseconds(), BudgetMS: opts.Budget.Milliseconds()}
+	res := Result{Verdict: Valid, Keys: results, DurationMS: time.Since(began).Milliseconds(), BudgetMS: opts.Budget.Milliseconds()}
 	for _, k := range results {
 		switch {
 		case k.Verdict == Invalid:
@@ -153,50 +191,81 @@ func CheckRegister(records []history.Record, opts Options) (Result, error) {
 			res.Verdict = Unknown
 		}
 	}
-	return res, nil
+	return res
 }
 
-func checkKey(model porcupine.Model, key string, ops []porcupine.Operation, deadline time.Time, faults []fault, vizDir string) KeyResult {
+// stoppable wraps a model so that, once stop is set, every step fails and
+// porcupine gives up at once. The verdict of a stopped check is discarded.
+func stoppable(m porcupine.Model, stop *atomic.Bool) porcupine.Model {
+	step := m.Step
+	m.Step = func(state, input, output interface{}) (bool, interface{}) {
+		if stop.Load() {
+			return false, state
+		}
+		return step(state, input, output)
+	}
+	return m
+}
+
+func checkKey(newModel func() porcupine.Model, stop *atomic.Bool, key string, ops []porcupine.Operation, deadline time.Time, faults []fault, opts Options) KeyResult {
 	kr := KeyResult{Key: key, Operations: len(ops)}
 	start := time.Now()
 	defer func() { kr.DurationMS = time.Since(start).Milliseconds() }()
 	left := time.Until(deadline)
+	if opts.KeyBudget > 0 {
+		left = min(left, opts.KeyBudget)
+	}
 	if left <= 0 {
 		kr.Verdict = Unknown
 		kr.Note = "budget spent before this key was checked"
 		return kr
 	}
-	switch porcupine.CheckOperationsTimeout(model, ops, left) {
+	model := newModel()
+	verdict := porcupine.CheckOperationsTimeout(stoppable(model, stop), ops, left)
+	if stop.Load() && verdict != porcupine.Ok {
+		kr.Verdict = Unknown
+		kr.Note = "stopped: another key is already invalid"
+		return kr
+	}
+	switch verdict {
 	case porcupine.Ok:
 		kr.Verdict = Valid
 		return kr
 	case porcupine.Unknown:
 		kr.Verdict = Unknown
-		kr.Note = "budget ran out while checking this key"
+		kr.Note = fmt.Sprintf("budget (%v) ran out while checking this key", left.Round(time.Millisecond))
 		return kr
 	}
 	kr.Verdict = Invalid
-	if vizDir == "" {
+	// The verbose pass records the partial linearizations that explain the
+	// failure and that the visualization draws. The key is already proven
+	// invalid, so it gets a few seconds even past the budget.
+	_, info := porcupine.CheckOperationsVerbose(model, ops, max(time.Until(deadline), 5*time.Second))
+	kr.Explanation = explain(model, ops, info)
+	if opts.VisualizeDir == "" {
 		return kr
 	}
-	// The verbose pass records the partial linearizations the
-	// visualization draws; it gets what is left of the budget, but at least
-	// a few seconds since the key is already proven invalid.
-	left = max(time.Until(deadline), 5*time.Second)
-	_, info := porcupine.CheckOperationsVerbose(model, ops, left)
+	if len(ops) > maxVisualizedOps {
+		kr.Note = fmt.Sprintf("no visualization: %d operations is more than %d; the explanation names the failing operation", len(ops), maxVisualizedOps)
+		return kr
+	}
 	var ann []porcupine.Annotation
 	for _, f := range faults {
 		ann = append(ann, porcupine.Annotation{Tag: "nemesis", Start: f.start, End: f.end, Description: f.desc, BackgroundColor: "#fbd7d7"})
 	}
 	info.AddAnnotations(ann)
 	name := "key-" + key + ".html"
-	if err := porcupine.VisualizePath(model, info, filepath.Join(vizDir, name)); err != nil {
+	if err := porcupine.VisualizePath(model, info, filepath.Join(opts.VisualizeDir, name)); err != nil {
 		kr.Note = fmt.Sprintf("visualization not written: %v", err)
 		return kr
 	}
 	kr.Visualization = name
 	return kr
 }
+
+// maxVisualizedOps bounds the size of a visualization: porcupine's HTML
+// grows with the operations and their partial linearizations.
+const maxVisualizedOps = 20000
 
 type pending struct {
 	rec  history.Record
@@ -223,6 +292,7 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 		call, ret int64
 		process   history.Process
 		key       string
+		node      string
 	}
 	var ops []done
 	var end int64
@@ -276,7 +346,7 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 		if err != nil {
 			return nil, counts, nil, err
 		}
-		d := done{in: in, call: p.call, ret: r.Time, process: r.Process, key: r.Key}
+		d := done{in: in, call: p.call, ret: r.Time, process: r.Process, key: r.Key, node: r.Node}
 		if r.Type == history.Info {
 			if in.f == "read" {
 				continue
@@ -306,7 +376,7 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 			continue
 		}
 		in.unknown = true
-		ops = append(ops, done{in: in, call: p.call, ret: math.MaxInt64, process: p.rec.Process, key: p.rec.Key})
+		ops = append(ops, done{in: in, call: p.call, ret: math.MaxInt64, process: p.rec.Process, key: p.rec.Key, node: p.rec.Node})
 	}
 	// Values that some operation observed, per key.
 	observed := map[string]map[int64]bool{}
@@ -330,7 +400,7 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 		if ret == math.MaxInt64 {
 			ret = end + 1
 		}
-		perKey[d.key] = append(perKey[d.key], porcupine.Operation{ClientId: int(d.process), Input: d.in, Call: d.call, Output: d.out, Return: ret})
+		perKey[d.key] = append(perKey[d.key], porcupine.Operation{ClientId: int(d.process), Input: d.in, Call: d.call, Output: d.out, Return: ret, Metadata: d.node})
 	}
 	for k := range perKey {
 		slices.SortFunc(perKey[k], func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
@@ -363,7 +433,7 @@ func parseRegInput(r history.Record) (regInput, error) {
 	case "read":
 	case "write":
 		v, err := parseValue(r.Value)
-		if err != nil || v == 0 {
+		if err != nil || v == nilValue {
 			return in, fmt.Errorf("%w: record %d: write needs a non-null number, got %s", ErrBadHistory, r.Index, r.Value)
 		}
 		in.value = v
@@ -372,6 +442,7 @@ func parseRegInput(r history.Record) (regInput, error) {
 		if err := json.Unmarshal(r.Value, &pair); err != nil || len(pair) != 2 || pair[1] == nil {
 			return in, fmt.Errorf("%w: record %d: cas needs [old, new], got %s", ErrBadHistory, r.Index, r.Value)
 		}
+		in.old = nilValue
 		if pair[0] != nil {
 			in.old = *pair[0]
 		}
@@ -382,10 +453,11 @@ func parseRegInput(r history.Record) (regInput, error) {
 	return in, nil
 }
 
-// parseValue reads a register value: a number, or null for "no value".
+// parseValue reads a register value: a number, or null for "no value"
+// (nilValue).
 func parseValue(raw json.RawMessage) (int64, error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return 0, nil
+		return nilValue, nil
 	}
 	var v int64
 	if err := json.Unmarshal(raw, &v); err != nil {

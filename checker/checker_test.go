@@ -117,3 +117,45 @@ func TestBadHistories(t *testing.T) {
 		})
 	}
 }
+
+// TestExplanation: an invalid key names the operation that cannot be
+// linearized, the last consistent state, and what ran concurrently.
+func TestExplanation(t *testing.T) {
+	res, err := checker.CheckRegister(load(t, "register-stale-read.jsonl"), checker.Options{Budget: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := res.Keys[0].Explanation
+	if e == nil {
+		t.Fatalf("no explanation: %+v", res.Keys[0])
+	}
+	t.Logf("explanation:\n%s", e)
+	if e.Operation.Description != "read() -> 1" || e.Operation.Process != 1 || e.LastState != "2" || e.Linearized != 2 ||
+		e.LastLinearized == nil || e.LastLinearized.Description != "write(2)" {
+		t.Errorf("explanation %+v", e)
+	}
+	if res.Keys[1].Explanation != nil {
+		t.Errorf("valid key k1 explained: %+v", res.Keys[1].Explanation)
+	}
+	// A real run: the failing operation is a read, served by the isolated node.
+	res, err = checker.CheckRegister(load(t, "etcd-stale-reads.jsonl.gz"), checker.Options{Budget: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range res.Keys {
+		if k.Explanation == nil || !strings.HasPrefix(k.Explanation.Operation.Description, "read()") {
+			t.Errorf("key %s: %+v", k.Key, k.Explanation)
+		}
+	}
+}
+
+// TestStopAtFirstInvalid: once a key is invalid the others are not waited for.
+func TestStopAtFirstInvalid(t *testing.T) {
+	res, err := checker.CheckRegister(load(t, "etcd-stale-reads.jsonl.gz"), checker.Options{Budget: time.Minute, StopAtFirstInvalid: true, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != checker.Invalid || res.Keys[0].Verdict != checker.Invalid || res.Keys[1].Verdict != checker.Unknown || !strings.Contains(res.Keys[1].Note, "k0") {
+		t.Errorf("verdict %s, keys %+v", res.Verdict, res.Keys)
+	}
+}

@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -21,15 +22,19 @@ type regOutput struct {
 	value int64
 }
 
+// nilValue stands for "no value" (a key never written, JSON null). Every
+// other int64 is a value, 0 included, as in Jepsen's histories.
+const nilValue = math.MinInt64
+
 func describeValue(v int64) string {
-	if v == 0 {
+	if v == nilValue {
 		return "nil"
 	}
 	return fmt.Sprint(v)
 }
 
 // RegisterModel is a read / write / compare-and-set register whose state
-// starts at initial (0 means "no value"). A cas with an unknown outcome is
+// starts at initial (nilValue: no value). A cas with an unknown outcome is
 // "apply if it matches": combined with its open-ended return time this
 // covers both "it happened" and "it never happened".
 func RegisterModel(initial int64) porcupine.Model {

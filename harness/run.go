@@ -262,13 +262,19 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	}
 	logf("checking %d records (budget %v)", len(records), run.Checker.Budget)
 	t := time.Now()
-	res, err := checker.CheckRegister(records, checker.Options{Budget: run.Checker.Budget, VisualizeDir: dir})
+	res, err := checker.CheckRegister(records, checkerOptions(run.Checker, dir))
 	if err != nil {
 		return rep, err
 	}
 	rep.Timings.CheckMS = time.Since(t).Milliseconds()
 	rep.Result = res
 	return rep, nil
+}
+
+// checkerOptions are the scenario's checker settings, with visualizations
+// written into dir.
+func checkerOptions(c scenarios.Checker, dir string) checker.Options {
+	return checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir}
 }
 
 func clientURLs(c *docker.Cluster) map[string]string {

@@ -193,6 +193,13 @@ type Checker struct {
 	// Budget is the wall time the checker may spend; a key not decided
 	// within it is "unknown". Default 60s.
 	Budget time.Duration `yaml:"budget"`
+	// KeyBudget bounds each key on its own; default: only Budget.
+	KeyBudget time.Duration `yaml:"key_budget,omitempty"`
+	// StopAtFirstInvalid stops once one key is proven invalid, leaving the
+	// keys not finished unknown: the fastest verdict for CI.
+	StopAtFirstInvalid bool `yaml:"stop_at_first_invalid,omitempty"`
+	// Initial is the registers' initial value (default: no value).
+	Initial *int64 `yaml:"initial,omitempty"`
 }
 
 // Fault kinds a scenario may name, by family.
@@ -370,6 +377,9 @@ func (s *Scenario) validate(src []byte) error {
 	}
 	if s.Checker.Budget <= 0 {
 		return bad("checker.budget", "must be positive")
+	}
+	if s.Checker.KeyBudget < 0 {
+		return bad("checker.key_budget", "must not be negative")
 	}
 	return nil
 }

@@ -197,6 +197,11 @@ func printResult(w io.Writer, res checker.Result, dir string) {
 			line += "; " + k.Note
 		}
 		fmt.Fprintln(w, line)
+		if k.Explanation != nil {
+			for _, l := range strings.Split(k.Explanation.String(), "\n") {
+				fmt.Fprintln(w, "    "+l)
+			}
+		}
 	}
 	fmt.Fprintf(w, "checked %d keys in %.1fs (budget %.0fs)\n", len(res.Keys), ms(res.DurationMS), ms(res.BudgetMS))
 	fmt.Fprintf(w, "store: %s\n", dir)
