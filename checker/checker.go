@@ -72,8 +72,8 @@ type KeyResult struct {
 	Verdict Verdict `json:"verdict"`
 	// Operations is how many operations were checked, after failed ones,
 	// unknown reads and unobserved unknown writes were left out.
-	Operations    int    `json:"operations"`
-	DurationMS    int64  `json:"duration_ms"`
+	Operations    int          `json:"operations"`
+	DurationMS    int64        `json:"duration_ms"`
 	Visualization string       `json:"visualization,omitempty"`
 	Explanation   *Explanation `json:"explanation,omitempty"`
 	Note          string       `json:"note,omitempty"`
