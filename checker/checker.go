@@ -109,10 +109,10 @@ func (r Result) InvalidKeys() []string {
 	return out
 }
 
-// endEvents are the nemesis events that end a fault (package nemesis
-// writes them; the checker reads histories without importing it). Every
-// other nemesis event starts one.
-var endEvents = []string{"heal", "restart", "resume"}
+// endEvents are the nemesis events that end a fault: those package
+// nemesis writes, and Jepsen's :stop (the checker reads histories without
+// importing nemesis). Every other nemesis event starts one.
+var endEvents = []string{"heal", "restart", "resume", "stop"}
 
 type fault struct {
 	start, end int64

@@ -3,6 +3,7 @@ package checker_test
 import (
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,5 +158,61 @@ func TestStopAtFirstInvalid(t *testing.T) {
 	}
 	if res.Verdict != checker.Invalid || res.Keys[0].Verdict != checker.Invalid || res.Keys[1].Verdict != checker.Unknown || !strings.Contains(res.Keys[1].Note, "k0") {
 		t.Errorf("verdict %s, keys %+v", res.Verdict, res.Keys)
+	}
+}
+
+// TestJepsenHistories re-checks Jepsen histories in both formats Jepsen
+// writes, with Jepsen's meaning of :fail and :info.
+func TestJepsenHistories(t *testing.T) {
+	zero := int64(0)
+	tests := []struct {
+		file    string
+		format  string
+		initial *int64
+		verdict checker.Verdict
+		invalid []string
+	}{
+		{"jepsen-cas-register-valid.edn", history.FormatEDN, nil, checker.Valid, nil},
+		{"jepsen-cas-register-invalid.edn", history.FormatEDN, nil, checker.Invalid, []string{"register"}},
+		{"jepsen-register-valid.log", history.FormatJepsenLog, nil, checker.Valid, nil},
+		{"jepsen-register-invalid.log", history.FormatJepsenLog, nil, checker.Invalid, []string{"register"}},
+		{"jepsen-independent.edn", history.FormatEDN, nil, checker.Invalid, []string{"1"}},
+		{"jepsen-initial-zero.edn", history.FormatEDN, nil, checker.Invalid, []string{"register"}},
+		{"jepsen-initial-zero.edn", history.FormatEDN, &zero, checker.Valid, nil},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s initial %v", tc.file, tc.initial != nil), func(t *testing.T) {
+			recs, format, err := history.ReadFormat(filepath.Join("testdata", tc.file), history.FormatAuto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if format != tc.format {
+				t.Errorf("detected %s, want %s", format, tc.format)
+			}
+			res, err := checker.CheckRegister(recs, checker.Options{Budget: time.Minute, Initial: tc.initial})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != tc.verdict || !slices.Equal(res.InvalidKeys(), tc.invalid) {
+				t.Errorf("verdict %s, invalid keys %v; want %s %v", res.Verdict, res.InvalidKeys(), tc.verdict, tc.invalid)
+			}
+		})
+	}
+	recs, _, err := history.ReadFormat("testdata/jepsen-cas-register-valid.edn", history.FormatAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := checker.CheckRegister(recs, checker.Options{Budget: time.Minute})
+	if want := (checker.Counts{Invoke: 7, OK: 4, Fail: 1, Info: 2, Faults: 1}); res.Counts != want {
+		t.Errorf("counts %+v, want %+v", res.Counts, want)
+	}
+	// Broken input names where.
+	_, err = history.ReadJepsenLog(strings.NewReader("INFO  jepsen.util - x\t:invoke\t:read\tnil\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("bad log line: %v", err)
+	}
+	_, err = history.ReadJepsenEDN(strings.NewReader("{:type :invoke :f :read :process 0}\n{:type :done :f :read :process 0}"))
+	if err == nil || !strings.Contains(err.Error(), "operation 2") {
+		t.Errorf("bad EDN op: %v", err)
 	}
 }

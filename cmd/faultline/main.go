@@ -2,7 +2,7 @@
 // Docker and checks the recorded history for linearizability.
 //
 //	faultline run [-store DIR] SCENARIO.yaml   run a scenario, check it, report
-//	faultline check STORE_DIR|HISTORY.jsonl    re-check a stored run offline
+//	faultline check STORE_DIR|HISTORY          re-check a stored run or a Jepsen history offline
 //	faultline images                           build the images faultline ships
 //	faultline clean                            remove every faultline container and network
 //
@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,8 +41,9 @@ const (
 
 const usage = `usage:
   faultline run [-store DIR] SCENARIO.yaml   run a scenario, check its history, report
-  faultline check [-budget D] STORE_DIR|HISTORY.jsonl
-                                             re-check a stored run offline
+  faultline check [-budget D] [-key-budget D] [-first-invalid] [-initial N]
+                  [-format auto|faultline|jepsen-edn|jepsen-log] STORE_DIR|HISTORY
+                                             re-check a stored run, or a Jepsen history, offline
   faultline images                           build the images faultline ships
   faultline clean                            remove every faultline container and network
 
@@ -92,14 +94,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "check":
 		fs := flag.NewFlagSet("check", flag.ContinueOnError)
 		fs.SetOutput(stderr)
-		budget := fs.Duration("budget", 0, "checker time budget (default: the stored scenario's, else 60s)")
+		var o checkOpts
+		fs.DurationVar(&o.budget, "budget", 0, "checker time budget (default: the stored scenario's, else 60s)")
+		fs.DurationVar(&o.keyBudget, "key-budget", 0, "time budget of each key (default: only -budget)")
+		fs.BoolVar(&o.firstInvalid, "first-invalid", false, "stop at the first invalid key")
+		fs.StringVar(&o.format, "format", history.FormatAuto, "history format: auto, faultline, jepsen-edn, jepsen-log")
+		fs.StringVar(&o.initial, "initial", "", "registers' initial value (default: none, as etcd; Jepsen's cas-register tests often use 0)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return exitError
 		}
 		if fs.NArg() != 1 {
 			return fail(errors.New("check needs a store folder or a history file, for example: faultline check store/latest"))
 		}
-		return check(fs.Arg(0), *budget, stdout, stderr)
+		return check(fs.Arg(0), o, stdout, stderr)
 	case "images":
 		cli, err := docker.Connect(ctx)
 		if err != nil {
@@ -149,33 +156,57 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitError
 }
 
-// check re-checks a stored history. Results go to check.json beside the
-// history, never over the run's own results.json.
-func check(target string, budget time.Duration, stdout, stderr io.Writer) int {
+type checkOpts struct {
+	budget, keyBudget time.Duration
+	firstInvalid      bool
+	format, initial   string
+}
+
+// check re-checks a stored history: faultline's own, or a Jepsen history
+// (EDN or log lines). Results go to check.json beside the history, never
+// over the run's own results.json. Settings come from the stored scenario
+// when there is one, and flags override them.
+func check(target string, o checkOpts, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "faultline: %v\n", err)
+		return exitError
+	}
 	path := target
 	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
 		path = filepath.Join(target, harness.HistoryFile)
 	}
 	dir := filepath.Dir(path)
-	if budget == 0 {
-		budget = 60 * time.Second
-		if sc, err := scenarios.Load(filepath.Join(dir, harness.ScenarioFile)); err == nil {
-			budget = sc.Checker.Budget
+	opts := checker.Options{Budget: 60 * time.Second, VisualizeDir: dir}
+	if sc, err := scenarios.Load(filepath.Join(dir, harness.ScenarioFile)); err == nil {
+		opts = checker.Options{Budget: sc.Checker.Budget, KeyBudget: sc.Checker.KeyBudget, StopAtFirstInvalid: sc.Checker.StopAtFirstInvalid, Initial: sc.Checker.Initial, VisualizeDir: dir}
+	}
+	if o.budget > 0 {
+		opts.Budget = o.budget
+	}
+	if o.keyBudget > 0 {
+		opts.KeyBudget = o.keyBudget
+	}
+	opts.StopAtFirstInvalid = opts.StopAtFirstInvalid || o.firstInvalid
+	if o.initial != "" {
+		v, err := strconv.ParseInt(o.initial, 10, 64)
+		if err != nil {
+			return fail(fmt.Errorf("-initial %q: want an integer", o.initial))
 		}
+		opts.Initial = &v
 	}
-	records, err := history.ReadFile(path)
+	records, format, err := history.ReadFormat(path, o.format)
 	if err != nil {
-		fmt.Fprintf(stderr, "faultline: %v\n", err)
-		return exitError
+		return fail(err)
 	}
-	res, err := checker.CheckRegister(records, checker.Options{Budget: budget, VisualizeDir: dir})
+	res, err := checker.CheckRegister(records, opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "faultline: %s: %v\n", path, err)
-		return exitError
+		return fail(fmt.Errorf("%s: %w", path, err))
 	}
 	if err := checker.WriteJSON(filepath.Join(dir, "check.json"), res); err != nil {
-		fmt.Fprintf(stderr, "faultline: %v\n", err)
-		return exitError
+		return fail(err)
+	}
+	if format != history.FormatFaultline {
+		fmt.Fprintf(stdout, "history: %s (%s)\n", path, format)
 	}
 	printResult(stdout, res, dir)
 	return exitCode(res.Verdict)

@@ -19,6 +19,16 @@ func TestCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(hist, b, 0o644)
+	// Jepsen histories are copied too: check writes its results beside them.
+	for _, f := range []string{"jepsen-cas-register-invalid.edn", "jepsen-register-valid.log", "jepsen-initial-zero.edn"} {
+		b, err := os.ReadFile("../../checker/testdata/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(dir, "jepsen"), 0o755)
+		os.WriteFile(filepath.Join(dir, "jepsen", f), b, 0o644)
+	}
+	jepsen := func(f string) string { return filepath.Join(dir, "jepsen", f) }
 	tests := []struct {
 		name       string
 		args       []string
@@ -35,6 +45,11 @@ func TestCLI(t *testing.T) {
 		{"check store folder", []string{"check", dir}, 1, "key k0: invalid", ""},
 		{"check missing history", []string{"check", filepath.Join(dir, "missing")}, 3, "", "no such file"},
 		{"help", []string{"help"}, 0, "exit codes", ""},
+		{"check jepsen edn", []string{"check", jepsen("jepsen-cas-register-invalid.edn")}, 1, "(jepsen-edn)", ""},
+		{"check jepsen log", []string{"check", "-format", "jepsen-log", jepsen("jepsen-register-valid.log")}, 0, "verdict: VALID", ""},
+		{"check with initial 0", []string{"check", "-initial", "0", jepsen("jepsen-initial-zero.edn")}, 0, "verdict: VALID", ""},
+		{"check bad initial", []string{"check", "-initial", "zero", hist}, 3, "", "-initial \"zero\": want an integer"},
+		{"check explains", []string{"check", hist}, 1, "cannot linearize read() -> 1 by process 1 on n2", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
