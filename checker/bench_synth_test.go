@@ -163,4 +163,3 @@ func mapRegisterModel() porcupine.Model {
 		},
 	}
 }
-

@@ -1,7 +1,7 @@
 package checker_test
 
 import (
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/faultline/faultline/checker"
@@ -23,4 +23,3 @@ func BenchmarkCheckRecorded(b *testing.B) {
 		})
 	}
 }
-
