@@ -76,6 +76,8 @@ type KeyResult struct {
 	DurationMS    int64        `json:"duration_ms"`
 	Visualization string       `json:"visualization,omitempty"`
 	Explanation   *Explanation `json:"explanation,omitempty"`
+	// Anomalies lists what a set or counter checker found wrong.
+	Anomalies []string `json:"anomalies,omitempty"`
 	Note          string       `json:"note,omitempty"`
 }
 
@@ -182,15 +184,8 @@ func checkLinearizable(newModel func() porcupine.Model, perKey map[string][]porc
 	}
 	close(next)
 	wg.Wait()
-	res := Result{Verdict: Valid, Keys: results, DurationMS: time.Since(began).Milliseconds(), BudgetMS: opts.Budget.Milliseconds()}
-	for _, k := range results {
-		switch {
-		case k.Verdict == Invalid:
-			res.Verdict = Invalid
-		case k.Verdict == Unknown && res.Verdict == Valid:
-			res.Verdict = Unknown
-		}
-	}
+	res := Result{Keys: results, BudgetMS: opts.Budget.Milliseconds()}
+	finish(&res, began)
 	return res
 }
 
@@ -267,34 +262,24 @@ func checkKey(newModel func() porcupine.Model, stop *atomic.Bool, key string, op
 // grows with the operations and their partial linearizations.
 const maxVisualizedOps = 20000
 
-type pending struct {
-	rec  history.Record
-	call int64
+// pairedOp is one operation: its invoke and how it ended. An invoke that
+// never completed (the harness stopped) ends Info. Ret is math.MaxInt64
+// when the outcome is unknown.
+type pairedOp struct {
+	inv       history.Record
+	typ       history.Type // OK, Fail or Info
+	out       json.RawMessage
+	call, ret int64
 }
 
-// registerOps pairs invokes with completions and turns them into porcupine
-// operations per key:
-//   - failed operations certainly did not happen: left out;
-//   - a read with an unknown outcome observed nothing: left out;
-//   - a write or cas with an unknown outcome may take effect at any time
-//     after its invocation: its return time is after the end of the history;
-//   - such a write or cas whose value nobody ever observed can always be
-//     placed last with no visible effect, so it is left out too (this keeps
-//     the search small after long partitions);
-//   - an invoke with no completion (the harness stopped) counts as unknown.
-func registerOps(records []history.Record) (map[string][]porcupine.Operation, Counts, []fault, error) {
+// pairOps pairs invokes with completions per process, counts outcomes and
+// collects the nemesis' fault windows. It also returns the time of the last
+// record.
+func pairOps(records []history.Record) ([]pairedOp, int64, Counts, []fault, error) {
 	var counts Counts
 	var faults []fault
-	open := map[history.Process]pending{}
-	type done struct {
-		in        regInput
-		out       regOutput
-		call, ret int64
-		process   history.Process
-		key       string
-		node      string
-	}
-	var ops []done
+	open := map[history.Process]history.Record{}
+	var ops []pairedOp
 	var end int64
 	var openFault *fault
 	for _, r := range records {
@@ -320,92 +305,124 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 		if r.Type == history.Invoke {
 			counts.Invoke++
 			if p, ok := open[r.Process]; ok {
-				return nil, counts, nil, fmt.Errorf("%w: record %d: process %s invokes again while record %d is still open", ErrBadHistory, r.Index, r.Process, p.rec.Index)
+				return nil, 0, counts, nil, fmt.Errorf("%w: record %d: process %s invokes again while record %d is still open", ErrBadHistory, r.Index, r.Process, p.Index)
 			}
-			open[r.Process] = pending{rec: r, call: r.Time}
+			open[r.Process] = r
 			continue
 		}
-		p, ok := open[r.Process]
+		inv, ok := open[r.Process]
 		if !ok {
-			return nil, counts, nil, fmt.Errorf("%w: record %d: %s completion of process %s with no invoke", ErrBadHistory, r.Index, r.Type, r.Process)
+			return nil, 0, counts, nil, fmt.Errorf("%w: record %d: %s completion of process %s with no invoke", ErrBadHistory, r.Index, r.Type, r.Process)
 		}
 		delete(open, r.Process)
-		if p.rec.F != r.F || p.rec.Key != r.Key {
-			return nil, counts, nil, fmt.Errorf("%w: record %d: completes %s %s but process %s invoked %s %s", ErrBadHistory, r.Index, r.F, r.Key, r.Process, p.rec.F, p.rec.Key)
+		if inv.F != r.F || inv.Key != r.Key {
+			return nil, 0, counts, nil, fmt.Errorf("%w: record %d: completes %s %s but process %s invoked %s %s", ErrBadHistory, r.Index, r.F, r.Key, r.Process, inv.F, inv.Key)
 		}
+		op := pairedOp{inv: inv, typ: r.Type, out: r.Value, call: inv.Time, ret: r.Time}
 		switch r.Type {
 		case history.OK:
 			counts.OK++
 		case history.Fail:
 			counts.Fail++
-			continue
 		case history.Info:
 			counts.Info++
+			op.ret = math.MaxInt64
 		}
-		in, err := parseRegInput(p.rec)
-		if err != nil {
-			return nil, counts, nil, err
-		}
-		d := done{in: in, call: p.call, ret: r.Time, process: r.Process, key: r.Key, node: r.Node}
-		if r.Type == history.Info {
-			if in.f == "read" {
-				continue
-			}
-			d.in.unknown = true
-			d.ret = math.MaxInt64
-		} else if in.f == "read" {
-			v, err := parseValue(r.Value)
-			if err != nil {
-				return nil, counts, nil, fmt.Errorf("%w: record %d: read value: %v", ErrBadHistory, r.Index, err)
-			}
-			d.out.value = v
-		}
-		ops = append(ops, d)
+		ops = append(ops, op)
 	}
 	if openFault != nil {
 		openFault.end = end
 		faults = append(faults, *openFault)
 	}
-	// Invokes never completed: the outcome is unknown.
-	for _, p := range open {
-		in, err := parseRegInput(p.rec)
+	for _, inv := range open {
+		ops = append(ops, pairedOp{inv: inv, typ: history.Info, call: inv.Time, ret: math.MaxInt64})
+	}
+	return ops, end, counts, faults, nil
+}
+
+// registerOps turns a register history into porcupine operations per key:
+//   - failed operations certainly did not happen: left out;
+//   - a read with an unknown outcome observed nothing: left out;
+//   - a write or cas with an unknown outcome may take effect at any time
+//     after its invocation: its return time is after the end of the history;
+//   - such a write or cas whose value nobody ever observed can always be
+//     placed last with no visible effect, so it is left out too (this keeps
+//     the search small after long partitions);
+//   - an invoke with no completion (the harness stopped) counts as unknown.
+func registerOps(records []history.Record) (map[string][]porcupine.Operation, Counts, []fault, error) {
+	paired, end, counts, faults, err := pairOps(records)
+	if err != nil {
+		return nil, counts, nil, err
+	}
+	type done struct {
+		op  pairedOp
+		in  regInput
+		out regOutput
+	}
+	var ops []done
+	for _, p := range paired {
+		if p.typ == history.Fail {
+			continue
+		}
+		in, err := parseRegInput(p.inv)
 		if err != nil {
 			return nil, counts, nil, err
 		}
-		if in.f == "read" {
-			continue
+		d := done{op: p, in: in}
+		if p.typ == history.Info {
+			if in.f == "read" {
+				continue
+			}
+			d.in.unknown = true
+		} else if in.f == "read" {
+			v, err := parseValue(p.out)
+			if err != nil {
+				return nil, counts, nil, fmt.Errorf("%w: record %d: read value: %v", ErrBadHistory, p.inv.Index, err)
+			}
+			d.out.value = v
 		}
-		in.unknown = true
-		ops = append(ops, done{in: in, call: p.call, ret: math.MaxInt64, process: p.rec.Process, key: p.rec.Key, node: p.rec.Node})
+		ops = append(ops, d)
 	}
 	// Values that some operation observed, per key.
 	observed := map[string]map[int64]bool{}
 	for _, d := range ops {
-		if observed[d.key] == nil {
-			observed[d.key] = map[int64]bool{}
+		key := d.op.inv.Key
+		if observed[key] == nil {
+			observed[key] = map[int64]bool{}
 		}
 		switch d.in.f {
 		case "read":
-			observed[d.key][d.out.value] = true
+			observed[key][d.out.value] = true
 		case "cas":
-			observed[d.key][d.in.old] = true
+			observed[key][d.in.old] = true
 		}
 	}
 	perKey := map[string][]porcupine.Operation{}
 	for _, d := range ops {
-		if d.in.unknown && !observed[d.key][d.in.value] {
+		key := d.op.inv.Key
+		if d.in.unknown && !observed[key][d.in.value] {
 			continue
 		}
-		ret := d.ret
-		if ret == math.MaxInt64 {
-			ret = end + 1
-		}
-		perKey[d.key] = append(perKey[d.key], porcupine.Operation{ClientId: int(d.process), Input: d.in, Call: d.call, Output: d.out, Return: ret, Metadata: d.node})
+		perKey[key] = append(perKey[key], porcupineOp(d.op, d.in, d.out, end))
 	}
+	sortByCall(perKey)
+	return perKey, counts, faults, nil
+}
+
+// porcupineOp makes a porcupine operation; an unknown outcome returns just
+// after the end of the history.
+func porcupineOp(p pairedOp, in, out any, end int64) porcupine.Operation {
+	ret := p.ret
+	if ret == math.MaxInt64 {
+		ret = end + 1
+	}
+	return porcupine.Operation{ClientId: int(p.inv.Process), Input: in, Call: p.call, Output: out, Return: ret, Metadata: p.inv.Node}
+}
+
+func sortByCall(perKey map[string][]porcupine.Operation) {
 	for k := range perKey {
 		slices.SortFunc(perKey[k], func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
 	}
-	return perKey, counts, faults, nil
 }
 
 // describeFault names a fault event for the visualization: its f, shape

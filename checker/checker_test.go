@@ -216,3 +216,43 @@ func TestJepsenHistories(t *testing.T) {
 		t.Errorf("bad EDN op: %v", err)
 	}
 }
+
+// TestModels: every workload's checker on a good and a bad history.
+func TestModels(t *testing.T) {
+	tests := []struct {
+		kind, file string
+		verdict    checker.Verdict
+		want       string // in an anomaly, explanation or note of the first key
+	}{
+		{"set", "set-valid.jsonl", checker.Valid, "1 recovered"},
+		{"set", "set-lost.jsonl", checker.Invalid, "1 lost: [2]"},
+		{"set", "set-lost.jsonl", checker.Invalid, "1 unexpected: [9]"},
+		{"counter", "counter-valid.jsonl", checker.Valid, ""},
+		{"counter", "counter-invalid.jsonl", checker.Invalid, "read 6 by process 1 at 0.000s, but it must lie between 2 and 2"},
+		{"append", "append-valid.jsonl", checker.Valid, ""},
+		{"append", "append-invalid.jsonl", checker.Invalid, "cannot linearize read() -> [2,1]"},
+		{"register", "register-stale-read.jsonl", checker.Invalid, "cannot linearize read() -> 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file+"/"+tc.want, func(t *testing.T) {
+			res, err := checker.Check(load(t, tc.file), tc.kind, checker.Options{Budget: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != tc.verdict {
+				t.Fatalf("verdict %s, want %s: %+v", res.Verdict, tc.verdict, res.Keys)
+			}
+			k := res.Keys[0]
+			text := strings.Join(k.Anomalies, "\n") + "\n" + k.Note
+			if k.Explanation != nil {
+				text += "\n" + k.Explanation.String()
+			}
+			if !strings.Contains(text, tc.want) {
+				t.Errorf("key %s says %q, want %q", k.Key, text, tc.want)
+			}
+		})
+	}
+	if _, err := checker.Check(nil, "queue", checker.Options{Budget: time.Minute}); err == nil {
+		t.Error("an unknown model was accepted")
+	}
+}

@@ -138,7 +138,10 @@ func seconds(ns int64) float64 { return float64(time.Duration(ns)) / 1e9 }
 // isUnknown reports whether an operation's outcome was unknown (its return
 // time was moved past the end of the history).
 func isUnknown(op porcupine.Operation) bool {
-	if in, ok := op.Input.(regInput); ok {
+	switch in := op.Input.(type) {
+	case regInput:
+		return in.unknown
+	case appendInput:
 		return in.unknown
 	}
 	return false

@@ -317,3 +317,23 @@ func TestProcessFaults(t *testing.T) {
 	}
 	assertClean(t, rep.RunID)
 }
+
+// TestWorkloads runs the set, counter and append workloads against etcd
+// under partitions and a leader kill; each checker must find etcd valid.
+func TestWorkloads(t *testing.T) {
+	for _, kind := range []string{"set", "counter", "append"} {
+		t.Run(kind, func(t *testing.T) {
+			rep, err := runScenario(t, "etcd-"+kind+".yaml", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Verdict != checker.Valid {
+				t.Errorf("verdict %s, want valid: %+v", rep.Verdict, rep.Keys)
+			}
+			if len(rep.Keys) < 4 || rep.Counts.OK < 500 {
+				t.Errorf("too little happened: %d keys (ops_per_key should bring fresh ones), %+v", len(rep.Keys), rep.Counts)
+			}
+			assertClean(t, rep.RunID)
+		})
+	}
+}

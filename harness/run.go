@@ -157,12 +157,13 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		}
 		rep.Timings.TeardownMS = time.Since(t).Milliseconds()
 	}()
-	var endpoints []string
+	adapter := workloads.Etcd{Serializable: run.Workload.Reads == "serializable"}
+	var wnodes []workloads.Node
 	for _, n := range cluster.Nodes {
-		endpoints = append(endpoints, n.ClientURL)
+		wnodes = append(wnodes, workloads.Node{Name: n.Name, Endpoint: n.ClientURL})
 	}
 	rctx, cancel := context.WithTimeout(ctx, run.Cluster.ReadyTimeout)
-	err = workloads.WaitEtcdReady(rctx, endpoints)
+	err = adapter.WaitReady(rctx, wnodes)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -200,12 +201,21 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		}
 	}()
 	for i := range run.Workload.Clients {
-		n := cluster.Nodes[i%len(cluster.Nodes)]
-		c, err := workloads.OpenEtcd(n.ClientURL, run.Workload.Reads == "serializable")
+		n := wnodes[i%len(wnodes)]
+		c, err := adapter.Open(ctx, n, run.Workload.Kind, i)
 		if err != nil {
 			return rep, err
 		}
 		clients = append(clients, workloads.Pinned{Node: n.Name, Client: c})
+	}
+	wcfg := workloads.Config{
+		Kind: run.Workload.Kind, Keys: run.Workload.Keys, OpsPerKey: run.Workload.OpsPerKey, Rate: run.Workload.Rate,
+		Read: run.Workload.Mix.Read, Write: run.Workload.Mix.Write, CAS: run.Workload.Mix.CAS,
+		OpTimeout: run.Workload.OpTimeout, Seed: uint64(run.Seed),
+	}
+	gen, err := workloads.NewGenerator(wcfg)
+	if err != nil {
+		return rep, err
 	}
 
 	logf("workload %s for %v: %d clients, %d keys, reads %s", run.Workload.Kind, run.TimeLimit, run.Workload.Clients, run.Workload.Keys, run.Workload.Reads)
@@ -215,11 +225,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
-		stats, err = workloads.RunRegister(gctx, stop, workloads.RegisterConfig{
-			Keys: run.Workload.Keys, Rate: run.Workload.Rate,
-			Read: run.Workload.Mix.Read, Write: run.Workload.Mix.Write, CAS: run.Workload.Mix.CAS,
-			OpTimeout: run.Workload.OpTimeout, Seed: uint64(run.Seed),
-		}, clients, h)
+		stats, err = workloads.Run(gctx, stop, wcfg, gen, clients, h)
 		return err
 	})
 	nm := &nemesis.Nemesis{
@@ -228,7 +234,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		Env: nemesis.Env{
 			Nodes:  net.Names(),
 			Rng:    mrand.New(mrand.NewPCG(uint64(run.Seed), 0xfa017)),
-			Leader: func(ctx context.Context) (string, error) { return workloads.EtcdLeader(ctx, clientURLs(cluster)) },
+			Leader: func(ctx context.Context) (string, error) { return adapter.Leader(ctx, wnodes) },
 		},
 		Record: recorder(h),
 	}
@@ -250,6 +256,19 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	if werr != nil {
 		return rep, werr
 	}
+	// Final reads (a set's), once the cluster is whole again.
+	if len(gen.Final()) > 0 {
+		fctx, cancel := context.WithTimeout(ctx, run.Cluster.ReadyTimeout)
+		if err := adapter.WaitReady(fctx, wnodes); err != nil {
+			logf("warning: cluster not ready for the final reads: %v", err)
+		}
+		fstats, err := workloads.RunFinal(fctx, wcfg, gen, clients, 1_000_000, h)
+		cancel()
+		if err != nil {
+			return rep, err
+		}
+		stats.OK, stats.Fail, stats.Info = stats.OK+fstats.OK, stats.Fail+fstats.Fail, stats.Info+fstats.Info
+	}
 	// The history is complete and on disk before checking begins.
 	if err := h.Close(); err != nil {
 		return rep, fmt.Errorf("close history: %w", err)
@@ -262,7 +281,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	}
 	logf("checking %d records (budget %v)", len(records), run.Checker.Budget)
 	t := time.Now()
-	res, err := checker.CheckRegister(records, checkerOptions(run.Checker, dir))
+	res, err := checker.Check(records, run.Workload.Kind, checkerOptions(run.Checker, dir))
 	if err != nil {
 		return rep, err
 	}
@@ -275,14 +294,6 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 // written into dir.
 func checkerOptions(c scenarios.Checker, dir string) checker.Options {
 	return checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir}
-}
-
-func clientURLs(c *docker.Cluster) map[string]string {
-	out := map[string]string{}
-	for _, n := range c.Nodes {
-		out[n.Name] = n.ClientURL
-	}
-	return out
 }
 
 func newRunID(t time.Time) string {

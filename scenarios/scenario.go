@@ -73,10 +73,15 @@ type Cluster struct {
 
 // Workload is what the clients do.
 type Workload struct {
-	// Kind is the workload; "register" is built in.
+	// Kind is the workload: register (read / write / cas), set (adds and
+	// whole-set reads, with final reads), counter (increments and reads) or
+	// append (appends to lists and whole-list reads).
 	Kind string `yaml:"kind"`
-	// Keys is the number of independent registers; default 4.
+	// Keys is the number of independent objects in play at once; default 4.
 	Keys int `yaml:"keys"`
+	// OpsPerKey retires a key after that many operations for a fresh one
+	// (0: never), so per-key histories stay quick to check.
+	OpsPerKey int `yaml:"ops_per_key,omitempty"`
 	// Clients is the number of concurrent logical clients, pinned round-robin
 	// to the nodes; default 10.
 	Clients int `yaml:"clients"`
@@ -201,6 +206,9 @@ type Checker struct {
 	// Initial is the registers' initial value (default: no value).
 	Initial *int64 `yaml:"initial,omitempty"`
 }
+
+// WorkloadKinds lists the workloads a scenario may name.
+var WorkloadKinds = []string{"register", "set", "counter", "append"}
 
 // Fault kinds a scenario may name, by family.
 var (
@@ -331,8 +339,11 @@ func (s *Scenario) validate(src []byte) error {
 		return bad("cluster.ready_timeout", "must be positive")
 	}
 	w := s.Workload
-	if w.Kind != "register" {
-		return bad("workload.kind", "unknown workload %q; built in: register", w.Kind)
+	if !slices.Contains(WorkloadKinds, w.Kind) {
+		return bad("workload.kind", "unknown workload %q; built in: %s", w.Kind, strings.Join(WorkloadKinds, ", "))
+	}
+	if w.OpsPerKey < 0 {
+		return bad("workload.ops_per_key", "must not be negative")
 	}
 	if w.Keys < 1 || w.Keys > 1000 {
 		return bad("workload.keys", "must be between 1 and 1000, got %d", w.Keys)
@@ -346,7 +357,7 @@ func (s *Scenario) validate(src []byte) error {
 	if w.Mix.Read < 0 || w.Mix.Write < 0 || w.Mix.CAS < 0 {
 		return bad("workload.mix", "weights must not be negative")
 	}
-	if w.Mix.Write == 0 && w.Mix.CAS == 0 {
+	if w.Kind == "register" && w.Mix.Write == 0 && w.Mix.CAS == 0 {
 		return bad("workload.mix", "needs write or cas weight: reads alone check nothing")
 	}
 	if w.OpTimeout <= 0 {

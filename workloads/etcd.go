@@ -2,9 +2,13 @@ package workloads
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -13,19 +17,29 @@ import (
 	"google.golang.org/grpc/backoff"
 )
 
-// EtcdClient is a register client pinned to one etcd member: it is given
-// only that member's endpoint and never syncs the member list, so during a
-// partition it keeps talking to the side its member is on.
-type EtcdClient struct {
+// Etcd is the built-in adapter for etcd, through its Go client. Each client
+// is given only its node's endpoint and never syncs the member list, so
+// during a partition it keeps talking to the side its node is on.
+type Etcd struct {
+	// Serializable answers reads from the member's local state, without
+	// consulting the leader (they may be stale).
+	Serializable bool
+}
+
+var (
+	_ Adapter      = Etcd{}
+	_ ReadyWaiter  = Etcd{}
+	_ LeaderFinder = Etcd{}
+	_ Client       = (*etcdClient)(nil)
+)
+
+type etcdClient struct {
 	cli          *clientv3.Client
+	kind         string
 	serializable bool
 }
 
-var _ RegisterClient = (*EtcdClient)(nil)
-
-// OpenEtcd connects to one member. Serializable reads are answered from the
-// member's local state without consulting the leader.
-func OpenEtcd(endpoint string, serializable bool) (*EtcdClient, error) {
+func dialEtcd(endpoint string) (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:            []string{endpoint},
 		DialTimeout:          2 * time.Second,
@@ -43,113 +57,242 @@ func OpenEtcd(endpoint string, serializable bool) (*EtcdClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %s: %w", endpoint, err)
 	}
-	return &EtcdClient{cli: cli, serializable: serializable}, nil
+	return cli, nil
 }
 
-// Do runs one operation. Reads that error failed (a read has no effect, so
-// leaving it out is always safe); writes and compare-and-sets that error
-// have an unknown outcome, because the request may have been committed
-// before the answer was lost.
-func (c *EtcdClient) Do(ctx context.Context, op RegOp) RegResult {
-	switch op.F {
-	case FRead:
-		var opts []clientv3.OpOption
-		if c.serializable {
-			opts = append(opts, clientv3.WithSerializable())
+// Open connects a client for a workload kind to one member.
+func (e Etcd) Open(_ context.Context, node Node, kind string, _ int) (Client, error) {
+	if !slices.Contains(Kinds, kind) {
+		return nil, fmt.Errorf("etcd adapter: unknown workload %q", kind)
+	}
+	cli, err := dialEtcd(node.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return &etcdClient{cli: cli, kind: kind, serializable: e.Serializable}, nil
+}
+
+func (c *etcdClient) Close() error { return c.cli.Close() }
+
+// Invoke runs one operation. Reads that error failed (a read has no
+// effect, so leaving it out is always safe); writes that error have an
+// unknown outcome, because the request may have been committed before the
+// answer was lost.
+func (c *etcdClient) Invoke(ctx context.Context, op Op) Result {
+	var arg int64
+	if op.F != "read" && op.F != "cas" {
+		if err := json.Unmarshal(op.Value, &arg); err != nil {
+			return Result{Outcome: Fail, Err: fmt.Errorf("%s needs a number, got %s", op.F, op.Value)}
 		}
-		resp, err := c.cli.Get(ctx, op.Key, opts...)
+	}
+	switch {
+	case op.F == "read" && c.kind == Set:
+		return c.readSet(ctx, op.Key)
+	case op.F == "read" && c.kind == Append:
+		raw, _, err := c.get(ctx, op.Key)
 		if err != nil {
-			return RegResult{Outcome: Fail, Err: err}
+			return Result{Outcome: Fail, Err: err}
 		}
-		if len(resp.Kvs) == 0 {
-			return RegResult{Outcome: OK}
-		}
-		v, err := strconv.ParseInt(string(resp.Kvs[0].Value), 10, 64)
+		return Result{Outcome: OK, Value: listJSON(raw)}
+	case op.F == "read":
+		raw, _, err := c.get(ctx, op.Key)
 		if err != nil {
-			return RegResult{Outcome: Fail, Err: fmt.Errorf("key %s holds %q, not a register value", op.Key, resp.Kvs[0].Value)}
+			return Result{Outcome: Fail, Err: err}
 		}
-		return RegResult{Outcome: OK, Read: v}
-	case FWrite:
-		if _, err := c.cli.Put(ctx, op.Key, strconv.FormatInt(op.Value, 10)); err != nil {
-			return RegResult{Outcome: Unknown, Err: err}
+		if raw == nil {
+			if c.kind == Counter {
+				return Result{Outcome: OK, Value: num(0)}
+			}
+			return Result{Outcome: OK, Value: null}
 		}
-		return RegResult{Outcome: OK}
-	case FCAS:
-		cmp := clientv3.Compare(clientv3.Value(op.Key), "=", strconv.FormatInt(op.Old, 10))
-		if op.Old == 0 {
-			cmp = clientv3.Compare(clientv3.CreateRevision(op.Key), "=", 0)
+		if _, err := strconv.ParseInt(string(raw), 10, 64); err != nil {
+			return Result{Outcome: Fail, Err: fmt.Errorf("key %s holds %q, not a number", op.Key, raw)}
 		}
-		resp, err := c.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(op.Key, strconv.FormatInt(op.Value, 10))).Commit()
+		return Result{Outcome: OK, Value: json.RawMessage(raw)}
+	case op.F == "write":
+		if _, err := c.cli.Put(ctx, op.Key, strconv.FormatInt(arg, 10)); err != nil {
+			return Result{Outcome: Unknown, Err: err}
+		}
+		return Result{Outcome: OK}
+	case op.F == "cas":
+		var pair [2]*int64
+		if err := json.Unmarshal(op.Value, &pair); err != nil || pair[1] == nil {
+			return Result{Outcome: Fail, Err: fmt.Errorf("cas needs [old, new], got %s", op.Value)}
+		}
+		cmp := clientv3.Compare(clientv3.CreateRevision(op.Key), "=", 0)
+		if pair[0] != nil {
+			cmp = clientv3.Compare(clientv3.Value(op.Key), "=", strconv.FormatInt(*pair[0], 10))
+		}
+		resp, err := c.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(op.Key, strconv.FormatInt(*pair[1], 10))).Commit()
 		if err != nil {
-			return RegResult{Outcome: Unknown, Err: err}
+			return Result{Outcome: Unknown, Err: err}
 		}
 		if !resp.Succeeded {
-			return RegResult{Outcome: Fail, Err: errors.New("compare failed")}
+			return Result{Outcome: Fail, Err: errors.New("compare failed")}
 		}
-		return RegResult{Outcome: OK}
+		return Result{Outcome: OK}
+	case op.F == "add" && c.kind == Set:
+		// Each element is a key of its own under the set's prefix.
+		if _, err := c.cli.Put(ctx, op.Key+"/"+strconv.FormatInt(arg, 10), ""); err != nil {
+			return Result{Outcome: Unknown, Err: err}
+		}
+		return Result{Outcome: OK}
+	case op.F == "add" && c.kind == Counter:
+		return c.update(ctx, op.Key, func(cur []byte) (string, error) {
+			n := int64(0)
+			if cur != nil {
+				var err error
+				if n, err = strconv.ParseInt(string(cur), 10, 64); err != nil {
+					return "", fmt.Errorf("key %s holds %q, not a counter", op.Key, cur)
+				}
+			}
+			return strconv.FormatInt(n+arg, 10), nil
+		})
+	case op.F == "append" && c.kind == Append:
+		return c.update(ctx, op.Key, func(cur []byte) (string, error) {
+			if len(cur) == 0 {
+				return strconv.FormatInt(arg, 10), nil
+			}
+			return string(cur) + "," + strconv.FormatInt(arg, 10), nil
+		})
 	}
-	return RegResult{Outcome: Fail, Err: fmt.Errorf("unknown register operation %q", op.F)}
+	return Result{Outcome: Fail, Err: fmt.Errorf("%s workload has no operation %q", c.kind, op.F)}
 }
 
-// Close closes the connection.
-func (c *EtcdClient) Close() error { return c.cli.Close() }
+// get reads one key: its value (nil when absent) and mod revision.
+func (c *etcdClient) get(ctx context.Context, key string) ([]byte, int64, error) {
+	var opts []clientv3.OpOption
+	if c.serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	resp, err := c.cli.Get(ctx, key, opts...)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, nil
+	}
+	return resp.Kvs[0].Value, resp.Kvs[0].ModRevision, nil
+}
 
-// WaitEtcdReady waits until every endpoint answers a linearizable read,
-// which needs an elected leader and a quorum behind it.
-func WaitEtcdReady(ctx context.Context, endpoints []string) error {
-	for _, ep := range endpoints {
-		c, err := OpenEtcd(ep, false)
+func (c *etcdClient) readSet(ctx context.Context, key string) Result {
+	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithKeysOnly()}
+	if c.serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	resp, err := c.cli.Get(ctx, key+"/", opts...)
+	if err != nil {
+		return Result{Outcome: Fail, Err: err}
+	}
+	elems := []int64{}
+	for _, kv := range resp.Kvs {
+		n, err := strconv.ParseInt(strings.TrimPrefix(string(kv.Key), key+"/"), 10, 64)
+		if err != nil {
+			return Result{Outcome: Fail, Err: fmt.Errorf("set %s holds key %q", key, kv.Key)}
+		}
+		elems = append(elems, n)
+	}
+	sort.Slice(elems, func(i, j int) bool { return elems[i] < elems[j] })
+	b, _ := json.Marshal(elems)
+	return Result{Outcome: OK, Value: b}
+}
+
+// update is a read-modify-write in one transaction guarded by the key's
+// mod revision, retried while other clients win the race. A transaction
+// that errors has an unknown outcome; running out of tries (or time)
+// before any attempt committed is a failure.
+func (c *etcdClient) update(ctx context.Context, key string, f func(cur []byte) (string, error)) Result {
+	var lastErr error
+	for try := 0; try < 20; try++ {
+		resp, err := c.cli.Get(ctx, key)
+		if err != nil {
+			return Result{Outcome: Fail, Err: err} // nothing written yet
+		}
+		var cur []byte
+		rev := int64(0)
+		if len(resp.Kvs) > 0 {
+			cur, rev = resp.Kvs[0].Value, resp.Kvs[0].ModRevision
+		}
+		next, err := f(cur)
+		if err != nil {
+			return Result{Outcome: Fail, Err: err}
+		}
+		txn, err := c.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).Then(clientv3.OpPut(key, next)).Commit()
+		if err != nil {
+			return Result{Outcome: Unknown, Err: err}
+		}
+		if txn.Succeeded {
+			return Result{Outcome: OK}
+		}
+		lastErr = errors.New("lost the race to other writers")
+	}
+	return Result{Outcome: Fail, Err: fmt.Errorf("gave up after 20 tries: %w", lastErr)}
+}
+
+// listJSON turns "1,2,3" into [1,2,3] (an absent key is the empty list).
+func listJSON(raw []byte) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("[]")
+	}
+	return json.RawMessage("[" + string(raw) + "]")
+}
+
+// WaitReady waits until every member answers a linearizable read, which
+// needs an elected leader and a quorum behind it.
+func (Etcd) WaitReady(ctx context.Context, nodes []Node) error {
+	for _, n := range nodes {
+		cli, err := dialEtcd(n.Endpoint)
 		if err != nil {
 			return err
 		}
 		var last error
 		for {
 			octx, cancel := context.WithTimeout(ctx, time.Second)
-			_, last = c.cli.Get(octx, "faultline-ready")
+			_, last = cli.Get(octx, "faultline-ready")
 			cancel()
 			if last == nil {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				c.Close()
-				return fmt.Errorf("%w: %s did not answer a read: %v", ErrNotReady, ep, last)
+				cli.Close()
+				return fmt.Errorf("%w: %s (%s) did not answer a read: %v", ErrNotReady, n.Name, n.Endpoint, last)
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
-		c.Close()
+		cli.Close()
 	}
 	return nil
 }
 
-// EtcdLeader asks every member (name -> client URL) whom it follows and
-// answers with the leader of the highest term seen: a member cut off from
-// the majority may still name an old leader.
-func EtcdLeader(ctx context.Context, endpoints map[string]string) (string, error) {
+// Leader asks every member whom it follows and answers with the leader of
+// the highest term seen: a member cut off from the majority may still name
+// an old leader.
+func (Etcd) Leader(ctx context.Context, nodes []Node) (string, error) {
 	var (
 		bestTerm uint64
 		bestID   uint64
 		byID     = map[uint64]string{}
 		lastErr  error
 	)
-	for _, url := range endpoints {
-		c, err := OpenEtcd(url, false)
+	for _, n := range nodes {
+		cli, err := dialEtcd(n.Endpoint)
 		if err != nil {
 			lastErr = err
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		st, err := c.cli.Status(sctx, url)
+		st, err := cli.Status(sctx, n.Endpoint)
 		if err == nil {
 			var ml *clientv3.MemberListResponse
-			if ml, err = c.cli.MemberList(sctx, clientv3.WithSerializable()); err == nil {
+			if ml, err = cli.MemberList(sctx, clientv3.WithSerializable()); err == nil {
 				for _, m := range ml.Members {
 					byID[m.ID] = m.Name
 				}
 			}
 		}
 		cancel()
-		c.Close()
+		cli.Close()
 		if err != nil {
 			lastErr = err
 			continue

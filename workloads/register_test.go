@@ -2,6 +2,7 @@ package workloads_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -12,53 +13,66 @@ import (
 	"github.com/faultline/faultline/workloads"
 )
 
-// fakeClient is an in-memory register that times out every third write, to
-// exercise the generator's bookkeeping (the real proof is the end-to-end
+// fakeRegister is an in-memory register that times out every third write,
+// to exercise the runner's bookkeeping (the real proof is the end-to-end
 // run against etcd in package harness).
-type fakeClient struct {
+type fakeRegister struct {
 	mu     *sync.Mutex
 	state  map[string]int64
-	writes int
+	writes *int
 }
 
-func (f *fakeClient) Do(ctx context.Context, op workloads.RegOp) workloads.RegResult {
+func (f *fakeRegister) Invoke(ctx context.Context, op workloads.Op) workloads.Result {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch op.F {
-	case workloads.FRead:
-		return workloads.RegResult{Outcome: workloads.OK, Read: f.state[op.Key]}
-	case workloads.FWrite:
-		f.writes++
-		f.state[op.Key] = op.Value
-		if f.writes%3 == 0 {
-			return workloads.RegResult{Outcome: workloads.Unknown, Err: errors.New("timeout")}
+	case "read":
+		b, _ := json.Marshal(f.state[op.Key])
+		return workloads.Result{Outcome: workloads.OK, Value: b}
+	case "write":
+		var v int64
+		json.Unmarshal(op.Value, &v)
+		*f.writes++
+		f.state[op.Key] = v
+		if *f.writes%3 == 0 {
+			return workloads.Result{Outcome: workloads.Unknown, Err: errors.New("timeout")}
 		}
-		return workloads.RegResult{Outcome: workloads.OK}
+		return workloads.Result{Outcome: workloads.OK}
 	default:
-		if f.state[op.Key] != op.Old {
-			return workloads.RegResult{Outcome: workloads.Fail, Err: errors.New("compare failed")}
+		var pair [2]*int64
+		json.Unmarshal(op.Value, &pair)
+		old := int64(0)
+		if pair[0] != nil {
+			old = *pair[0]
 		}
-		f.state[op.Key] = op.Value
-		return workloads.RegResult{Outcome: workloads.OK}
+		if f.state[op.Key] != old {
+			return workloads.Result{Outcome: workloads.Fail, Err: errors.New("compare failed")}
+		}
+		f.state[op.Key] = *pair[1]
+		return workloads.Result{Outcome: workloads.OK}
 	}
 }
 
-func (f *fakeClient) Close() error { return nil }
+func (f *fakeRegister) Close() error { return nil }
 
-func TestRegisterRecordsEveryOperation(t *testing.T) {
+func TestRunRecordsEveryOperation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "h.jsonl")
 	h, err := history.Create(path, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu := &sync.Mutex{}
+	mu, writes := &sync.Mutex{}, 0
 	state := map[string]int64{}
 	var clients []workloads.Pinned
 	for i := range 4 {
-		clients = append(clients, workloads.Pinned{Node: []string{"n1", "n2"}[i%2], Client: &fakeClient{mu: mu, state: state}})
+		clients = append(clients, workloads.Pinned{Node: []string{"n1", "n2"}[i%2], Client: &fakeRegister{mu: mu, state: state, writes: &writes}})
 	}
-	stats, err := workloads.RunRegister(context.Background(), time.Now().Add(300*time.Millisecond),
-		workloads.RegisterConfig{Keys: 3, Rate: 2000, Read: 2, Write: 1, CAS: 1, OpTimeout: time.Second, Seed: 1}, clients, h)
+	cfg := workloads.Config{Kind: workloads.Register, Keys: 3, OpsPerKey: 50, Rate: 2000, Read: 2, Write: 1, CAS: 1, OpTimeout: time.Second, Seed: 1}
+	gen, err := workloads.NewGenerator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, err := workloads.Run(context.Background(), time.Now().Add(300*time.Millisecond), cfg, gen, clients, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,15 +86,17 @@ func TestRegisterRecordsEveryOperation(t *testing.T) {
 	}
 	open := map[history.Process]history.Record{}
 	written := map[string]bool{}
+	perKey := map[string]int{}
 	maxProcess := history.Process(0)
 	for _, r := range recs {
 		maxProcess = max(maxProcess, r.Process)
 		if r.Type == history.Invoke {
+			perKey[r.Key]++
 			if _, busy := open[r.Process]; busy {
 				t.Fatalf("process %s invoked twice: %+v", r.Process, r)
 			}
 			open[r.Process] = r
-			if r.F == workloads.FWrite {
+			if r.F == "write" {
 				if written[string(r.Value)] {
 					t.Fatalf("value %s written twice", r.Value)
 				}
@@ -104,5 +120,14 @@ func TestRegisterRecordsEveryOperation(t *testing.T) {
 	// Every unknown outcome moves its client to a new process.
 	if int64(maxProcess) < 4 {
 		t.Errorf("highest process %d after %d unknown outcomes", maxProcess, stats.Info)
+	}
+	// Keys retire after 50 operations: more than 3 keys were used, none past 50.
+	if len(perKey) <= 3 {
+		t.Errorf("keys used: %v; want fresh keys after 50 operations each", perKey)
+	}
+	for k, n := range perKey {
+		if n > 50 {
+			t.Errorf("key %s got %d operations, more than ops_per_key 50", k, n)
+		}
 	}
 }

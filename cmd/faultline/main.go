@@ -42,6 +42,7 @@ const (
 const usage = `usage:
   faultline run [-store DIR] SCENARIO.yaml   run a scenario, check its history, report
   faultline check [-budget D] [-key-budget D] [-first-invalid] [-initial N]
+                  [-model register|cas-register|append|set|counter]
                   [-format auto|faultline|jepsen-edn|jepsen-log] STORE_DIR|HISTORY
                                              re-check a stored run, or a Jepsen history, offline
   faultline images                           build the images faultline ships
@@ -99,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.DurationVar(&o.keyBudget, "key-budget", 0, "time budget of each key (default: only -budget)")
 		fs.BoolVar(&o.firstInvalid, "first-invalid", false, "stop at the first invalid key")
 		fs.StringVar(&o.format, "format", history.FormatAuto, "history format: auto, faultline, jepsen-edn, jepsen-log")
+		fs.StringVar(&o.model, "model", "", "register, cas-register, append, set or counter (default: the stored scenario's workload, else register)")
 		fs.StringVar(&o.initial, "initial", "", "registers' initial value (default: none, as etcd; Jepsen's cas-register tests often use 0)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return exitError
@@ -160,6 +162,7 @@ type checkOpts struct {
 	budget, keyBudget time.Duration
 	firstInvalid      bool
 	format, initial   string
+	model             string
 }
 
 // check re-checks a stored history: faultline's own, or a Jepsen history
@@ -177,8 +180,13 @@ func check(target string, o checkOpts, stdout, stderr io.Writer) int {
 	}
 	dir := filepath.Dir(path)
 	opts := checker.Options{Budget: 60 * time.Second, VisualizeDir: dir}
+	model := "register"
 	if sc, err := scenarios.Load(filepath.Join(dir, harness.ScenarioFile)); err == nil {
 		opts = checker.Options{Budget: sc.Checker.Budget, KeyBudget: sc.Checker.KeyBudget, StopAtFirstInvalid: sc.Checker.StopAtFirstInvalid, Initial: sc.Checker.Initial, VisualizeDir: dir}
+		model = sc.Workload.Kind
+	}
+	if o.model != "" {
+		model = o.model
 	}
 	if o.budget > 0 {
 		opts.Budget = o.budget
@@ -198,7 +206,7 @@ func check(target string, o checkOpts, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	res, err := checker.CheckRegister(records, opts)
+	res, err := checker.Check(records, model, opts)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", path, err))
 	}
@@ -232,6 +240,9 @@ func printResult(w io.Writer, res checker.Result, dir string) {
 			for _, l := range strings.Split(k.Explanation.String(), "\n") {
 				fmt.Fprintln(w, "    "+l)
 			}
+		}
+		for _, a := range k.Anomalies {
+			fmt.Fprintln(w, "    "+a)
 		}
 	}
 	fmt.Fprintf(w, "checked %d keys in %.1fs (budget %.0fs)\n", len(res.Keys), ms(res.DurationMS), ms(res.BudgetMS))

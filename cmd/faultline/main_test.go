@@ -49,6 +49,7 @@ func TestCLI(t *testing.T) {
 		{"check jepsen log", []string{"check", "-format", "jepsen-log", jepsen("jepsen-register-valid.log")}, 0, "verdict: VALID", ""},
 		{"check with initial 0", []string{"check", "-initial", "0", jepsen("jepsen-initial-zero.edn")}, 0, "verdict: VALID", ""},
 		{"check bad initial", []string{"check", "-initial", "zero", hist}, 3, "", "-initial \"zero\": want an integer"},
+		{"check unknown model", []string{"check", "-model", "queue", hist}, 3, "", "no model for workload \"queue\""},
 		{"check explains", []string{"check", hist}, 1, "cannot linearize read() -> 1 by process 1 on n2", ""},
 	}
 	for _, tc := range tests {

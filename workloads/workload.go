@@ -1,0 +1,239 @@
+// Package workloads generates the operations clients run against the
+// cluster and holds the client adapters that run them.
+//
+// A workload (register, set, counter, append) is a Generator of
+// operations; an Adapter opens one Client per logical client, each pinned
+// to one node as Jepsen does. Run drives them: an invoke record before each
+// operation and an ok / fail / info completion after it go to the run's
+// history.Writer as they happen. Values cross every boundary as JSON, so an
+// adapter in another language speaks the same language as the history
+// (see external.go and docs/adapters.md).
+package workloads
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/faultline/faultline/history"
+)
+
+// Errors a caller may want to tell apart.
+var (
+	// ErrNotReady: the cluster did not answer within the ready timeout.
+	ErrNotReady = errors.New("cluster not ready")
+)
+
+// Workload kinds.
+const (
+	Register = "register"
+	Set      = "set"
+	Counter  = "counter"
+	Append   = "append"
+)
+
+// Kinds lists the workloads.
+var Kinds = []string{Register, Set, Counter, Append}
+
+// Op is one operation, as the history records it: f names it ("read",
+// "write", "cas", "add", "append"), Key the independent object it acts on,
+// Value its argument (a number, [old, new] for cas, null for a read).
+type Op struct {
+	F     string          `json:"f"`
+	Key   string          `json:"key,omitempty"`
+	Value json.RawMessage `json:"value,omitempty"`
+}
+
+// Outcome is how an operation ended.
+type Outcome int
+
+const (
+	// OK: the operation happened.
+	OK Outcome = iota
+	// Fail: the operation certainly did not happen.
+	Fail
+	// Unknown: it may or may not have happened (timeout, lost connection).
+	Unknown
+)
+
+// Result is what a client observed. Value is what a read returned (a
+// number, null, or a list); for other operations it is left empty and the
+// history repeats the operation's argument.
+type Result struct {
+	Outcome Outcome
+	Value   json.RawMessage
+	Err     error
+}
+
+// Node is what an adapter needs to reach one node.
+type Node struct {
+	Name     string
+	Endpoint string // e.g. http://10.213.0.11:2379
+}
+
+// Client runs operations against one node. Invoke must return by the time
+// ctx ends (with Unknown, or Fail for a read).
+type Client interface {
+	Invoke(ctx context.Context, op Op) Result
+	Close() error
+}
+
+// Adapter opens clients for one system under test.
+type Adapter interface {
+	// Open connects a client for the workload kind to one node.
+	Open(ctx context.Context, node Node, kind string, id int) (Client, error)
+}
+
+// Optional abilities of an adapter.
+type (
+	// ReadyWaiter waits until the cluster serves requests.
+	ReadyWaiter interface {
+		WaitReady(ctx context.Context, nodes []Node) error
+	}
+	// LeaderFinder names the current leader, for faults aimed at it.
+	LeaderFinder interface {
+		Leader(ctx context.Context, nodes []Node) (string, error)
+	}
+)
+
+// Pinned is an opened client and the node it is pinned to.
+type Pinned struct {
+	Node   string
+	Client Client
+}
+
+// Config shapes a run of a workload.
+type Config struct {
+	Kind string
+	// Keys is how many independent objects are in play at once.
+	Keys int
+	// OpsPerKey retires a key after that many operations and brings in a
+	// fresh one (0: never), so per-key histories stay small to check.
+	OpsPerKey int
+	Rate      float64 // operations per second across all clients; 0: unthrottled
+	// Register mix weights.
+	Read, Write, CAS int
+	OpTimeout        time.Duration
+	Seed             uint64
+}
+
+// Stats counts completions.
+type Stats struct {
+	OK, Fail, Info int64
+}
+
+// Run drives the clients until stop or the end of ctx, then lets the
+// operations in flight finish (each within its timeout) so every invoke
+// gets its completion. Client i starts as process i; after an unknown
+// outcome it goes on as a new process (i + number of clients), as Jepsen
+// does, so no process ever has two operations open.
+func Run(ctx context.Context, stop time.Time, cfg Config, gen Generator, clients []Pinned, h *history.Writer) (Stats, error) {
+	if len(clients) == 0 || cfg.OpTimeout <= 0 {
+		return Stats{}, fmt.Errorf("workload: bad config %+v with %d clients", cfg, len(clients))
+	}
+	limit := rate.Inf
+	if cfg.Rate > 0 {
+		limit = rate.Limit(cfg.Rate)
+	}
+	r := &runner{cfg: cfg, gen: gen, limiter: rate.NewLimiter(limit, 1), h: h}
+	runCtx, cancel := context.WithDeadline(ctx, stop)
+	defer cancel()
+	var eg errgroup.Group
+	for i, c := range clients {
+		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1))
+		eg.Go(func() error { return r.client(ctx, runCtx, i, len(clients), c, rng) })
+	}
+	err := eg.Wait()
+	return r.stats(), err
+}
+
+// RunFinal runs a generator's final operations (final reads) one after the
+// other, each on the first client that succeeds, as fresh processes
+// numbered from firstProcess.
+func RunFinal(ctx context.Context, cfg Config, gen Generator, clients []Pinned, firstProcess int, h *history.Writer) (Stats, error) {
+	r := &runner{cfg: cfg, gen: gen, h: h}
+	process := history.Process(firstProcess)
+	for _, op := range gen.Final() {
+		for _, c := range clients {
+			res, err := r.do(ctx, process, c, op)
+			if err != nil {
+				return r.stats(), err
+			}
+			process++
+			if res.Outcome == OK {
+				break
+			}
+		}
+	}
+	return r.stats(), nil
+}
+
+type runner struct {
+	cfg            Config
+	gen            Generator
+	limiter        *rate.Limiter
+	h              *history.Writer
+	ok, fail, info atomic.Int64
+}
+
+func (r *runner) stats() Stats {
+	return Stats{OK: r.ok.Load(), Fail: r.fail.Load(), Info: r.info.Load()}
+}
+
+// client runs one logical client. ctx is the run's context (Ctrl-C ends
+// operations in flight, which are then recorded as info); runCtx also ends
+// at the time limit, which only stops new operations.
+func (r *runner) client(ctx, runCtx context.Context, i, n int, c Pinned, rng *rand.Rand) error {
+	process := history.Process(i)
+	for {
+		if err := r.limiter.Wait(runCtx); err != nil {
+			return nil // time limit reached or run cancelled
+		}
+		res, err := r.do(ctx, process, c, r.gen.Next(rng))
+		if err != nil {
+			return err
+		}
+		if res.Outcome == Unknown {
+			process += history.Process(n)
+		}
+	}
+}
+
+// do records the invoke, runs the operation within its timeout, and
+// records the completion.
+func (r *runner) do(ctx context.Context, process history.Process, c Pinned, op Op) (Result, error) {
+	if _, err := r.h.Append(history.Record{Process: process, Node: c.Node, Type: history.Invoke, F: op.F, Key: op.Key, Value: op.Value}); err != nil {
+		return Result{}, err
+	}
+	octx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
+	res := c.Client.Invoke(octx, op)
+	cancel()
+	rec := history.Record{Process: process, Node: c.Node, F: op.F, Key: op.Key, Value: op.Value}
+	if res.Err != nil {
+		rec.Error = res.Err.Error()
+	}
+	switch res.Outcome {
+	case OK:
+		rec.Type = history.OK
+		r.ok.Add(1)
+		if len(res.Value) > 0 {
+			rec.Value = res.Value
+		}
+	case Fail:
+		rec.Type = history.Fail
+		r.fail.Add(1)
+	default:
+		rec.Type = history.Info
+		r.info.Add(1)
+	}
+	r.gen.Observe(op, res)
+	_, err := r.h.Append(rec)
+	return res, err
+}
