@@ -78,7 +78,7 @@ type KeyResult struct {
 	Explanation   *Explanation `json:"explanation,omitempty"`
 	// Anomalies lists what a set or counter checker found wrong.
 	Anomalies []string `json:"anomalies,omitempty"`
-	Note          string       `json:"note,omitempty"`
+	Note      string   `json:"note,omitempty"`
 }
 
 // Counts summarizes the history.
