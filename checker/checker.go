@@ -93,7 +93,9 @@ type Counts struct {
 
 // Result is the outcome of checking one history.
 type Result struct {
-	Verdict    Verdict     `json:"verdict"`
+	Verdict Verdict `json:"verdict"`
+	// Note says why the verdict is what it is, when the keys do not.
+	Note       string      `json:"note,omitempty"`
 	Keys       []KeyResult `json:"keys"`
 	Counts     Counts      `json:"counts"`
 	DurationMS int64       `json:"duration_ms"`
@@ -135,16 +137,14 @@ func CheckRegister(records []history.Record, opts Options) (Result, error) {
 	if opts.Initial != nil {
 		initial = *opts.Initial
 	}
-	res := checkLinearizable(func() porcupine.Model { return RegisterModel(initial) }, perKey, faults, opts, began)
-	res.Counts = counts
-	return res, nil
+	return checkLinearizable(func() porcupine.Model { return RegisterModel(initial) }, perKey, counts, faults, opts, began), nil
 }
 
 // checkLinearizable checks each key's operations with porcupine in a pool
 // of workers. Each key gets its own budget (KeyBudget), cut short by the
 // overall one (Budget); with StopAtFirstInvalid, the first invalid key
 // stops the keys still being checked, which are then unknown.
-func checkLinearizable(newModel func() porcupine.Model, perKey map[string][]porcupine.Operation, faults []fault, opts Options, began time.Time) Result {
+func checkLinearizable(newModel func() porcupine.Model, perKey map[string][]porcupine.Operation, counts Counts, faults []fault, opts Options, began time.Time) Result {
 	deadline := began.Add(opts.Budget)
 	keys := make([]string, 0, len(perKey))
 	for k := range perKey {
@@ -184,7 +184,7 @@ func checkLinearizable(newModel func() porcupine.Model, perKey map[string][]porc
 	}
 	close(next)
 	wg.Wait()
-	res := Result{Keys: results, BudgetMS: opts.Budget.Milliseconds()}
+	res := Result{Keys: results, Counts: counts, BudgetMS: opts.Budget.Milliseconds()}
 	finish(&res, began)
 	return res
 }

@@ -125,9 +125,7 @@ func CheckAppend(records []history.Record, opts Options) (Result, error) {
 		perKey[d.op.inv.Key] = append(perKey[d.op.inv.Key], porcupineOp(d.op, d.in, d.out, end))
 	}
 	sortByCall(perKey)
-	res := checkLinearizable(AppendModel, perKey, faults, opts, began)
-	res.Counts = counts
-	return res, nil
+	return checkLinearizable(AppendModel, perKey, counts, faults, opts, began), nil
 }
 
 // CheckSet checks a set history (adds of unique elements, whole-set reads)
@@ -352,9 +350,16 @@ func CheckCounter(records []history.Record, opts Options) (Result, error) {
 	return res, nil
 }
 
-// finish sets the overall verdict from the keys' and the duration.
+// finish sets the overall verdict from the keys' and the duration. A
+// history in which no operation succeeded proves nothing: unknown.
 func finish(res *Result, began time.Time) {
 	res.Verdict = Valid
+	defer func() {
+		if res.Counts.OK == 0 && res.Verdict == Valid {
+			res.Verdict = Unknown
+			res.Note = "no operation succeeded: there is nothing to check; see the client logs and node logs"
+		}
+	}()
 	for _, k := range res.Keys {
 		switch {
 		case k.Verdict == Invalid:

@@ -337,3 +337,30 @@ func TestWorkloads(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonClient runs the register workload through the example client
+// written in Python (JSON lines over stdin and stdout, etcd's JSON gateway):
+// valid with linearizable reads, and invalid, like the Go client, once the
+// program is told to read serializably while a node is isolated.
+func TestPythonClient(t *testing.T) {
+	rep, err := runScenario(t, "etcd-python-client.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != checker.Valid || rep.Counts.OK < 500 {
+		t.Errorf("verdict %s with %+v; want valid with hundreds of operations", rep.Verdict, rep.Counts)
+	}
+	assertClean(t, rep.RunID)
+
+	rep, err = runScenario(t, "etcd-python-client.yaml", func(s *scenarios.Scenario) {
+		s.Workload.Client.Env = map[string]string{"SERIALIZABLE_READS": "1"}
+		s.Nemesis.Faults = []scenarios.Fault{{Kind: "isolate"}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != checker.Invalid {
+		t.Errorf("serializable reads through the Python client: verdict %s, want invalid", rep.Verdict)
+	}
+	assertClean(t, rep.RunID)
+}

@@ -18,6 +18,8 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -200,9 +202,17 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 			c.Client.Close()
 		}
 	}()
+	var clientAdapter workloads.Adapter = adapter
+	if p := run.Workload.Client; p != nil {
+		ext := workloads.External{Command: resolveCommand(p.Command, filepath.Dir(sc.Path)), LogDir: filepath.Join(dir, "clients"), OpTimeout: run.Workload.OpTimeout}
+		for k, v := range p.Env {
+			ext.Env = append(ext.Env, k+"="+v)
+		}
+		clientAdapter = ext
+	}
 	for i := range run.Workload.Clients {
 		n := wnodes[i%len(wnodes)]
-		c, err := adapter.Open(ctx, n, run.Workload.Kind, i)
+		c, err := clientAdapter.Open(ctx, n, run.Workload.Kind, i)
 		if err != nil {
 			return rep, err
 		}
@@ -294,6 +304,26 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 // written into dir.
 func checkerOptions(c scenarios.Checker, dir string) checker.Options {
 	return checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir}
+}
+
+// resolveCommand makes a client command's relative paths (those that name
+// a file beside the scenario) absolute, so it runs from anywhere.
+func resolveCommand(cmd []string, base string) []string {
+	out := slices.Clone(cmd)
+	for i, arg := range out {
+		if filepath.IsAbs(arg) || strings.HasPrefix(arg, "-") {
+			continue
+		}
+		if p := filepath.Join(base, arg); fileExists(p) {
+			out[i] = p
+		}
+	}
+	return out
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
 }
 
 func newRunID(t time.Time) string {

@@ -96,6 +96,18 @@ type Workload struct {
 	// Reads is "linearizable" (default) or "serializable" (etcd answers from
 	// the member's local state, which may be stale).
 	Reads string `yaml:"reads"`
+	// Client, when set, runs a client program for each logical client
+	// instead of the built-in adapter (see docs/adapters.md).
+	Client *ClientProgram `yaml:"client,omitempty"`
+}
+
+// ClientProgram is a user's client, in any language, speaking JSON lines.
+type ClientProgram struct {
+	// Command is the program and its arguments, relative paths resolved
+	// against the scenario file's folder.
+	Command []string `yaml:"command"`
+	// Env adds environment variables.
+	Env map[string]string `yaml:"env,omitempty"`
 }
 
 // Mix is the relative weight of each operation.
@@ -341,6 +353,9 @@ func (s *Scenario) validate(src []byte) error {
 	w := s.Workload
 	if !slices.Contains(WorkloadKinds, w.Kind) {
 		return bad("workload.kind", "unknown workload %q; built in: %s", w.Kind, strings.Join(WorkloadKinds, ", "))
+	}
+	if w.Client != nil && len(w.Client.Command) == 0 {
+		return bad("workload.client.command", "needs the program to run, for example [python3, client.py]")
 	}
 	if w.OpsPerKey < 0 {
 		return bad("workload.ops_per_key", "must not be negative")

@@ -222,6 +222,9 @@ func check(target string, o checkOpts, stdout, stderr io.Writer) int {
 
 func printResult(w io.Writer, res checker.Result, dir string) {
 	fmt.Fprintf(w, "verdict: %s\n", strings.ToUpper(string(res.Verdict)))
+	if res.Note != "" {
+		fmt.Fprintf(w, "  %s\n", res.Note)
+	}
 	c := res.Counts
 	fmt.Fprintf(w, "operations: %d ok, %d fail, %d info (unknown outcome); faults injected: %d\n", c.OK, c.Fail, c.Info, c.Faults)
 	for _, k := range res.Keys {

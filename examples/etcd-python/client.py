@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""A faultline client program for etcd, in Python with no third-party code.
+
+faultline starts one copy per logical client and sends it one JSON request
+per line on standard input; the program answers one JSON response per line
+on standard output (see docs/adapters.md). It talks to its node through
+etcd's JSON gateway (/v3/kv/...), so it needs nothing but the standard
+library. It implements the register workload: read, write, cas.
+
+  request:  {"id": 7, "f": "cas", "key": "k1", "value": [3, 4]}
+  response: {"id": 7, "type": "ok"}   (or "fail" / "info", with "error")
+
+Reads that error are "fail" (they change nothing); writes and compare-and-
+sets that error are "info" (they may have been applied).
+"""
+import base64
+import json
+import os
+import socket
+import sys
+import urllib.error
+import urllib.request
+
+ENDPOINT = os.environ["FAULTLINE_ENDPOINT"]
+WORKLOAD = os.environ.get("FAULTLINE_WORKLOAD", "register")
+TIMEOUT = float(os.environ.get("FAULTLINE_OP_TIMEOUT", "1")) * 0.9
+SERIALIZABLE = os.environ.get("SERIALIZABLE_READS") == "1"
+
+
+def b64(s):
+    return base64.b64encode(str(s).encode()).decode()
+
+
+# The node is reached directly: any HTTP proxy in the environment is ignored.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def call(path, body):
+    req = urllib.request.Request(ENDPOINT + path, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with OPENER.open(req, timeout=TIMEOUT) as resp:
+        return json.load(resp)
+
+
+def handle(f, key, value):
+    if f == "read":
+        resp = call("/v3/kv/range", {"key": b64(key), "serializable": SERIALIZABLE})
+        kvs = resp.get("kvs", [])
+        if not kvs:
+            return {"type": "ok", "value": None}
+        return {"type": "ok", "value": int(base64.b64decode(kvs[0]["value"]))}
+    if f == "write":
+        call("/v3/kv/put", {"key": b64(key), "value": b64(value)})
+        return {"type": "ok"}
+    if f == "cas":
+        old, new = value
+        if old is None:
+            cmp = {"key": b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}
+        else:
+            cmp = {"key": b64(key), "target": "VALUE", "result": "EQUAL", "value": b64(old)}
+        resp = call("/v3/kv/txn", {"compare": [cmp],
+                                    "success": [{"request_put": {"key": b64(key), "value": b64(new)}}]})
+        if resp.get("succeeded"):
+            return {"type": "ok"}
+        return {"type": "fail", "error": "compare failed"}
+    return {"type": "fail", "error": "unsupported operation %s" % f}
+
+
+def main():
+    for line in sys.stdin:
+        req = json.loads(line)
+        f = req["f"]
+        if WORKLOAD != "register":
+            resp = {"type": "fail", "error": "this client implements the register workload only"}
+        else:
+            try:
+                resp = handle(f, req["key"], req.get("value"))
+            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+                resp = {"type": "fail" if f == "read" else "info", "error": str(e)}
+        resp["id"] = req["id"]
+        print(json.dumps(resp), flush=True)
+
+
+if __name__ == "__main__":
+    main()
