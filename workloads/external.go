@@ -276,4 +276,3 @@ func truncate(b []byte) string {
 	}
 	return string(b)
 }
-
