@@ -18,8 +18,6 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -204,7 +202,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	}()
 	var clientAdapter workloads.Adapter = adapter
 	if p := run.Workload.Client; p != nil {
-		ext := workloads.External{Command: resolveCommand(p.Command, filepath.Dir(sc.Path)), LogDir: filepath.Join(dir, "clients"), OpTimeout: run.Workload.OpTimeout}
+		ext := workloads.External{Command: p.Command, LogDir: filepath.Join(dir, "clients"), OpTimeout: run.Workload.OpTimeout}
 		for k, v := range p.Env {
 			ext.Env = append(ext.Env, k+"="+v)
 		}
@@ -304,26 +302,6 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 // written into dir.
 func checkerOptions(c scenarios.Checker, dir string) checker.Options {
 	return checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir}
-}
-
-// resolveCommand makes a client command's relative paths (those that name
-// a file beside the scenario) absolute, so it runs from anywhere.
-func resolveCommand(cmd []string, base string) []string {
-	out := slices.Clone(cmd)
-	for i, arg := range out {
-		if filepath.IsAbs(arg) || strings.HasPrefix(arg, "-") {
-			continue
-		}
-		if p := filepath.Join(base, arg); fileExists(p) {
-			out[i] = p
-		}
-	}
-	return out
-}
-
-func fileExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir()
 }
 
 func newRunID(t time.Time) string {

@@ -254,7 +254,29 @@ func Parse(path string, src []byte) (*Scenario, error) {
 	if err := s.validate(src); err != nil {
 		return nil, err
 	}
+	if c := s.Workload.Client; c != nil {
+		c.Command = resolveCommand(c.Command, filepath.Dir(path))
+	}
 	return &s, nil
+}
+
+// resolveCommand makes the arguments of a client command that name a file
+// beside the scenario absolute, so the scenario runs from any folder and
+// the scenario stored with a run still finds its client.
+func resolveCommand(cmd []string, base string) []string {
+	out := slices.Clone(cmd)
+	for i, arg := range out {
+		if filepath.IsAbs(arg) || strings.HasPrefix(arg, "-") {
+			continue
+		}
+		p := filepath.Join(base, arg)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			if abs, err := filepath.Abs(p); err == nil {
+				out[i] = abs
+			}
+		}
+	}
+	return out
 }
 
 // positionError turns a YAML decoding error into "file:line:col: message".

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -35,8 +36,11 @@ func TestShippedScenariosLoad(t *testing.T) {
 				t.Fatalf("scenario as run does not load back: %v\n%s", err, out)
 			}
 			back.Path = s.Path
-			if back.Nemesis.Every != s.Nemesis.Every || back.Workload != s.Workload || back.Cluster != s.Cluster {
+			if !reflect.DeepEqual(s, back) {
 				t.Errorf("round trip changed the scenario:\n%+v\n%+v", s, back)
+			}
+			if c := s.Workload.Client; c != nil && !filepath.IsAbs(c.Command[1]) {
+				t.Errorf("client program path not resolved: %v", c.Command)
 			}
 		})
 	}
