@@ -259,6 +259,18 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		werr = herr
 	}
 	if ctx.Err() != nil {
+		// Interrupted: still check what was recorded (briefly), so the
+		// report says what the run saw before it was stopped.
+		if err := h.Close(); err == nil {
+			if records, err := history.ReadFile(filepath.Join(dir, HistoryFile)); err == nil {
+				opts := checkerOptions(run.Checker, dir)
+				opts.Budget = min(opts.Budget, 10*time.Second)
+				logf("interrupted: checking the %d records made so far (at most %v; Ctrl-C again to stop now)", len(records), opts.Budget)
+				if res, err := checker.Check(records, run.Workload.Kind, opts); err == nil {
+					rep.Result = res
+				}
+			}
+		}
 		return rep, fmt.Errorf("%w; history kept in %s", ErrInterrupted, dir)
 	}
 	if werr != nil {

@@ -67,8 +67,8 @@ func TestCtrlCCleansUp(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
 		t.Fatalf("exit %v, want 3; sent SIGINT: %v\n%s", err, sent, log.String())
 	}
-	if !strings.Contains(log.String(), "interrupted") {
-		t.Errorf("stderr does not say the run was interrupted:\n%s", log.String())
+	if !strings.Contains(log.String(), "interrupted") || !strings.Contains(log.String(), "checking the") {
+		t.Errorf("stderr does not say the run was interrupted and checked:\n%s", log.String())
 	}
 	recs, err := history.ReadFile(filepath.Join(store, "latest", "history.jsonl"))
 	if err != nil || len(recs) < 10 {
@@ -93,11 +93,12 @@ func TestCtrlCCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res struct {
-		RunID string `json:"run_id"`
-		Error string `json:"error"`
+		RunID   string `json:"run_id"`
+		Error   string `json:"error"`
+		Verdict string `json:"verdict"`
 	}
-	if err := json.Unmarshal(b, &res); err != nil || res.RunID == "" || res.Error == "" {
-		t.Fatalf("results.json after Ctrl-C: %s (%v)", b, err)
+	if err := json.Unmarshal(b, &res); err != nil || res.RunID == "" || res.Error == "" || res.Verdict == "" {
+		t.Fatalf("results.json after Ctrl-C wants the run id, the error and the verdict of what was recorded: %s (%v)", b, err)
 	}
 	for _, l := range left {
 		if l.RunID == res.RunID {

@@ -54,6 +54,10 @@ exit codes: 0 valid, 1 invalid, 2 unknown (checker budget spent), 3 could not ru
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first Ctrl-C heals, tears down and reports; a second one is not
+	// caught any more and stops faultline at once (`faultline clean` then
+	// removes what is left).
+	go func() { <-ctx.Done(); stop() }()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -83,6 +87,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: *store, Log: stderr})
 		if err != nil {
+			if rep.Verdict != "" {
+				fmt.Fprintln(stdout, "INTERRUPTED RUN: the verdict covers only what was recorded before it stopped")
+				printResult(stdout, rep.Result, rep.StoreDir)
+			}
 			if rep.StoreDir != "" {
 				fmt.Fprintf(stderr, "faultline: what was recorded is in %s\n", rep.StoreDir)
 			}
