@@ -1,7 +1,9 @@
 // Command faultline runs network-partition scenarios against a cluster in
 // Docker and checks the recorded history for linearizability.
 //
-//	faultline run [-store DIR] SCENARIO.yaml   run a scenario, check it, report
+//	faultline run [-store DIR] [-junit F] [-summary F] SCENARIO|FOLDER...   run, check, report
+//	faultline validate SCENARIO|FOLDER...      check scenario files
+//	faultline list                             fault kinds, workloads, shipped scenarios
 //	faultline check STORE_DIR|HISTORY          re-check a stored run or a Jepsen history offline
 //	faultline images                           build the images faultline ships
 //	faultline clean                            remove every faultline container and network
@@ -40,7 +42,10 @@ const (
 )
 
 const usage = `usage:
-  faultline run [-store DIR] SCENARIO.yaml   run a scenario, check its history, report
+  faultline run [-store DIR] [-junit FILE] [-summary FILE] SCENARIO.yaml|FOLDER ...
+                                             run scenarios, check their histories, report
+  faultline validate SCENARIO.yaml|FOLDER ... check scenario files without running them
+  faultline list                             fault kinds, workloads, shipped scenarios
   faultline check [-budget D] [-key-budget D] [-first-invalid] [-initial N]
                   [-model register|cas-register|append|set|counter]
                   [-format auto|faultline|jepsen-edn|jepsen-log] STORE_DIR|HISTORY
@@ -75,31 +80,91 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		store := fs.String("store", "store", "folder that keeps the runs")
+		junit := fs.String("junit", "", "write JUnit XML here: one test case per scenario")
+		summary := fs.String("summary", "", "write a Markdown summary here (for a CI job's page)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return exitError
 		}
-		if fs.NArg() != 1 {
-			return fail(errors.New("run needs one scenario file, for example: faultline run " + scenarios.Default))
+		if fs.NArg() == 0 {
+			return fail(errNoScenario)
 		}
-		sc, err := scenarios.Load(fs.Arg(0))
+		files, err := scenarioFiles(fs.Args())
 		if err != nil {
 			return fail(err)
 		}
-		rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: *store, Log: stderr})
+		scs, err := loadAll(files, stderr)
 		if err != nil {
-			if rep.Verdict != "" {
-				fmt.Fprintln(stdout, "INTERRUPTED RUN: the verdict covers only what was recorded before it stopped")
-				printResult(stdout, rep.Result, rep.StoreDir)
-			}
-			if rep.StoreDir != "" {
-				fmt.Fprintf(stderr, "faultline: what was recorded is in %s\n", rep.StoreDir)
-			}
 			return fail(err)
 		}
-		printResult(stdout, rep.Result, rep.StoreDir)
-		fmt.Fprintf(stdout, "timings: cluster ready %.1fs, workload %.1fs (%.0f ops/s), check %.1fs, total %.1fs\n",
-			ms(rep.Timings.ClusterReadyMS), ms(rep.Timings.WorkloadMS), rep.OpsPerSecond, ms(rep.Timings.CheckMS), ms(rep.Timings.TotalMS))
-		return exitCode(rep.Verdict)
+		var outs []outcome
+		for _, sc := range scs {
+			if ctx.Err() != nil {
+				break
+			}
+			if len(scs) > 1 {
+				fmt.Fprintf(stdout, "== %s (%s)\n", sc.Name, sc.Path)
+			}
+			rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: *store, Log: stderr})
+			outs = append(outs, outcome{name: sc.Name, rep: rep, err: err})
+			if err != nil {
+				if rep.Verdict != "" {
+					fmt.Fprintln(stdout, "INTERRUPTED RUN: the verdict covers only what was recorded before it stopped")
+					printResult(stdout, rep.Result, rep.StoreDir)
+				}
+				if rep.StoreDir != "" {
+					fmt.Fprintf(stderr, "faultline: what was recorded is in %s\n", rep.StoreDir)
+				}
+				fmt.Fprintf(stderr, "faultline: %v\n", err)
+				continue
+			}
+			printResult(stdout, rep.Result, rep.StoreDir)
+			fmt.Fprintf(stdout, "timings: cluster ready %.1fs, workload %.1fs (%.0f ops/s), check %.1fs, total %.1fs\n",
+				ms(rep.Timings.ClusterReadyMS), ms(rep.Timings.WorkloadMS), rep.OpsPerSecond, ms(rep.Timings.CheckMS), ms(rep.Timings.TotalMS))
+		}
+		if len(outs) > 1 {
+			fmt.Fprintln(stdout, "== summary")
+			for _, o := range outs {
+				v := strings.ToUpper(string(o.rep.Verdict))
+				if o.err != nil {
+					v = "COULD NOT RUN"
+				}
+				fmt.Fprintf(stdout, "  %-28s %s\n", o.name, v)
+			}
+		}
+		for _, w := range []struct {
+			path  string
+			write func(string, []outcome) error
+		}{{*junit, writeJUnit}, {*summary, writeSummary}} {
+			if w.path != "" {
+				if err := w.write(w.path, outs); err != nil {
+					fmt.Fprintf(stderr, "faultline: %v\n", err)
+					return exitError
+				}
+			}
+		}
+		return worst(outs)
+	case "validate":
+		if len(args) < 2 {
+			return fail(errors.New("validate needs scenario files or folders"))
+		}
+		files, err := scenarioFiles(args[1:])
+		if err != nil {
+			return fail(err)
+		}
+		code := exitValid
+		for _, f := range files {
+			sc, err := scenarios.Load(f)
+			if err != nil {
+				fmt.Fprintf(stderr, "faultline: %v\n", err)
+				code = exitError
+				continue
+			}
+			fmt.Fprintf(stdout, "ok: %s: %d-node %s, %s workload, %d faults, %v\n", f, sc.Cluster.Nodes, sc.Cluster.System, sc.Workload.Kind, len(sc.Nemesis.Faults), sc.TimeLimit)
+		}
+		return code
+	case "list":
+		printList(stdout)
+		return exitValid
 	case "check":
 		fs := flag.NewFlagSet("check", flag.ContinueOnError)
 		fs.SetOutput(stderr)
