@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/faultline
 SCENARIO ?= scenarios/etcd-register.yaml
 
-.PHONY: build images run test bench lint fmt clean
+.PHONY: build images run test bench lint fmt clean deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/faultline
@@ -24,15 +24,23 @@ run: images
 # against real etcd in Docker. Needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN).
 # Packages run one at a time: the end-to-end runs share the Docker engine
 # and two cores.
-test: images lint
+test: deps images lint
 	$(GO) test -p 1 -count=1 -timeout 25m ./...
+
+# What the tests need besides Go and Docker: a headless browser to render
+# report.html, and the nft command for the benchmark's baseline. Installed
+# from Debian's packages when missing (tests run as root anyway).
+deps:
+	@command -v chromium >/dev/null 2>&1 && command -v nft >/dev/null 2>&1 || \
+	  { echo "installing chromium and nftables from Debian's packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nftables >/dev/null; }
 
 # Figures, side by side with their baselines: partition apply/heal latency
 # on a 5-node cluster, netlink batches vs spawning nft per node (needs the
 # nft command: apt-get install nftables); checker time and peak heap on
 # recorded runs and on synthetic histories of 10^4 to 10^6 operations,
 # against one unpartitioned porcupine call (given a minute).
-bench: images
+bench: deps images
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./nemesis/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./checker/
 

@@ -26,6 +26,7 @@ import (
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/report"
 	"github.com/faultline/faultline/scenarios"
 	"github.com/faultline/faultline/workloads"
 )
@@ -106,6 +107,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		}
 		if werr := checker.WriteJSON(filepath.Join(dir, ResultsFile), rep); werr != nil && err == nil {
 			err = fmt.Errorf("write results: %w", werr)
+		}
+		if rerr := writeReport(dir, run, rep); rerr != nil {
+			logf("warning: %s not written: %v", report.File, rerr)
 		}
 	}()
 	asRun, err := run.Marshal()
@@ -314,6 +318,17 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 // written into dir.
 func checkerOptions(c scenarios.Checker, dir string) checker.Options {
 	return checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir}
+}
+
+// writeReport renders report.html from what the store folder holds, also
+// for a run that stopped early.
+func writeReport(dir string, run scenarios.Scenario, rep Report) error {
+	recs, _ := history.ReadFile(filepath.Join(dir, HistoryFile)) // what could be read
+	yaml, _ := os.ReadFile(filepath.Join(dir, ScenarioFile))
+	return report.Write(filepath.Join(dir, report.File), report.Input{
+		Scenario: run.Name, Description: run.Description, Seed: run.Seed, RunID: rep.RunID,
+		ScenarioYAML: yaml, Result: rep.Result, Error: rep.Error, Records: recs, Dir: dir,
+	})
 }
 
 func newRunID(t time.Time) string {

@@ -1,0 +1,66 @@
+package report
+
+const pageHTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>faultline: {{.Scenario}} {{.Verdict}}</title>
+<style>
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.5em; margin-bottom: .2em; }
+h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+.verdict { display: inline-block; padding: .25em .8em; border-radius: 4px; font-weight: bold; color: #fff; font-size: 1.3em; }
+.valid { background: #2e8b57; } .invalid { background: #d62728; } .unknown { background: #e69f00; } .not { background: #777; }
+table { border-collapse: collapse; margin: .5em 0; }
+td, th { border: 1px solid #ddd; padding: .2em .6em; text-align: left; vertical-align: top; }
+th { background: #f5f5f5; }
+pre { background: #f7f7f7; padding: .7em; overflow-x: auto; font-size: 13px; white-space: pre-wrap; }
+.muted { color: #777; } .err { color: #d62728; font-weight: bold; }
+.matrix td { text-align: center; min-width: 1.6em; }
+svg { max-width: 100%; height: auto; }
+</style></head><body>
+<h1>{{.Scenario}}</h1>
+<div class="muted">{{.Description}}</div>
+<p><span id="verdict" class="verdict {{if eq .Verdict "NOT CHECKED"}}not{{else}}{{lower .Verdict}}{{end}}">{{.Verdict}}</span>
+&nbsp; run {{.RunID}}, seed {{.Seed}}, report written {{.Generated}}</p>
+{{if .Error}}<p class="err">The run stopped: {{.Error}}</p>{{end}}
+{{if .Result.Note}}<p>{{.Result.Note}}</p>{{end}}
+<table>
+<tr><th>operations</th><td>{{.Result.Counts.OK}} ok, {{.Result.Counts.Fail}} fail, {{.Result.Counts.Info}} info (unknown outcome)</td></tr>
+<tr><th>faults injected</th><td>{{.Result.Counts.Faults}}</td></tr>
+<tr><th>checked</th><td>{{len .Result.Keys}} keys in {{ms .Result.DurationMS}} (budget {{ms .Result.BudgetMS}})</td></tr>
+</table>
+
+<h2>Keys</h2>
+{{if .Result.Keys}}<table><tr><th>key</th><th>verdict</th><th>operations checked</th><th>why</th></tr>
+{{range .Result.Keys}}<tr><td>{{.Key}}</td><td>{{.Verdict}}</td><td>{{.Operations}}</td><td>
+{{if .Explanation}}<pre>{{.Explanation.String}}</pre>{{end}}
+{{range .Anomalies}}<div>{{.}}</div>{{end}}
+{{if .Visualization}}<a href="{{.Visualization}}">porcupine visualization</a>{{end}}
+{{if .Note}}<div class="muted">{{.Note}}</div>{{end}}</td></tr>
+{{end}}</table>{{else}}<p class="muted">No key was checked.</p>{{end}}
+
+<h2>Fault timeline</h2>
+{{if .Gantt}}{{.Gantt}}
+<table><tr><th>from</th><th>to</th><th>fault</th></tr>
+{{range .Faults}}<tr><td>{{secs .Start}}</td><td>{{secs .End}}</td><td>{{.Label}}</td></tr>{{end}}
+</table>{{else}}<p class="muted">No faults were injected.</p>{{end}}
+
+<h2>Latency and throughput</h2>
+<p class="muted">Shaded: while a fault was in force.</p>
+{{.Latency}}
+{{.Throughput}}
+
+<h2>Connectivity observed by the probes</h2>
+{{range .Matrices}}<h3>{{.Label}} <span class="muted">at {{secs .At}}</span></h3>
+{{range .Probes}}<table class="matrix"><tr><th>{{.Probe}}: from \ to</th>{{range .Nodes}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range $i, $c := .}}{{if eq $i 0}}<th>{{$c}}</th>{{else}}<td>{{$c}}</td>{{end}}{{end}}</tr>{{end}}
+</table>{{end}}
+{{else}}<p class="muted">No network fault was probed.</p>{{end}}
+
+<h2>Logs and files</h2>
+<ul>{{range .Logs}}<li><a href="{{.}}">{{.}}</a></li>{{end}}
+<li><a href="history.jsonl">history.jsonl</a></li><li><a href="results.json">results.json</a></li><li><a href="scenario.yaml">scenario.yaml</a></li></ul>
+
+<h2>Scenario as run</h2>
+<pre>{{printf "%s" .ScenarioYAML}}</pre>
+</body></html>
+`

@@ -1,0 +1,408 @@
+// Package report writes report.html: one self-contained page per run that
+// a person reads in a minute and that works offline. It shows the verdict,
+// the scenario and seed, the fault timeline as a Gantt chart, the latency
+// of every operation and the throughput per second with the fault windows
+// shaded, per-key results with their explanations and visualizations, the
+// connectivity the probes observed, and links to the node logs.
+//
+// Data enters as records and the checker's result; charts are drawn as SVG
+// with gonum.org/v1/plot and inlined, so the file needs nothing else.
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/history"
+)
+
+// File is the report's name in a run's store folder.
+const File = "report.html"
+
+// Input is what a report shows.
+type Input struct {
+	Scenario    string
+	Description string
+	Seed        int64
+	RunID       string
+	// ScenarioYAML is the scenario as run.
+	ScenarioYAML []byte
+	// Result is the checker's result; Verdict "" when the run stopped before
+	// checking.
+	Result checker.Result
+	// Error is why the run stopped, if it did.
+	Error   string
+	Records []history.Record
+	// Dir is the run's store folder: node and client logs are linked from it.
+	Dir string
+}
+
+// fault is a window during which a fault was in force.
+type fault struct {
+	Label      string
+	Start, End float64 // seconds
+	Observed   map[string]map[string][]string
+}
+
+// op is one completed operation.
+type op struct {
+	at, latency float64 // seconds, milliseconds
+	typ         history.Type
+}
+
+// endEvents end a fault window (as in the checker).
+var endEvents = []string{"heal", "restart", "resume", "stop"}
+
+func analyse(recs []history.Record) ([]op, []fault, float64, []string) {
+	var ops []op
+	var nodes []string
+	var faults []fault
+	open := map[history.Process]history.Record{}
+	end := 0.0
+	cur := -1
+	for _, r := range recs {
+		t := float64(r.Time) / 1e9
+		end = math.Max(end, t)
+		if r.Process == history.Nemesis {
+			if slices.Contains(endEvents, r.F) {
+				if cur >= 0 {
+					faults[cur].End = t
+					cur = -1
+				}
+				continue
+			}
+			if r.Type != history.Info {
+				continue
+			}
+			if cur >= 0 {
+				faults[cur].End = t
+			}
+			var v struct {
+				Shape    string                         `json:"shape"`
+				Summary  string                         `json:"summary"`
+				Nodes    []string                       `json:"nodes"`
+				Links    []json.RawMessage              `json:"links"`
+				Observed map[string]map[string][]string `json:"observed"`
+			}
+			json.Unmarshal(r.Value, &v)
+			label := r.F
+			switch {
+			case v.Shape != "":
+				label += " " + v.Shape + ": " + v.Summary
+			case len(v.Nodes) > 0:
+				label += " " + strings.Join(v.Nodes, " ")
+			case len(v.Links) > 0:
+				label += fmt.Sprintf(" (%d links)", len(v.Links))
+			}
+			faults = append(faults, fault{Label: label, Start: t, End: -1, Observed: v.Observed})
+			cur = len(faults) - 1
+			continue
+		}
+		if r.Node != "" && !slices.Contains(nodes, r.Node) {
+			nodes = append(nodes, r.Node)
+		}
+		if r.Type == history.Invoke {
+			open[r.Process] = r
+			continue
+		}
+		if inv, ok := open[r.Process]; ok {
+			delete(open, r.Process)
+			ops = append(ops, op{at: float64(inv.Time) / 1e9, latency: float64(r.Time-inv.Time) / 1e6, typ: r.Type})
+		}
+	}
+	for i := range faults {
+		if faults[i].End < 0 {
+			faults[i].End = end
+		}
+	}
+	slices.Sort(nodes)
+	return ops, faults, end, nodes
+}
+
+var (
+	colOK    = color.RGBA{R: 0x2e, G: 0x8b, B: 0x57, A: 0xff}
+	colFail  = color.RGBA{R: 0xe6, G: 0x9f, B: 0x00, A: 0xff}
+	colInfo  = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	colFault = color.NRGBA{R: 0xf4, G: 0x9a, B: 0x9a, A: 0x55} // not premultiplied: alpha applies
+)
+
+// shade draws the fault windows as bands from ymin to ymax.
+func shade(p *plot.Plot, faults []fault, ymin, ymax float64) {
+	for _, f := range faults {
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: f.Start, Y: ymin}, {X: f.End, Y: ymin}, {X: f.End, Y: ymax}, {X: f.Start, Y: ymax}})
+		if err != nil {
+			continue
+		}
+		poly.Color = colFault
+		poly.LineStyle.Width = 0
+		p.Add(poly)
+	}
+}
+
+// svg renders a plot as inline SVG (without the XML header).
+func svg(p *plot.Plot, w, h vg.Length) (template.HTML, error) {
+	wt, err := p.WriterTo(w, h, "svg")
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if _, err := wt.WriteTo(&b); err != nil {
+		return "", err
+	}
+	s := b.String()
+	if i := strings.Index(s, "<svg"); i > 0 {
+		s = s[i:]
+	}
+	return template.HTML(s), nil
+}
+
+func latencyChart(ops []op, faults []fault, end float64) (template.HTML, error) {
+	p := plot.New()
+	p.Title.Text = "Latency of every operation"
+	p.X.Label.Text = "seconds since the run started"
+	p.Y.Label.Text = "latency (ms, log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	maxLat := 1.0
+	for _, o := range ops {
+		maxLat = math.Max(maxLat, o.latency)
+	}
+	shade(p, faults, 0.01, maxLat*2)
+	for _, t := range []struct {
+		typ   history.Type
+		col   color.Color
+		label string
+	}{{history.OK, colOK, "ok"}, {history.Fail, colFail, "fail"}, {history.Info, colInfo, "info (unknown)"}} {
+		var xys plotter.XYs
+		for _, o := range ops {
+			if o.typ == t.typ {
+				xys = append(xys, plotter.XY{X: o.at, Y: math.Max(o.latency, 0.01)})
+			}
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		s, err := plotter.NewScatter(xys)
+		if err != nil {
+			return "", err
+		}
+		s.GlyphStyle.Color = t.col
+		s.GlyphStyle.Radius = vg.Points(1.2)
+		s.GlyphStyle.Shape = draw.CircleGlyph{}
+		p.Add(s)
+		p.Legend.Add(fmt.Sprintf("%s (%d)", t.label, len(xys)), s)
+	}
+	p.Legend.Top = true
+	p.X.Min, p.X.Max = 0, math.Max(end, 1)
+	return svg(p, 24*vg.Centimeter, 9*vg.Centimeter)
+}
+
+func throughputChart(ops []op, faults []fault, end float64) (template.HTML, error) {
+	p := plot.New()
+	p.Title.Text = "Operations completed per second"
+	p.X.Label.Text = "seconds since the run started"
+	p.Y.Label.Text = "operations / s"
+	n := int(math.Ceil(end)) + 1
+	counts := map[history.Type][]float64{history.OK: make([]float64, n), history.Fail: make([]float64, n), history.Info: make([]float64, n)}
+	peak := 1.0
+	for _, o := range ops {
+		sec := int(o.at + o.latency/1000)
+		if sec >= 0 && sec < n {
+			counts[o.typ][sec]++
+			peak = math.Max(peak, counts[o.typ][sec])
+		}
+	}
+	shade(p, faults, 0, peak*1.1)
+	for _, t := range []struct {
+		typ   history.Type
+		col   color.Color
+		label string
+	}{{history.OK, colOK, "ok"}, {history.Fail, colFail, "fail"}, {history.Info, colInfo, "info"}} {
+		xys := make(plotter.XYs, n)
+		for i := range xys {
+			xys[i] = plotter.XY{X: float64(i), Y: counts[t.typ][i]}
+		}
+		l, err := plotter.NewLine(xys)
+		if err != nil {
+			return "", err
+		}
+		l.Color = t.col
+		l.Width = vg.Points(1.5)
+		p.Add(l)
+		p.Legend.Add(t.label, l)
+	}
+	p.Legend.Top = true
+	p.X.Min, p.X.Max = 0, math.Max(end, 1)
+	p.Y.Min = 0
+	return svg(p, 24*vg.Centimeter, 7*vg.Centimeter)
+}
+
+// ganttChart draws one lane per distinct fault, a bar per time it was in force.
+func ganttChart(faults []fault, end float64) (template.HTML, error) {
+	if len(faults) == 0 {
+		return "", nil
+	}
+	var lanes []string
+	for _, f := range faults {
+		if !slices.Contains(lanes, f.Label) {
+			lanes = append(lanes, f.Label)
+		}
+	}
+	const maxLanes = 20
+	if len(lanes) > maxLanes {
+		lanes = lanes[:maxLanes]
+	}
+	p := plot.New()
+	p.Title.Text = "Fault timeline"
+	p.X.Label.Text = "seconds since the run started"
+	for _, f := range faults {
+		i := slices.Index(lanes, f.Label)
+		if i < 0 {
+			continue
+		}
+		y := float64(len(lanes) - 1 - i)
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: f.Start, Y: y - 0.35}, {X: f.End, Y: y - 0.35}, {X: f.End, Y: y + 0.35}, {X: f.Start, Y: y + 0.35}})
+		if err != nil {
+			return "", err
+		}
+		poly.Color = colInfo
+		poly.LineStyle.Width = 0
+		p.Add(poly)
+	}
+	names := make([]string, len(lanes))
+	for i, l := range lanes {
+		if len(l) > 60 {
+			l = l[:57] + "..."
+		}
+		names[len(lanes)-1-i] = l
+	}
+	p.NominalY(names...)
+	p.X.Min, p.X.Max = 0, math.Max(end, 1)
+	h := vg.Length(2+len(lanes)) * 0.7 * vg.Centimeter
+	return svg(p, 24*vg.Centimeter, max(h, 4*vg.Centimeter))
+}
+
+type matrix struct {
+	Label  string
+	At     float64
+	Probes []probeTable
+}
+
+type probeTable struct {
+	Probe string
+	Nodes []string
+	Rows  [][]string // "✓" reached, "✗" not
+}
+
+// matrices tabulates what the probes saw for each fault, over every node
+// the history names (a node nobody reached is still a row and a column).
+func matrices(faults []fault, all []string) []matrix {
+	var out []matrix
+	for _, f := range faults {
+		if len(f.Observed) == 0 {
+			continue
+		}
+		m := matrix{Label: f.Label, At: f.Start}
+		probes := make([]string, 0, len(f.Observed))
+		for p := range f.Observed {
+			probes = append(probes, p)
+		}
+		sort.Strings(probes)
+		for _, pr := range probes {
+			obs := f.Observed[pr]
+			nodes := slices.Clone(all)
+			for a, bs := range obs {
+				nodes = append(nodes, a)
+				nodes = append(nodes, bs...)
+			}
+			slices.Sort(nodes)
+			nodes = slices.Compact(nodes)
+			t := probeTable{Probe: pr, Nodes: nodes}
+			for _, a := range nodes {
+				row := []string{a}
+				for _, b := range nodes {
+					switch {
+					case a == b:
+						row = append(row, "·")
+					case slices.Contains(obs[a], b):
+						row = append(row, "✓")
+					default:
+						row = append(row, "✗")
+					}
+				}
+				t.Rows = append(t.Rows, row)
+			}
+			m.Probes = append(m.Probes, t)
+		}
+		out = append(out, m)
+		if len(out) == 12 {
+			break
+		}
+	}
+	return out
+}
+
+// Write renders the report into path.
+func Write(path string, in Input) error {
+	ops, faults, end, nodes := analyse(in.Records)
+	data := struct {
+		Input
+		Generated  string
+		Verdict    string
+		Gantt      template.HTML
+		Latency    template.HTML
+		Throughput template.HTML
+		Faults     []fault
+		Matrices   []matrix
+		Logs       []string
+	}{Input: in, Generated: time.Now().UTC().Format(time.RFC3339), Verdict: strings.ToUpper(string(in.Result.Verdict)), Faults: faults, Matrices: matrices(faults, nodes)}
+	if data.Verdict == "" {
+		data.Verdict = "NOT CHECKED"
+	}
+	var err error
+	if data.Gantt, err = ganttChart(faults, end); err != nil {
+		return fmt.Errorf("fault timeline: %w", err)
+	}
+	if len(ops) > 0 {
+		if data.Latency, err = latencyChart(ops, faults, end); err != nil {
+			return fmt.Errorf("latency chart: %w", err)
+		}
+		if data.Throughput, err = throughputChart(ops, faults, end); err != nil {
+			return fmt.Errorf("throughput chart: %w", err)
+		}
+	}
+	for _, pattern := range []string{"nodes/*.log", "clients/*.log"} {
+		m, _ := filepath.Glob(filepath.Join(in.Dir, pattern))
+		for _, f := range m {
+			rel, _ := filepath.Rel(in.Dir, f)
+			data.Logs = append(data.Logs, rel)
+		}
+	}
+	var b bytes.Buffer
+	if err := page.Execute(&b, data); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+var page = template.Must(template.New("report").Funcs(template.FuncMap{
+	"lower": func(s string) string { return strings.ToLower(s) },
+	"secs":  func(f float64) string { return fmt.Sprintf("%.1f s", f) },
+	"ms":    func(v int64) string { return fmt.Sprintf("%.1f s", float64(v)/1000) },
+}).Parse(pageHTML))

@@ -1,0 +1,105 @@
+package report_test
+
+import (
+	"compress/gzip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/report"
+)
+
+// render writes the report of the recorded stale-reads run into a folder.
+func render(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open("../checker/testdata/etcd-stale-reads.jsonl.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := history.Read(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	res, err := checker.Check(recs, "register", checker.Options{Budget: time.Minute, VisualizeDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "nodes"), 0o755)
+	os.WriteFile(filepath.Join(dir, "nodes", "n1.log"), []byte("log"), 0o644)
+	path := filepath.Join(dir, report.File)
+	err = report.Write(path, report.Input{Scenario: "etcd-stale-reads", Seed: 42, RunID: "r1", ScenarioYAML: []byte("seed: 42\n"), Result: res, Records: recs, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestReportContent(t *testing.T) {
+	b, err := os.ReadFile(render(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(b)
+	for _, want := range []string{
+		`class="verdict invalid">INVALID<`, "seed 42", "cannot linearize read()", `href="key-k0.html"`, `href="nodes/n1.log"`,
+		"Fault timeline", "Latency of every operation", "Operations completed per second", "udp/47001: from \\ to",
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if n := strings.Count(html, "<svg"); n != 3 {
+		t.Errorf("%d inline SVG charts, want 3", n)
+	}
+	// Self-contained: no scripts, stylesheets or images from anywhere else.
+	for _, bad := range []string{"<script", "<link", `src="http`, `href="http`, "url(http"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("report is not self-contained: it has %q", bad)
+		}
+	}
+}
+
+// TestReportInBrowser opens the report in headless Chromium and reads the
+// page it rendered: the verdict and the three charts must be on it.
+func TestReportInBrowser(t *testing.T) {
+	browser := ""
+	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(b); err == nil {
+			browser = p
+			break
+		}
+	}
+	if browser == "" {
+		t.Fatal("no headless browser: install chromium (make test does: apt-get install chromium)")
+	}
+	path := render(t)
+	out, err := exec.Command(browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", "file://"+path).Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	dom := string(out)
+	if !strings.Contains(dom, `id="verdict" class="verdict invalid">INVALID</span>`) {
+		t.Errorf("rendered page lacks the verdict")
+	}
+	if n := strings.Count(dom, "<svg"); n != 3 {
+		t.Errorf("rendered page has %d charts, want 3", n)
+	}
+	shot := filepath.Join(filepath.Dir(path), "report.png")
+	if err := exec.Command(browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1100,2000", "--screenshot="+shot, "file://"+path).Run(); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 20_000 {
+		t.Errorf("screenshot of the report: %v (%d bytes)", err, fi.Size())
+	}
+}
