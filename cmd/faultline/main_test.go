@@ -38,7 +38,7 @@ func TestCLI(t *testing.T) {
 	}{
 		{"no args", nil, 3, "", "usage:"},
 		{"unknown command", []string{"frobnicate"}, 3, "", `unknown command "frobnicate"`},
-		{"run without scenario", []string{"run"}, 3, "", "run needs one scenario file"},
+		{"run without scenario", []string{"run"}, 3, "", "run needs scenario files or folders"},
 		{"malformed scenario", []string{"run", bad}, 3, "", bad + `:4:3: unknown field "nodse"`},
 		{"missing scenario", []string{"run", filepath.Join(dir, "nope.yaml")}, 3, "", "nope.yaml: no such file"},
 		{"check invalid history", []string{"check", hist}, 1, "verdict: INVALID", ""},
