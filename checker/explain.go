@@ -41,7 +41,7 @@ type OpRef struct {
 func (o OpRef) String() string {
 	done := fmt.Sprintf("%.3fs", o.Completed)
 	if o.Completed < 0 {
-		done = "never (outcome unknown)"
+		done = "never"
 	}
 	on := ""
 	if o.Node != "" {

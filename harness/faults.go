@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/faultline/faultline/history"
@@ -102,7 +103,7 @@ func recorder(h *history.Writer) func(string, any) error {
 // recovered. A fault that cannot be applied, or whose effect the probes do
 // not confirm, stops the run. Whatever happens, the fault in force is
 // recovered before runNemesis returns.
-func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, nm *nemesis.Nemesis, logf func(string, ...any)) (err error) {
+func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, nm *nemesis.Nemesis, logf func(string, ...any), active *atomic.Value) (err error) {
 	if len(cfg.Faults) == 0 {
 		return nil
 	}
@@ -133,16 +134,18 @@ func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, nm *
 		}
 		ierr := f.Inject(sctx, nm)
 		if ierr == nil {
+			desc := f.Name()
 			if d, ok := f.(nemesis.Describer); ok {
-				logf("fault %s: %s", f.Name(), d.Describe())
-			} else {
-				logf("fault %s", f.Name())
+				desc += ": " + d.Describe()
 			}
+			logf("fault %s", desc)
+			active.Store(desc)
 		}
 		held := ierr == nil && sleep(cfg.Hold)
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		rerr := f.Recover(rctx, nm)
 		rcancel()
+		active.Store("")
 		switch {
 		case ierr != nil && sctx.Err() == nil:
 			return fmt.Errorf("%w: %s: %v", ErrNemesis, f.Name(), ierr)

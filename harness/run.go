@@ -18,6 +18,8 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -45,6 +47,10 @@ type Options struct {
 	StoreRoot string
 	// Log receives progress lines; default os.Stderr.
 	Log io.Writer
+	// Status draws a live status line on Log (a terminal) while the
+	// workload runs: elapsed / limit, ops/s, ok / fail / info, the fault in
+	// force. Progress lines still appear above it.
+	Status bool
 }
 
 // Timings are the measured phases of a run, in milliseconds.
@@ -83,7 +89,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
-	logf := func(format string, args ...any) { fmt.Fprintf(opts.Log, "faultline: "+format+"\n", args...) }
+	out := &statusWriter{w: opts.Log}
+	logf := func(format string, args ...any) { out.line(fmt.Sprintf("faultline: "+format, args...)) }
 
 	// Refuse faults this host cannot apply before anything starts.
 	engine, err := checkFaults(sc)
@@ -250,8 +257,24 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		},
 		Record: recorder(h),
 	}
-	g.Go(func() error { return runNemesis(gctx, stop, run.Nemesis, nm, logf) })
+	var active atomic.Value // the fault in force, for the status line
+	active.Store("")
+	g.Go(func() error { return runNemesis(gctx, stop, run.Nemesis, nm, logf, &active) })
+	if opts.Status {
+		sctx, cancel := context.WithCancel(gctx)
+		defer cancel()
+		go out.run(sctx, func() string {
+			ok, fail, info := h.Completed()
+			el := time.Since(workStart)
+			s := fmt.Sprintf("faultline: %4.0fs / %v  %4.0f ops/s  ok %d  fail %d  info %d", el.Seconds(), run.TimeLimit, float64(ok+fail+info)/max(el.Seconds(), 0.001), ok, fail, info)
+			if f := active.Load().(string); f != "" {
+				s += "  fault: " + f
+			}
+			return s
+		})
+	}
 	werr := g.Wait()
+	out.stop()
 	rep.Timings.WorkloadMS = time.Since(workStart).Milliseconds()
 	if secs := time.Since(workStart).Seconds(); secs > 0 {
 		rep.OpsPerSecond = float64(stats.OK+stats.Fail+stats.Info) / secs
@@ -318,6 +341,74 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 // written into dir.
 func checkerOptions(c scenarios.Checker, dir string) checker.Options {
 	return checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir}
+}
+
+// statusWriter writes progress lines and, on a terminal, keeps a live
+// status line below them.
+type statusWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	status string // the line on screen now, "" when none
+	done   chan struct{}
+}
+
+func (s *statusWriter) line(l string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status != "" {
+		fmt.Fprint(s.w, "\r\033[K")
+	}
+	fmt.Fprintln(s.w, l)
+	if s.status != "" {
+		fmt.Fprint(s.w, s.status)
+	}
+}
+
+// run redraws the status line twice a second until ctx ends.
+func (s *statusWriter) run(ctx context.Context, status func() string) {
+	s.mu.Lock()
+	s.done = make(chan struct{})
+	done := s.done
+	s.mu.Unlock()
+	defer close(done)
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		line := status()
+		if len(line) > 160 {
+			line = line[:157] + "..."
+		}
+		s.mu.Lock()
+		fmt.Fprint(s.w, "\r\033[K"+line)
+		s.status = line
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// stop clears the status line for good.
+func (s *statusWriter) stop() {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		return
+	}
+	// The drawing goroutine ends with its context; wait for it, then clear.
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
+	s.mu.Lock()
+	if s.status != "" {
+		fmt.Fprint(s.w, "\r\033[K")
+		s.status = ""
+	}
+	s.mu.Unlock()
 }
 
 // writeReport renders report.html from what the store folder holds, also

@@ -104,12 +104,13 @@ type Record struct {
 // it assigns each record its index and time, and every Append has reached the
 // operating system before it returns.
 type Writer struct {
-	mu    sync.Mutex
-	f     *os.File
-	start time.Time
-	next  int64
-	buf   bytes.Buffer
-	err   error
+	mu     sync.Mutex
+	f      *os.File
+	start  time.Time
+	next   int64
+	buf    bytes.Buffer
+	err    error
+	counts map[Type]int64 // client completions so far
 }
 
 // Create creates (or truncates) a history file at path. Times in the records
@@ -119,7 +120,7 @@ func Create(path string, start time.Time) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create history: %w", err)
 	}
-	return &Writer{f: f, start: start}, nil
+	return &Writer{f: f, start: start, counts: map[Type]int64{}}, nil
 }
 
 // Since is the time of a record made now, in nanoseconds since the run started.
@@ -147,7 +148,17 @@ func (w *Writer) Append(r Record) (Record, error) {
 		return r, w.err
 	}
 	w.next++
+	if r.Process != Nemesis && r.Type != Invoke {
+		w.counts[r.Type]++
+	}
 	return r, nil
+}
+
+// Completed counts the client operations completed so far: ok, fail, info.
+func (w *Writer) Completed() (ok, fail, info int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.counts[OK], w.counts[Fail], w.counts[Info]
 }
 
 // Close syncs and closes the file.

@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/harness"
@@ -104,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if len(scs) > 1 {
 				fmt.Fprintf(stdout, "== %s (%s)\n", sc.Name, sc.Path)
 			}
-			rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: *store, Log: stderr})
+			rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: *store, Log: stderr, Status: isTerminal(stderr)})
 			outs = append(outs, outcome{name: sc.Name, rep: rep, err: err})
 			if err != nil {
 				if rep.Verdict != "" {
@@ -323,6 +325,13 @@ func printResult(w io.Writer, res checker.Result, dir string) {
 	}
 	fmt.Fprintf(w, "checked %d keys in %.1fs (budget %.0fs)\n", len(res.Keys), ms(res.DurationMS), ms(res.BudgetMS))
 	fmt.Fprintf(w, "store: %s\n", dir)
+}
+
+// isTerminal reports whether w is a terminal: then the run draws a live
+// status line; otherwise (CI logs, pipes) only plain lines are written.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func exitCode(v checker.Verdict) int {
