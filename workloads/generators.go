@@ -36,11 +36,16 @@ func NewGenerator(cfg Config) (Generator, error) {
 		}
 		return &registerGen{cfg: cfg, keys: keys, last: map[string]int64{}}, nil
 	case Set:
-		return &setGen{keys: keys}, nil
+		// Adds of unique elements; a read one time in five.
+		u := &unique{}
+		return &opGen{keys: keys, f: "add", readOneIn: 5, value: func(*rand.Rand) int64 { return u.next() }, finalReads: true}, nil
 	case Counter:
-		return &counterGen{keys: keys}, nil
+		// Increments of 1 to 5, and reads.
+		return &opGen{keys: keys, f: "add", readOneIn: 2, value: func(rng *rand.Rand) int64 { return int64(1 + rng.IntN(5)) }, finalReads: true}, nil
 	case Append:
-		return &appendGen{keys: keys}, nil
+		// Appends of unique elements to per-key lists, and reads.
+		u := &unique{}
+		return &opGen{keys: keys, f: "append", readOneIn: 2, value: func(*rand.Rand) int64 { return u.next() }}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q (known: %v)", cfg.Kind, Kinds)
 }
@@ -150,67 +155,34 @@ func (g *registerGen) Observe(op Op, res Result) {
 
 func (g *registerGen) Final() []Op { return nil }
 
-// setGen: adds of unique elements, and reads of the whole set; a final
-// read of every set once the faults are healed.
-type setGen struct {
-	keys   *keyPicker
-	values unique
+// opGen is the set, counter and append workloads: one kind of update and
+// reads of the whole object. finalReads adds a read of every key ever used
+// once the faults are healed (a set's lost elements show only there).
+type opGen struct {
+	keys       *keyPicker
+	f          string // the update: "add" or "append"
+	readOneIn  int    // a read one time in readOneIn
+	value      func(rng *rand.Rand) int64
+	finalReads bool
 }
 
-func (g *setGen) Next(rng *rand.Rand) Op {
+func (g *opGen) Next(rng *rand.Rand) Op {
 	key := g.keys.pick(rng)
-	if rng.IntN(5) == 0 {
+	if rng.IntN(g.readOneIn) == 0 {
 		return Op{F: "read", Key: key, Value: null}
 	}
-	return Op{F: "add", Key: key, Value: num(g.values.next())}
+	return Op{F: g.f, Key: key, Value: num(g.value(rng))}
 }
 
-func (g *setGen) Observe(Op, Result) {}
+func (g *opGen) Observe(Op, Result) {}
 
-func (g *setGen) Final() []Op {
+func (g *opGen) Final() []Op {
+	if !g.finalReads {
+		return nil
+	}
 	var ops []Op
 	for _, k := range g.keys.everUsed() {
 		ops = append(ops, Op{F: "read", Key: k, Value: null})
 	}
 	return ops
 }
-
-// counterGen: increments of 1 to 5 and reads.
-type counterGen struct{ keys *keyPicker }
-
-func (g *counterGen) Next(rng *rand.Rand) Op {
-	key := g.keys.pick(rng)
-	if rng.IntN(2) == 0 {
-		return Op{F: "read", Key: key, Value: null}
-	}
-	return Op{F: "add", Key: key, Value: num(int64(1 + rng.IntN(5)))}
-}
-
-func (g *counterGen) Observe(Op, Result) {}
-
-func (g *counterGen) Final() []Op {
-	var ops []Op
-	for _, k := range g.keys.everUsed() {
-		ops = append(ops, Op{F: "read", Key: k, Value: null})
-	}
-	return ops
-}
-
-// appendGen: appends of unique elements to per-key lists, and reads of
-// whole lists.
-type appendGen struct {
-	keys   *keyPicker
-	values unique
-}
-
-func (g *appendGen) Next(rng *rand.Rand) Op {
-	key := g.keys.pick(rng)
-	if rng.IntN(2) == 0 {
-		return Op{F: "read", Key: key, Value: null}
-	}
-	return Op{F: "append", Key: key, Value: num(g.values.next())}
-}
-
-func (g *appendGen) Observe(Op, Result) {}
-
-func (g *appendGen) Final() []Op { return nil }
