@@ -266,7 +266,7 @@ const maxVisualizedOps = 20000
 // never completed (the harness stopped) ends Info. Ret is math.MaxInt64
 // when the outcome is unknown.
 type pairedOp struct {
-	inv       history.Record
+	inv       *history.Record // points into the records checked
 	typ       history.Type // OK, Fail or Info
 	out       json.RawMessage
 	call, ret int64
@@ -278,11 +278,12 @@ type pairedOp struct {
 func pairOps(records []history.Record) ([]pairedOp, int64, Counts, []fault, error) {
 	var counts Counts
 	var faults []fault
-	open := map[history.Process]history.Record{}
-	var ops []pairedOp
+	open := map[history.Process]*history.Record{}
+	ops := make([]pairedOp, 0, len(records)/2)
 	var end int64
 	var openFault *fault
-	for _, r := range records {
+	for i := range records {
+		r := &records[i]
 		end = max(end, r.Time)
 		if r.Process == history.Nemesis {
 			switch {
@@ -298,7 +299,7 @@ func pairOps(records []history.Record) ([]pairedOp, int64, Counts, []fault, erro
 					openFault.end = r.Time
 					faults = append(faults, *openFault)
 				}
-				openFault = &fault{start: r.Time, desc: describeFault(r)}
+				openFault = &fault{start: r.Time, desc: describeFault(*r)}
 			}
 			continue
 		}
@@ -355,16 +356,17 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 		return nil, counts, nil, err
 	}
 	type done struct {
-		op  pairedOp
+		op  *pairedOp
 		in  regInput
 		out regOutput
 	}
-	var ops []done
-	for _, p := range paired {
+	ops := make([]done, 0, len(paired))
+	for i := range paired {
+		p := &paired[i]
 		if p.typ == history.Fail {
 			continue
 		}
-		in, err := parseRegInput(p.inv)
+		in, err := parseRegInput(*p.inv)
 		if err != nil {
 			return nil, counts, nil, err
 		}
@@ -411,7 +413,7 @@ func registerOps(records []history.Record) (map[string][]porcupine.Operation, Co
 
 // porcupineOp makes a porcupine operation; an unknown outcome returns just
 // after the end of the history.
-func porcupineOp(p pairedOp, in, out any, end int64) porcupine.Operation {
+func porcupineOp(p *pairedOp, in, out any, end int64) porcupine.Operation {
 	ret := p.ret
 	if ret == math.MaxInt64 {
 		ret = end + 1

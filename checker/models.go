@@ -83,12 +83,13 @@ func CheckAppend(records []history.Record, opts Options) (Result, error) {
 	}
 	observed := map[string]map[int64]bool{}
 	type done struct {
-		op  pairedOp
+		op  *pairedOp
 		in  appendInput
 		out string
 	}
 	var ops []done
-	for _, p := range paired {
+	for i := range paired {
+		p := &paired[i]
 		if p.typ == history.Fail || (p.typ == history.Info && p.inv.F == "read") {
 			continue
 		}
