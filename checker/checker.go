@@ -267,7 +267,7 @@ const maxVisualizedOps = 20000
 // when the outcome is unknown.
 type pairedOp struct {
 	inv       *history.Record // points into the records checked
-	typ       history.Type // OK, Fail or Info
+	typ       history.Type    // OK, Fail or Info
 	out       json.RawMessage
 	call, ret int64
 }
