@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,6 +162,39 @@ func TestStaleReadsAreFound(t *testing.T) {
 		}
 	}
 	assertClean(t, rep.RunID)
+
+	// Replay: the stored replay.yaml runs the same faults again (the
+	// randomly picked node resolved to the one actually isolated) at the
+	// same offsets, and finds the anomaly again.
+	replay, err := scenarios.Load(filepath.Join(rep.StoreDir, harness.ReplayFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replay.Seed != rep.Seed || len(replay.Nemesis.Timeline) != len(rep.Timeline) || len(replay.Nemesis.Faults) != 0 {
+		t.Fatalf("replay.yaml: seed %d (run %d), %d timeline entries (run applied %d)", replay.Seed, rep.Seed, len(replay.Nemesis.Timeline), len(rep.Timeline))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	again, err := harness.Run(ctx, replay, harness.Options{StoreRoot: filepath.Dir(filepath.Dir(rep.StoreDir)), Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Verdict != checker.Invalid {
+		t.Errorf("replay verdict %s, want invalid", again.Verdict)
+	}
+	if len(again.Timeline) != len(rep.Timeline) {
+		t.Fatalf("replay applied %d faults, the run %d", len(again.Timeline), len(rep.Timeline))
+	}
+	for i, e := range again.Timeline {
+		orig := rep.Timeline[i]
+		if d := e.At - orig.At; d < -time.Second || d > time.Second {
+			t.Errorf("fault %d at %v in the replay, %v in the run", i, e.At, orig.At)
+		}
+		if nemesis.Grudge(e.Fault.Grudge).String() != nemesis.Grudge(orig.Fault.Grudge).String() {
+			t.Errorf("fault %d: replay grudge %v, run %v", i, e.Fault.Grudge, orig.Fault.Grudge)
+		}
+	}
+	assertClean(t, again.RunID)
 }
 
 // TestRunErrors: what cannot run says why, keeps what it recorded and

@@ -98,40 +98,78 @@ func recorder(h *history.Writer) func(string, any) error {
 	}
 }
 
-// runNemesis applies the scenario's faults on schedule until stop: after
-// StartAfter, every Every one fault (picked by env.Rng) held for Hold, then
-// recovered. A fault that cannot be applied, or whose effect the probes do
-// not confirm, stops the run. Whatever happens, the fault in force is
-// recovered before runNemesis returns.
-func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, nm *nemesis.Nemesis, logf func(string, ...any), active *atomic.Value) (err error) {
-	if len(cfg.Faults) == 0 {
-		return nil
-	}
-	faults := make([]nemesis.Fault, len(cfg.Faults))
-	for i, f := range cfg.Faults {
-		if faults[i], err = faultFor(f); err != nil {
-			return err
+// step is one fault of the schedule: at an offset from the start of the
+// workload, held for a duration.
+type step struct {
+	at, hold time.Duration
+	spec     scenarios.Fault
+	fault    nemesis.Fault
+}
+
+// runNemesis applies the scenario's faults on schedule until stop: an
+// explicit timeline, or after StartAfter one fault every Every (picked at
+// random, seeded, or in turn) held for Hold. A fault that cannot be
+// applied, or whose effect the probes do not confirm, stops the run.
+// Whatever happens, the fault in force is recovered before runNemesis
+// returns. It returns the timeline it applied, every random choice
+// resolved (the nodes picked, the grudge built), for replay.
+func runNemesis(ctx context.Context, begin, stop time.Time, cfg scenarios.Nemesis, nm *nemesis.Nemesis, logf func(string, ...any), active *atomic.Value) (applied []scenarios.TimedFault, err error) {
+	var next func(i int) (step, bool)
+	switch {
+	case len(cfg.Timeline) > 0:
+		steps := make([]step, len(cfg.Timeline))
+		for i, e := range cfg.Timeline {
+			f, err := faultFor(e.Fault)
+			if err != nil {
+				return nil, err
+			}
+			steps[i] = step{at: e.At, hold: e.For, spec: e.Fault, fault: f}
 		}
+		next = func(i int) (step, bool) {
+			if i >= len(steps) {
+				return step{}, false
+			}
+			return steps[i], true
+		}
+	case len(cfg.Faults) > 0:
+		faults := make([]nemesis.Fault, len(cfg.Faults))
+		for i, f := range cfg.Faults {
+			if faults[i], err = faultFor(f); err != nil {
+				return nil, err
+			}
+		}
+		next = func(i int) (step, bool) {
+			at := cfg.StartAfter + time.Duration(i)*cfg.Every
+			if !begin.Add(at + cfg.Hold).Before(stop) {
+				return step{}, false
+			}
+			k := i % len(faults)
+			if cfg.Order != "cycle" {
+				k = nm.Env.Rng.IntN(len(faults))
+			}
+			return step{at: at, hold: cfg.Hold, spec: cfg.Faults[k], fault: faults[k]}, true
+		}
+	default:
+		return nil, nil
 	}
 	// Sleeps end at the time limit; recoveries never do.
 	sctx, cancel := context.WithDeadline(ctx, stop)
 	defer cancel()
-	sleep := func(d time.Duration) bool {
+	sleepUntil := func(t time.Time) bool {
 		select {
 		case <-sctx.Done():
 			return false
-		case <-time.After(d):
+		case <-time.After(time.Until(t)):
 			return true
 		}
 	}
-	if !sleep(cfg.StartAfter) {
-		return nil
-	}
-	for i := 0; time.Now().Add(cfg.Hold).Before(stop); i++ {
-		f := faults[i%len(faults)]
-		if cfg.Order != "cycle" {
-			f = faults[nm.Env.Rng.IntN(len(faults))]
+	for i := 0; ; i++ {
+		s, ok := next(i)
+		if !ok || !sleepUntil(begin.Add(s.at)) {
+			return applied, nil
 		}
+		f := s.fault
+		injected := time.Now()
 		ierr := f.Inject(sctx, nm)
 		if ierr == nil {
 			desc := f.Name()
@@ -141,20 +179,63 @@ func runNemesis(ctx context.Context, stop time.Time, cfg scenarios.Nemesis, nm *
 			logf("fault %s", desc)
 			active.Store(desc)
 		}
-		held := ierr == nil && sleep(cfg.Hold)
+		resolved := resolve(s.spec, f)
+		held := ierr == nil && sleepUntil(injected.Add(s.hold))
+		heldFor := time.Since(injected).Truncate(time.Millisecond)
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		rerr := f.Recover(rctx, nm)
 		rcancel()
 		active.Store("")
+		if ierr == nil {
+			applied = append(applied, scenarios.TimedFault{
+				At:    injected.Sub(begin).Truncate(time.Millisecond),
+				For:   max(heldFor, time.Millisecond),
+				Fault: resolved,
+			})
+		}
 		switch {
 		case ierr != nil && sctx.Err() == nil:
-			return fmt.Errorf("%w: %s: %v", ErrNemesis, f.Name(), ierr)
+			return applied, fmt.Errorf("%w: %s: %v", ErrNemesis, f.Name(), ierr)
 		case rerr != nil:
-			return fmt.Errorf("%w: recover from %s: %v", ErrNemesis, f.Name(), rerr)
+			return applied, fmt.Errorf("%w: recover from %s: %v", ErrNemesis, f.Name(), rerr)
 		}
-		if !held || !sleep(cfg.Every-cfg.Hold) {
-			return nil
+		if !held {
+			return applied, nil
 		}
 	}
-	return nil
+}
+
+// resolve writes down what a fault actually did as a scenario entry that
+// does it again without any random choice: the partition as its exact
+// grudge, the node that was killed or paused, the node whose links were
+// degraded.
+func resolve(spec scenarios.Fault, f nemesis.Fault) scenarios.Fault {
+	out := spec
+	switch f := f.(type) {
+	case *nemesis.PartitionFault:
+		p := f.Applied()
+		out = scenarios.Fault{Kind: "custom", Direction: "to", Grudge: map[string][]string(p.Grudge), Ports: spec.Ports, Protocols: spec.Protocols, Action: spec.Action, Flap: spec.Flap}
+	case *nemesis.KillFault:
+		if k := f.Killed(); len(k) == 1 {
+			out.Node = k[0]
+		}
+	case *nemesis.PauseFault:
+		out.Node = f.Paused()
+	case *nemesis.GrayFault:
+		if spec.Node == "random" || spec.Node == "leader" {
+			// The node every degraded link touches.
+			count := map[string]int{}
+			links := f.Applied()
+			for _, l := range links {
+				count[l.From]++
+				count[l.To]++
+			}
+			for n, c := range count {
+				if c == len(links) {
+					out.Node = n
+				}
+			}
+		}
+	}
+	return out
 }

@@ -18,6 +18,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,9 @@ type Report struct {
 	RunID    string `json:"run_id"`
 	StoreDir string `json:"store_dir"`
 	checker.Result
+	// Timeline is the schedule of faults actually applied, every random
+	// choice resolved: `faultline replay` runs it again.
+	Timeline []scenarios.TimedFault `json:"timeline,omitempty"`
 	// OpsPerSecond is completed operations over the workload's wall time.
 	OpsPerSecond float64 `json:"ops_per_second"`
 	Timings      Timings `json:"timings"`
@@ -114,6 +118,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		}
 		if werr := checker.WriteJSON(filepath.Join(dir, ResultsFile), rep); werr != nil && err == nil {
 			err = fmt.Errorf("write results: %w", werr)
+		}
+		if len(rep.Timeline) > 0 {
+			if rerr := writeReplay(dir, run, rep.Timeline); rerr != nil {
+				logf("warning: %s not written: %v", ReplayFile, rerr)
+			}
 		}
 		if rerr := writeReport(dir, run, rep); rerr != nil {
 			logf("warning: %s not written: %v", report.File, rerr)
@@ -259,7 +268,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	}
 	var active atomic.Value // the fault in force, for the status line
 	active.Store("")
-	g.Go(func() error { return runNemesis(gctx, stop, run.Nemesis, nm, logf, &active) })
+	g.Go(func() error {
+		var err error
+		rep.Timeline, err = runNemesis(gctx, workStart, stop, run.Nemesis, nm, logf, &active)
+		return err
+	})
 	if opts.Status {
 		sctx, cancel := context.WithCancel(gctx)
 		defer cancel()
@@ -409,6 +422,19 @@ func (s *statusWriter) stop() {
 		s.status = ""
 	}
 	s.mu.Unlock()
+}
+
+// writeReplay writes the scenario again with the faults it applied as an
+// explicit timeline, every random choice resolved, and the same seed:
+// `faultline replay` (or `faultline run` on this file) runs it again.
+func writeReplay(dir string, run scenarios.Scenario, timeline []scenarios.TimedFault) error {
+	run.Nemesis = scenarios.Nemesis{Timeline: timeline}
+	run.Description = strings.TrimSpace("replay of run " + filepath.Base(dir) + " of " + run.Name + ". " + run.Description)
+	b, err := run.Marshal()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, ReplayFile), b, 0o644)
 }
 
 // writeReport renders report.html from what the store folder holds, also

@@ -13,6 +13,9 @@ const (
 	HistoryFile  = "history.jsonl"
 	ResultsFile  = "results.json"
 	NodesDir     = "nodes"
+	// ReplayFile is the scenario with the faults the run applied as an
+	// explicit timeline: running it replays the run.
+	ReplayFile = "replay.yaml"
 )
 
 // newStoreDir creates root/<scenario>/<UTC timestamp>/ and points

@@ -440,3 +440,19 @@ func (f *PauseFault) Recover(ctx context.Context, nm *Nemesis) error {
 	}
 	return nm.Record("resume", map[string]any{"nodes": []string{node}})
 }
+
+// Applied is the partition this fault put in force (after Inject).
+func (f *PartitionFault) Applied() Partition {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.active
+}
+
+// Applied lists the degraded links (after Inject).
+func (f *GrayFault) Applied() []Gray { return slices.Clone(f.applied) }
+
+// Killed lists the nodes killed (after Inject, before Recover).
+func (f *KillFault) Killed() []string { return slices.Clone(f.killed) }
+
+// Paused is the node paused (after Inject, before Recover).
+func (f *PauseFault) Paused() string { return f.paused }

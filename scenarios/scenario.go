@@ -124,10 +124,22 @@ type Nemesis struct {
 	// Order is how the next fault is picked: random (default, seeded) or
 	// cycle (each in turn, in the order listed).
 	Order      string        `yaml:"order,omitempty"`
-	StartAfter time.Duration `yaml:"start_after"`
-	Every      time.Duration `yaml:"every"`
-	Hold       time.Duration `yaml:"hold"`
-	Faults     []Fault       `yaml:"faults"`
+	StartAfter time.Duration `yaml:"start_after,omitempty"`
+	Every      time.Duration `yaml:"every,omitempty"`
+	Hold       time.Duration `yaml:"hold,omitempty"`
+	Faults     []Fault       `yaml:"faults,omitempty"`
+	// Timeline is an explicit schedule instead: each fault at an offset
+	// from the start of the workload, for a duration. Entries may not
+	// overlap. A run stores the timeline it actually applied (with every
+	// random choice resolved), which `faultline replay` runs again.
+	Timeline []TimedFault `yaml:"timeline,omitempty"`
+}
+
+// TimedFault is one entry of an explicit timeline.
+type TimedFault struct {
+	At    time.Duration `yaml:"at" json:"at"`
+	For   time.Duration `yaml:"for" json:"for"`
+	Fault Fault         `yaml:"fault" json:"fault"`
 }
 
 // Fault is one entry of the nemesis' repertoire. Which fields apply depends
@@ -136,44 +148,44 @@ type Fault struct {
 	// Kind is a partition shape (isolate, halves, majorities-ring, bridge,
 	// one-way, custom), a gray fault (gray) or a process fault (kill,
 	// pause, restart-cluster).
-	Kind string `yaml:"kind"`
+	Kind string `yaml:"kind" json:"kind,omitempty"`
 	// Node picks the node for isolate, bridge, kill, pause and gray: a
 	// name, "random" (the default) or "leader".
-	Node string `yaml:"node,omitempty"`
+	Node string `yaml:"node,omitempty" json:"node,omitempty"`
 	// Direction orients a partition: both (default; to for one-way and
 	// custom), to (packets to the target side are dropped) or from.
-	Direction string `yaml:"direction,omitempty"`
+	Direction string `yaml:"direction,omitempty" json:"direction,omitempty"`
 	// Ports and Protocols limit a partition to some traffic, for example
 	// ports [2380] to cut the peer port and keep the client port open.
-	Ports     []int    `yaml:"ports,omitempty"`
-	Protocols []string `yaml:"protocols,omitempty"`
+	Ports     []int    `yaml:"ports,omitempty" json:"ports,omitempty"`
+	Protocols []string `yaml:"protocols,omitempty" json:"protocols,omitempty"`
 	// Action is drop (default, silent) or reject (TCP reset, ICMP
 	// unreachable).
-	Action string `yaml:"action,omitempty"`
+	Action string `yaml:"action,omitempty" json:"action,omitempty"`
 	// Flap switches the partition off and on again at this interval while
 	// it is held.
-	Flap time.Duration `yaml:"flap,omitempty"`
+	Flap time.Duration `yaml:"flap,omitempty" json:"flap,omitempty"`
 	// Grudge is the custom partition: each node maps to the nodes whose
 	// packets it drops.
-	Grudge map[string][]string `yaml:"grudge,omitempty"`
+	Grudge map[string][]string `yaml:"grudge,omitempty" json:"grudge,omitempty"`
 	// From and To select directed links: one-way drops From's packets to
 	// To; gray degrades every link From x To (all nodes when one is empty).
-	From []string `yaml:"from,omitempty"`
-	To   []string `yaml:"to,omitempty"`
+	From []string `yaml:"from,omitempty" json:"from,omitempty"`
+	To   []string `yaml:"to,omitempty" json:"to,omitempty"`
 	// Gray degradation of each selected link (percentages are 0-100):
 	// random loss, correlated with the previous packet's fate; delay with
 	// jitter drawn from distribution (uniform or normal); duplication;
 	// reordering (packets sent without the delay); corruption; a rate cap
 	// such as "1mbit".
-	Loss         float64       `yaml:"loss,omitempty"`
-	Correlation  float64       `yaml:"correlation,omitempty"`
-	Delay        time.Duration `yaml:"delay,omitempty"`
-	Jitter       time.Duration `yaml:"jitter,omitempty"`
-	Distribution string        `yaml:"distribution,omitempty"`
-	Duplicate    float64       `yaml:"duplicate,omitempty"`
-	Reorder      float64       `yaml:"reorder,omitempty"`
-	Corrupt      float64       `yaml:"corrupt,omitempty"`
-	Rate         string        `yaml:"rate,omitempty"`
+	Loss         float64       `yaml:"loss,omitempty" json:"loss,omitempty"`
+	Correlation  float64       `yaml:"correlation,omitempty" json:"correlation,omitempty"`
+	Delay        time.Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
+	Jitter       time.Duration `yaml:"jitter,omitempty" json:"jitter,omitempty"`
+	Distribution string        `yaml:"distribution,omitempty" json:"distribution,omitempty"`
+	Duplicate    float64       `yaml:"duplicate,omitempty" json:"duplicate,omitempty"`
+	Reorder      float64       `yaml:"reorder,omitempty" json:"reorder,omitempty"`
+	Corrupt      float64       `yaml:"corrupt,omitempty" json:"corrupt,omitempty"`
+	Rate         string        `yaml:"rate,omitempty" json:"rate,omitempty"`
 }
 
 // RateBPS is the gray rate cap in bits per second (0: none). The scenario
@@ -404,6 +416,32 @@ func (s *Scenario) validate(src []byte) error {
 		return bad("workload.reads", "must be linearizable or serializable, got %q", w.Reads)
 	}
 	n := s.Nemesis
+	if len(n.Timeline) > 0 {
+		if len(n.Faults) > 0 || n.Every != 0 || n.Hold != 0 || n.StartAfter != 0 {
+			return bad("nemesis.timeline", "give either a timeline or faults with every / hold, not both")
+		}
+		end := time.Duration(0)
+		for i, e := range n.Timeline {
+			field := fmt.Sprintf("nemesis.timeline[%d]", i)
+			if e.At < end {
+				return bad(field+".at", "starts at %v, before the entry before it ends (%v): entries may not overlap", e.At, end)
+			}
+			if e.For <= 0 {
+				return bad(field+".for", "must be a positive duration")
+			}
+			end = e.At + e.For
+			if end > s.TimeLimit {
+				return bad(field+".for", "ends at %v, after time_limit (%v)", end, s.TimeLimit)
+			}
+			saved := s.Nemesis.Hold
+			s.Nemesis.Hold = e.For // flap is checked against the entry's own duration
+			err := s.validateFault(field+".fault", e.Fault, bad)
+			s.Nemesis.Hold = saved
+			if err != nil {
+				return err
+			}
+		}
+	}
 	if len(n.Faults) > 0 {
 		if n.Every <= 0 {
 			return bad("nemesis.every", "must be a positive duration when faults are listed")

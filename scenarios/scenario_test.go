@@ -134,3 +134,26 @@ func TestFaultValidation(t *testing.T) {
 		t.Errorf("1mbps = %d, %v", bps, err)
 	}
 }
+
+func TestTimelineValidation(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"valid", "time_limit: 20s\nnemesis:\n  timeline:\n    - {at: 2s, for: 3s, fault: {kind: isolate, node: n1}}\n    - {at: 6s, for: 2s, fault: {kind: kill, node: n2}}\n", ""},
+		{"overlap", "time_limit: 20s\nnemesis:\n  timeline:\n    - {at: 2s, for: 5s, fault: {kind: halves}}\n    - {at: 6s, for: 2s, fault: {kind: halves}}\n", "bad.yaml:5: nemesis.timeline[1].at: starts at 6s, before the entry before it ends (7s)"},
+		{"past the limit", "time_limit: 5s\nnemesis:\n  timeline:\n    - {at: 2s, for: 5s, fault: {kind: halves}}\n", "nemesis.timeline[0].for: ends at 7s, after time_limit"},
+		{"both forms", "time_limit: 20s\nnemesis:\n  every: 5s\n  hold: 2s\n  faults: [{kind: halves}]\n  timeline:\n    - {at: 2s, for: 3s, fault: {kind: halves}}\n", "give either a timeline or faults"},
+		{"bad fault inside", "time_limit: 20s\nnemesis:\n  timeline:\n    - {at: 2s, for: 3s, fault: {kind: isolate, node: n9}}\n", "nemesis.timeline[0].fault.node: no node \"n9\""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := scenarios.Parse("bad.yaml", []byte(tc.src))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -46,6 +46,7 @@ const (
 const usage = `usage:
   faultline run [-store DIR] [-junit FILE] [-summary FILE] SCENARIO.yaml|FOLDER ...
                                              run scenarios, check their histories, report
+  faultline replay [-store DIR] STORE_DIR     run a stored run again: same seed, same faults at the same offsets
   faultline validate SCENARIO.yaml|FOLDER ... check scenario files without running them
   faultline list                             fault kinds, workloads, shipped scenarios
   faultline check [-budget D] [-key-budget D] [-first-invalid] [-initial N]
@@ -145,6 +146,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		return worst(outs)
+	case "replay":
+		// faultline replay [run flags] STORE_DIR: run the stored replay.yaml.
+		if len(args) < 2 {
+			return fail(errors.New("replay needs a store folder, for example: faultline replay store/latest"))
+		}
+		dir := args[len(args)-1]
+		path := filepath.Join(dir, harness.ReplayFile)
+		if _, err := os.Stat(path); err != nil {
+			return fail(fmt.Errorf("%s: no %s there: the run applied no faults, or is not a faultline run folder", dir, harness.ReplayFile))
+		}
+		return run(ctx, append(append([]string{"run"}, args[1:len(args)-1]...), path), stdout, stderr)
 	case "validate":
 		if len(args) < 2 {
 			return fail(errors.New("validate needs scenario files or folders"))

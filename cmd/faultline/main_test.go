@@ -45,6 +45,7 @@ func TestCLI(t *testing.T) {
 		{"check store folder", []string{"check", dir}, 1, "key k0: invalid", ""},
 		{"check missing history", []string{"check", filepath.Join(dir, "missing")}, 3, "", "no such file"},
 		{"help", []string{"help"}, 0, "exit codes", ""},
+		{"replay without replay.yaml", []string{"replay", dir}, 3, "", "no replay.yaml there"},
 		{"check jepsen edn", []string{"check", jepsen("jepsen-cas-register-invalid.edn")}, 1, "(jepsen-edn)", ""},
 		{"check jepsen log", []string{"check", "-format", "jepsen-log", jepsen("jepsen-register-valid.log")}, 0, "verdict: VALID", ""},
 		{"check with initial 0", []string{"check", "-initial", "0", jepsen("jepsen-initial-zero.edn")}, 0, "verdict: VALID", ""},
