@@ -398,3 +398,57 @@ func TestPythonClient(t *testing.T) {
 	}
 	assertClean(t, rep.RunID)
 }
+
+// TestShrink shrinks a failing run (two isolations of n1 with serializable
+// reads) to a smaller scenario that still fails.
+func TestShrink(t *testing.T) {
+	rep, err := runScenario(t, "etcd-stale-reads.yaml", func(s *scenarios.Scenario) {
+		s.TimeLimit = 14 * time.Second
+		s.Nemesis = scenarios.Nemesis{Timeline: []scenarios.TimedFault{
+			{At: 2 * time.Second, For: 4 * time.Second, Fault: scenarios.Fault{Kind: "isolate", Node: "n1"}},
+			{At: 8 * time.Second, For: 4 * time.Second, Fault: scenarios.Fault{Kind: "isolate", Node: "n1"}},
+		}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != checker.Invalid {
+		t.Fatalf("the run to shrink is %s, not invalid", rep.Verdict)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	res, err := harness.Shrink(ctx, rep.StoreDir, harness.ShrinkOptions{Options: harness.Options{StoreRoot: filepath.Dir(filepath.Dir(rep.StoreDir)), Log: &log}, Tries: 5})
+	t.Logf("shrink log:\n%s", log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s -> %s in %d runs", res.Before, res.After, res.Tries)
+	var before, after time.Duration
+	for _, e := range rep.Timeline {
+		before += e.For
+	}
+	for _, e := range res.Scenario.Nemesis.Timeline {
+		after += e.For
+	}
+	if len(res.Scenario.Nemesis.Timeline) >= len(rep.Timeline) && after >= before && res.Scenario.TimeLimit >= rep.Timeline[len(rep.Timeline)-1].At {
+		t.Errorf("not smaller: %s -> %s", res.Before, res.After)
+	}
+	// The written reproducer loads and is the scenario that last failed.
+	sc, err := scenarios.Load(res.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Nemesis.Timeline) != len(res.Scenario.Nemesis.Timeline) || sc.Seed != rep.Seed {
+		t.Errorf("shrunk.yaml: %d faults, seed %d", len(sc.Nemesis.Timeline), sc.Seed)
+	}
+	// And it still fails when run on its own.
+	again, err := harness.Run(ctx, sc, harness.Options{StoreRoot: filepath.Dir(filepath.Dir(rep.StoreDir)), Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Verdict != checker.Invalid {
+		t.Errorf("shrunk.yaml run on its own: %s, want invalid", again.Verdict)
+	}
+	assertClean(t, again.RunID)
+}

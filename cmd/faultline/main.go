@@ -47,6 +47,8 @@ const usage = `usage:
   faultline run [-store DIR] [-junit FILE] [-summary FILE] SCENARIO.yaml|FOLDER ...
                                              run scenarios, check their histories, report
   faultline replay [-store DIR] STORE_DIR     run a stored run again: same seed, same faults at the same offsets
+  faultline shrink [-tries N] [-budget D] STORE_DIR
+                                             find a smaller scenario that still fails (writes shrunk.yaml)
   faultline validate SCENARIO.yaml|FOLDER ... check scenario files without running them
   faultline list                             fault kinds, workloads, shipped scenarios
   faultline check [-budget D] [-key-budget D] [-first-invalid] [-initial N]
@@ -157,6 +159,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail(fmt.Errorf("%s: no %s there: the run applied no faults, or is not a faultline run folder", dir, harness.ReplayFile))
 		}
 		return run(ctx, append(append([]string{"run"}, args[1:len(args)-1]...), path), stdout, stderr)
+	case "shrink":
+		fs := flag.NewFlagSet("shrink", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		store := fs.String("store", "store", "folder that keeps the runs")
+		tries := fs.Int("tries", 12, "at most this many runs")
+		budget := fs.Duration("budget", 20*time.Minute, "at most this much time")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitError
+		}
+		if fs.NArg() != 1 {
+			return fail(errors.New("shrink needs the store folder of a failing run, for example: faultline shrink store/latest"))
+		}
+		dir, err := filepath.EvalSymlinks(fs.Arg(0)) // store/latest moves as shrink runs
+		if err != nil {
+			return fail(err)
+		}
+		res, err := harness.Shrink(ctx, dir, harness.ShrinkOptions{Options: harness.Options{StoreRoot: *store, Log: stderr}, Tries: *tries, Budget: *budget})
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "shrunk in %d runs: %s -> %s\nminimal reproducer: %s\n", res.Tries, res.Before, res.After, res.Path)
+		return exitValid
 	case "validate":
 		if len(args) < 2 {
 			return fail(errors.New("validate needs scenario files or folders"))
