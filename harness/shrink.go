@@ -54,7 +54,9 @@ func Shrink(ctx context.Context, dir string, opts ShrinkOptions) (ShrinkResult, 
 	if opts.Budget <= 0 {
 		opts.Budget = 20 * time.Minute
 	}
-	logf := func(format string, args ...any) { fmt.Fprintf(opts.logWriter(), "faultline: shrink: "+format+"\n", args...) }
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(opts.logWriter(), "faultline: shrink: "+format+"\n", args...)
+	}
 	best, err := scenarios.Load(filepath.Join(dir, ReplayFile))
 	if err != nil {
 		return ShrinkResult{}, fmt.Errorf("%w: %v (a run that applied no faults has no replay.yaml)", ErrNotFailing, err)
