@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sync/atomic"
 	"time"
@@ -138,16 +139,21 @@ func runNemesis(ctx context.Context, begin, stop time.Time, cfg scenarios.Nemesi
 				return nil, err
 			}
 		}
+		last := stop.Add(-cfg.Recovery) // no fault starts in the recovery phase
+		at := cfg.StartAfter
 		next = func(i int) (step, bool) {
-			at := cfg.StartAfter + time.Duration(i)*cfg.Every
-			if !begin.Add(at + cfg.Hold).Before(stop) {
+			if i > 0 {
+				at += between(nm.Env.Rng, cfg.Every, cfg.EveryMax)
+			}
+			hold := between(nm.Env.Rng, cfg.Hold, cfg.HoldMax)
+			if !begin.Add(at + hold).Before(last) {
 				return step{}, false
 			}
 			k := i % len(faults)
 			if cfg.Order != "cycle" {
 				k = nm.Env.Rng.IntN(len(faults))
 			}
-			return step{at: at, hold: cfg.Hold, spec: cfg.Faults[k], fault: faults[k]}, true
+			return step{at: at, hold: hold, spec: cfg.Faults[k], fault: faults[k]}, true
 		}
 	default:
 		return nil, nil
@@ -203,6 +209,14 @@ func runNemesis(ctx context.Context, begin, stop time.Time, cfg scenarios.Nemesi
 			return applied, nil
 		}
 	}
+}
+
+// between draws a duration between lo and hi (just lo when hi is not above it).
+func between(rng *rand.Rand, lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(rng.Int64N(int64(hi-lo)+1))
 }
 
 // resolve writes down what a fault actually did as a scenario entry that

@@ -316,13 +316,17 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	if werr != nil {
 		return rep, werr
 	}
-	// Final reads (a set's), once the cluster is whole again.
+	// Final reads of every key, once the cluster is whole again: what was
+	// acknowledged must still be there.
 	if len(gen.Final()) > 0 {
 		fctx, cancel := context.WithTimeout(ctx, run.Cluster.ReadyTimeout)
 		if err := adapter.WaitReady(fctx, wnodes); err != nil {
 			logf("warning: cluster not ready for the final reads: %v", err)
 		}
-		fstats, err := workloads.RunFinal(fctx, wcfg, gen, clients, 1_000_000, h)
+		// Fresh process numbers above any a client used (each unknown
+		// outcome moved one client up by the number of clients).
+		first := len(clients) * int(stats.Info+1)
+		fstats, err := workloads.RunFinal(fctx, wcfg, gen, clients, first, h)
 		cancel()
 		if err != nil {
 			return rep, err

@@ -54,9 +54,11 @@ func Shrink(ctx context.Context, dir string, opts ShrinkOptions) (ShrinkResult, 
 	if opts.Budget <= 0 {
 		opts.Budget = 20 * time.Minute
 	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(opts.logWriter(), "faultline: shrink: "+format+"\n", args...)
+	log := opts.Log
+	if log == nil {
+		log = os.Stderr
 	}
+	logf := func(format string, args ...any) { fmt.Fprintf(log, "faultline: shrink: "+format+"\n", args...) }
 	best, err := scenarios.Load(filepath.Join(dir, ReplayFile))
 	if err != nil {
 		return ShrinkResult{}, fmt.Errorf("%w: %v (a run that applied no faults has no replay.yaml)", ErrNotFailing, err)
@@ -132,13 +134,6 @@ func Shrink(ctx context.Context, dir string, opts ShrinkOptions) (ShrinkResult, 
 	}
 	res.Scenario, res.After = best, describeTimeline(best)
 	return res, ctx.Err()
-}
-
-func (o Options) logWriter() interface{ Write([]byte) (int, error) } {
-	if o.Log == nil {
-		return os.Stderr
-	}
-	return o.Log
 }
 
 func describeTimeline(s *scenarios.Scenario) string {

@@ -123,11 +123,21 @@ type Mix struct {
 type Nemesis struct {
 	// Order is how the next fault is picked: random (default, seeded) or
 	// cycle (each in turn, in the order listed).
-	Order      string        `yaml:"order,omitempty"`
+	Order string `yaml:"order,omitempty"`
+	// StartAfter is the warm-up: the workload runs this long before the
+	// first fault.
 	StartAfter time.Duration `yaml:"start_after,omitempty"`
-	Every      time.Duration `yaml:"every,omitempty"`
-	Hold       time.Duration `yaml:"hold,omitempty"`
-	Faults     []Fault       `yaml:"faults,omitempty"`
+	// A fault starts every Every and is held for Hold. With EveryMax or
+	// HoldMax set, each interval or duration is drawn (seeded) between the
+	// two.
+	Every    time.Duration `yaml:"every,omitempty"`
+	EveryMax time.Duration `yaml:"every_max,omitempty"`
+	Hold     time.Duration `yaml:"hold,omitempty"`
+	HoldMax  time.Duration `yaml:"hold_max,omitempty"`
+	// Recovery is the last phase: no fault starts after time_limit minus
+	// Recovery, so the system is seen healing under load before the end.
+	Recovery time.Duration `yaml:"recovery,omitempty"`
+	Faults   []Fault       `yaml:"faults,omitempty"`
 	// Timeline is an explicit schedule instead: each fault at an offset
 	// from the start of the workload, for a duration. Entries may not
 	// overlap. A run stores the timeline it actually applied (with every
@@ -417,7 +427,7 @@ func (s *Scenario) validate(src []byte) error {
 	}
 	n := s.Nemesis
 	if len(n.Timeline) > 0 {
-		if len(n.Faults) > 0 || n.Every != 0 || n.Hold != 0 || n.StartAfter != 0 {
+		if len(n.Faults) > 0 || n.Every != 0 || n.Hold != 0 || n.StartAfter != 0 || n.EveryMax != 0 || n.HoldMax != 0 || n.Recovery != 0 {
 			return bad("nemesis.timeline", "give either a timeline or faults with every / hold, not both")
 		}
 		end := time.Duration(0)
@@ -449,6 +459,15 @@ func (s *Scenario) validate(src []byte) error {
 		if n.Hold <= 0 || n.Hold >= n.Every {
 			return bad("nemesis.hold", "must be positive and shorter than nemesis.every (%v), got %v", n.Every, n.Hold)
 		}
+		if n.EveryMax != 0 && n.EveryMax < n.Every {
+			return bad("nemesis.every_max", "must be at least nemesis.every (%v), got %v", n.Every, n.EveryMax)
+		}
+		if n.HoldMax != 0 && (n.HoldMax < n.Hold || n.HoldMax >= n.Every) {
+			return bad("nemesis.hold_max", "must be between nemesis.hold (%v) and nemesis.every (%v), got %v", n.Hold, n.Every, n.HoldMax)
+		}
+	}
+	if n.Recovery < 0 || (n.Recovery > 0 && n.Recovery+n.StartAfter >= s.TimeLimit) {
+		return bad("nemesis.recovery", "must leave time for faults: start_after (%v) + recovery (%v) is not under time_limit (%v)", n.StartAfter, n.Recovery, s.TimeLimit)
 	}
 	if n.Order != "" && n.Order != "random" && n.Order != "cycle" {
 		return bad("nemesis.order", "must be random or cycle, got %q", n.Order)

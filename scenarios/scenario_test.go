@@ -143,6 +143,9 @@ func TestTimelineValidation(t *testing.T) {
 		{"overlap", "time_limit: 20s\nnemesis:\n  timeline:\n    - {at: 2s, for: 5s, fault: {kind: halves}}\n    - {at: 6s, for: 2s, fault: {kind: halves}}\n", "bad.yaml:5: nemesis.timeline[1].at: starts at 6s, before the entry before it ends (7s)"},
 		{"past the limit", "time_limit: 5s\nnemesis:\n  timeline:\n    - {at: 2s, for: 5s, fault: {kind: halves}}\n", "nemesis.timeline[0].for: ends at 7s, after time_limit"},
 		{"both forms", "time_limit: 20s\nnemesis:\n  every: 5s\n  hold: 2s\n  faults: [{kind: halves}]\n  timeline:\n    - {at: 2s, for: 3s, fault: {kind: halves}}\n", "give either a timeline or faults"},
+		{"ranges and recovery", "time_limit: 30s\nnemesis:\n  start_after: 3s\n  every: 5s\n  every_max: 8s\n  hold: 2s\n  hold_max: 4s\n  recovery: 5s\n  faults: [{kind: halves}]\n", ""},
+		{"hold_max past every", "time_limit: 30s\nnemesis:\n  every: 5s\n  hold: 2s\n  hold_max: 6s\n  faults: [{kind: halves}]\n", "bad.yaml:5: nemesis.hold_max: must be between"},
+		{"recovery eats the run", "time_limit: 10s\nnemesis:\n  start_after: 3s\n  recovery: 8s\n  every: 5s\n  hold: 2s\n  faults: [{kind: halves}]\n", "nemesis.recovery: must leave time for faults"},
 		{"bad fault inside", "time_limit: 20s\nnemesis:\n  timeline:\n    - {at: 2s, for: 3s, fault: {kind: isolate, node: n9}}\n", "nemesis.timeline[0].fault.node: no node \"n9\""},
 	}
 	for _, tc := range tests {

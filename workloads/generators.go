@@ -17,8 +17,8 @@ type Generator interface {
 	// Observe sees every operation's result (a cas expects the newest
 	// value seen, for example).
 	Observe(op Op, res Result)
-	// Final lists the operations to run once the faults are healed (the
-	// final reads a set needs), or nil.
+	// Final lists the operations to run once the faults are healed: a read
+	// of every key ever used (a set's lost elements show only there).
 	Final() []Op
 }
 
@@ -38,10 +38,10 @@ func NewGenerator(cfg Config) (Generator, error) {
 	case Set:
 		// Adds of unique elements; a read one time in five.
 		u := &unique{}
-		return &opGen{keys: keys, f: "add", readOneIn: 5, value: func(*rand.Rand) int64 { return u.next() }, finalReads: true}, nil
+		return &opGen{keys: keys, f: "add", readOneIn: 5, value: func(*rand.Rand) int64 { return u.next() }}, nil
 	case Counter:
 		// Increments of 1 to 5, and reads.
-		return &opGen{keys: keys, f: "add", readOneIn: 2, value: func(rng *rand.Rand) int64 { return int64(1 + rng.IntN(5)) }, finalReads: true}, nil
+		return &opGen{keys: keys, f: "add", readOneIn: 2, value: func(rng *rand.Rand) int64 { return int64(1 + rng.IntN(5)) }}, nil
 	case Append:
 		// Appends of unique elements to per-key lists, and reads.
 		u := &unique{}
@@ -153,17 +153,24 @@ func (g *registerGen) Observe(op Op, res Result) {
 	g.mu.Unlock()
 }
 
-func (g *registerGen) Final() []Op { return nil }
+func (g *registerGen) Final() []Op { return finalReads(g.keys) }
+
+// finalReads reads every key ever used.
+func finalReads(keys *keyPicker) []Op {
+	var ops []Op
+	for _, k := range keys.everUsed() {
+		ops = append(ops, Op{F: "read", Key: k, Value: null})
+	}
+	return ops
+}
 
 // opGen is the set, counter and append workloads: one kind of update and
-// reads of the whole object. finalReads adds a read of every key ever used
-// once the faults are healed (a set's lost elements show only there).
+// reads of the whole object.
 type opGen struct {
-	keys       *keyPicker
-	f          string // the update: "add" or "append"
-	readOneIn  int    // a read one time in readOneIn
-	value      func(rng *rand.Rand) int64
-	finalReads bool
+	keys      *keyPicker
+	f         string // the update: "add" or "append"
+	readOneIn int    // a read one time in readOneIn
+	value     func(rng *rand.Rand) int64
 }
 
 func (g *opGen) Next(rng *rand.Rand) Op {
@@ -176,13 +183,4 @@ func (g *opGen) Next(rng *rand.Rand) Op {
 
 func (g *opGen) Observe(Op, Result) {}
 
-func (g *opGen) Final() []Op {
-	if !g.finalReads {
-		return nil
-	}
-	var ops []Op
-	for _, k := range g.keys.everUsed() {
-		ops = append(ops, Op{F: "read", Key: k, Value: null})
-	}
-	return ops
-}
+func (g *opGen) Final() []Op { return finalReads(g.keys) }
