@@ -442,13 +442,25 @@ func TestShrink(t *testing.T) {
 	if len(sc.Nemesis.Timeline) != len(res.Scenario.Nemesis.Timeline) || sc.Seed != rep.Seed {
 		t.Errorf("shrunk.yaml: %d faults, seed %d", len(sc.Nemesis.Timeline), sc.Seed)
 	}
-	// And it still fails when run on its own.
-	again, err := harness.Run(ctx, sc, harness.Options{StoreRoot: filepath.Dir(filepath.Dir(rep.StoreDir)), Log: io.Discard})
-	if err != nil {
-		t.Fatal(err)
+	// And it still fails when run on its own. The seed fixes what faultline
+	// controls, not which node etcd elects: when the isolated node happens
+	// to lead, a short isolation is spent electing a new leader, so a
+	// reproducer of a race may need a few replays (README, "Reproducing a
+	// run"). Up to three.
+	var verdicts []checker.Verdict
+	for range 3 {
+		again, err := harness.Run(ctx, sc, harness.Options{StoreRoot: filepath.Dir(filepath.Dir(rep.StoreDir)), Log: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertClean(t, again.RunID)
+		verdicts = append(verdicts, again.Verdict)
+		if again.Verdict == checker.Invalid {
+			break
+		}
 	}
-	if again.Verdict != checker.Invalid {
-		t.Errorf("shrunk.yaml run on its own: %s, want invalid", again.Verdict)
+	if verdicts[len(verdicts)-1] != checker.Invalid {
+		t.Errorf("shrunk.yaml run on its own, three times: %v, want invalid", verdicts)
 	}
-	assertClean(t, again.RunID)
+	t.Logf("shrunk.yaml replayed: %v", verdicts)
 }
