@@ -21,7 +21,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,16 +112,6 @@ func (r Result) InvalidKeys() []string {
 	return out
 }
 
-// endEvents are the nemesis events that end a fault: those package
-// nemesis writes, and Jepsen's :stop (the checker reads histories without
-// importing nemesis). Every other nemesis event starts one.
-var endEvents = []string{"heal", "restart", "resume", "stop"}
-
-type fault struct {
-	start, end int64
-	desc       string
-}
-
 // CheckRegister checks a register history for linearizability.
 func CheckRegister(records []history.Record, opts Options) (Result, error) {
 	if opts.Budget <= 0 {
@@ -144,7 +133,7 @@ func CheckRegister(records []history.Record, opts Options) (Result, error) {
 // of workers. Each key gets its own budget (KeyBudget), cut short by the
 // overall one (Budget); with StopAtFirstInvalid, the first invalid key
 // stops the keys still being checked, which are then unknown.
-func checkLinearizable(newModel func() porcupine.Model, perKey map[string][]porcupine.Operation, counts Counts, faults []fault, opts Options, began time.Time) Result {
+func checkLinearizable(newModel func() porcupine.Model, perKey map[string][]porcupine.Operation, counts Counts, faults []history.FaultWindow, opts Options, began time.Time) Result {
 	deadline := began.Add(opts.Budget)
 	keys := make([]string, 0, len(perKey))
 	for k := range perKey {
@@ -202,7 +191,7 @@ func stoppable(m porcupine.Model, stop *atomic.Bool) porcupine.Model {
 	return m
 }
 
-func checkKey(newModel func() porcupine.Model, stop *atomic.Bool, key string, ops []porcupine.Operation, deadline time.Time, faults []fault, opts Options) KeyResult {
+func checkKey(newModel func() porcupine.Model, stop *atomic.Bool, key string, ops []porcupine.Operation, deadline time.Time, faults []history.FaultWindow, opts Options) KeyResult {
 	kr := KeyResult{Key: key, Operations: len(ops)}
 	start := time.Now()
 	defer func() { kr.DurationMS = time.Since(start).Milliseconds() }()
@@ -246,7 +235,7 @@ func checkKey(newModel func() porcupine.Model, stop *atomic.Bool, key string, op
 	}
 	var ann []porcupine.Annotation
 	for _, f := range faults {
-		ann = append(ann, porcupine.Annotation{Tag: "nemesis", Start: f.start, End: f.end, Description: f.desc, BackgroundColor: "#fbd7d7"})
+		ann = append(ann, porcupine.Annotation{Tag: "nemesis", Start: f.Start, End: f.End, Description: f.Label, BackgroundColor: "#fbd7d7"})
 	}
 	info.AddAnnotations(ann)
 	name := "key-" + key + ".html"
@@ -275,32 +264,17 @@ type pairedOp struct {
 // pairOps pairs invokes with completions per process, counts outcomes and
 // collects the nemesis' fault windows. It also returns the time of the last
 // record.
-func pairOps(records []history.Record) ([]pairedOp, int64, Counts, []fault, error) {
+func pairOps(records []history.Record) ([]pairedOp, int64, Counts, []history.FaultWindow, error) {
 	var counts Counts
-	var faults []fault
+	faults := history.FaultWindows(records)
+	counts.Faults = len(faults)
 	open := map[history.Process]*history.Record{}
 	ops := make([]pairedOp, 0, len(records)/2)
 	var end int64
-	var openFault *fault
 	for i := range records {
 		r := &records[i]
 		end = max(end, r.Time)
 		if r.Process == history.Nemesis {
-			switch {
-			case slices.Contains(endEvents, r.F):
-				if openFault != nil {
-					openFault.end = r.Time
-					faults = append(faults, *openFault)
-					openFault = nil
-				}
-			case r.Type == history.Info:
-				counts.Faults++
-				if openFault != nil {
-					openFault.end = r.Time
-					faults = append(faults, *openFault)
-				}
-				openFault = &fault{start: r.Time, desc: describeFault(*r)}
-			}
 			continue
 		}
 		if r.Type == history.Invoke {
@@ -331,10 +305,6 @@ func pairOps(records []history.Record) ([]pairedOp, int64, Counts, []fault, erro
 		}
 		ops = append(ops, op)
 	}
-	if openFault != nil {
-		openFault.end = end
-		faults = append(faults, *openFault)
-	}
 	for _, inv := range open {
 		ops = append(ops, pairedOp{inv: inv, typ: history.Info, call: inv.Time, ret: math.MaxInt64})
 	}
@@ -350,7 +320,7 @@ func pairOps(records []history.Record) ([]pairedOp, int64, Counts, []fault, erro
 //     placed last with no visible effect, so it is left out too (this keeps
 //     the search small after long partitions);
 //   - an invoke with no completion (the harness stopped) counts as unknown.
-func registerOps(records []history.Record) (map[string][]porcupine.Operation, Counts, []fault, error) {
+func registerOps(records []history.Record) (map[string][]porcupine.Operation, Counts, []history.FaultWindow, error) {
 	paired, end, counts, faults, err := pairOps(records)
 	if err != nil {
 		return nil, counts, nil, err
@@ -425,25 +395,6 @@ func sortByCall(perKey map[string][]porcupine.Operation) {
 	for k := range perKey {
 		slices.SortFunc(perKey[k], func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
 	}
-}
-
-// describeFault names a fault event for the visualization: its f, shape
-// and summary when the event carries them, else its raw value.
-func describeFault(r history.Record) string {
-	var v struct {
-		Shape   string   `json:"shape"`
-		Summary string   `json:"summary"`
-		Nodes   []string `json:"nodes"`
-	}
-	if json.Unmarshal(r.Value, &v) == nil {
-		switch {
-		case v.Summary != "":
-			return fmt.Sprintf("%s %s: %s", r.F, v.Shape, v.Summary)
-		case len(v.Nodes) > 0:
-			return r.F + " " + strings.Join(v.Nodes, " ")
-		}
-	}
-	return strings.TrimSpace(r.F + " " + string(r.Value))
 }
 
 func parseRegInput(r history.Record) (regInput, error) {

@@ -96,3 +96,26 @@ func TestReadNamesBadLine(t *testing.T) {
 		t.Fatalf("unknown field accepted: %v", err)
 	}
 }
+
+func TestFaultWindows(t *testing.T) {
+	recs, err := history.Read(strings.NewReader(`{"index":0,"process":"nemesis","type":"info","f":"partition","value":{"shape":"halves","summary":"n1 | n2 n3","observed":{"udp/47001":{"n2":["n3"]}}},"time":10}
+{"index":1,"process":0,"type":"invoke","f":"read","time":15}
+{"index":2,"process":"nemesis","type":"info","f":"heal","time":20}
+{"index":3,"process":"nemesis","type":"invoke","f":"start","time":25}
+{"index":4,"process":"nemesis","type":"info","f":"kill","value":{"nodes":["n2"]},"time":30}
+{"index":5,"process":0,"type":"ok","f":"read","time":40}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := history.FaultWindows(recs)
+	if len(w) != 2 {
+		t.Fatalf("windows %+v, want 2 (a Jepsen-style invoke starts nothing)", w)
+	}
+	if w[0].Label != "partition halves: n1 | n2 n3" || w[0].Start != 10 || w[0].End != 20 || len(w[0].Observed["udp/47001"]["n2"]) != 1 {
+		t.Errorf("first window %+v", w[0])
+	}
+	if w[1].Label != "kill n2" || w[1].Start != 30 || w[1].End != 40 {
+		t.Errorf("a fault still in force ends with the history: %+v", w[1])
+	}
+}

@@ -61,9 +61,6 @@ var (
 	_ Fault     = (*RestartClusterFault)(nil)
 )
 
-// Event names that end a fault; every other nemesis event starts one.
-var EndEvents = []string{"heal", "restart", "resume"}
-
 // PartitionEvent is the value recorded when a partition takes effect.
 type PartitionEvent struct {
 	Shape     string      `json:"shape"`

@@ -37,9 +37,6 @@ type Gray struct {
 	Rate uint64 `json:"rate_bps,omitempty"`
 }
 
-// Distributions of jitter.
-var Distributions = []string{"uniform", "normal"}
-
 // Validate checks the values.
 func (g Gray) Validate() error {
 	for name, pct := range map[string]float64{"loss": g.Loss, "correlation": g.Correlation, "duplicate": g.Duplicate, "reorder": g.Reorder, "corrupt": g.Corrupt} {

@@ -103,9 +103,6 @@ var (
 	_ Shape = Custom{}
 )
 
-// Shapes lists the partition shapes a scenario may name.
-var Shapes = []string{"isolate", "halves", "majorities-ring", "bridge", "one-way", "custom"}
-
 // Isolate cuts one node off from every other node. Node is a name, "" or
 // "random" for a random node, or "leader" for the current leader.
 type Isolate struct{ Node string }

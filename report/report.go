@@ -11,7 +11,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"image/color"
@@ -66,52 +65,14 @@ type op struct {
 	typ         history.Type
 }
 
-// endEvents end a fault window (as in the checker).
-var endEvents = []string{"heal", "restart", "resume", "stop"}
-
 func analyse(recs []history.Record) ([]op, []fault, float64, []string) {
 	var ops []op
 	var nodes []string
-	var faults []fault
 	open := map[history.Process]history.Record{}
 	end := 0.0
-	cur := -1
 	for _, r := range recs {
-		t := float64(r.Time) / 1e9
-		end = math.Max(end, t)
+		end = math.Max(end, float64(r.Time)/1e9)
 		if r.Process == history.Nemesis {
-			if slices.Contains(endEvents, r.F) {
-				if cur >= 0 {
-					faults[cur].End = t
-					cur = -1
-				}
-				continue
-			}
-			if r.Type != history.Info {
-				continue
-			}
-			if cur >= 0 {
-				faults[cur].End = t
-			}
-			var v struct {
-				Shape    string                         `json:"shape"`
-				Summary  string                         `json:"summary"`
-				Nodes    []string                       `json:"nodes"`
-				Links    []json.RawMessage              `json:"links"`
-				Observed map[string]map[string][]string `json:"observed"`
-			}
-			json.Unmarshal(r.Value, &v)
-			label := r.F
-			switch {
-			case v.Shape != "":
-				label += " " + v.Shape + ": " + v.Summary
-			case len(v.Nodes) > 0:
-				label += " " + strings.Join(v.Nodes, " ")
-			case len(v.Links) > 0:
-				label += fmt.Sprintf(" (%d links)", len(v.Links))
-			}
-			faults = append(faults, fault{Label: label, Start: t, End: -1, Observed: v.Observed})
-			cur = len(faults) - 1
 			continue
 		}
 		if r.Node != "" && !slices.Contains(nodes, r.Node) {
@@ -126,10 +87,9 @@ func analyse(recs []history.Record) ([]op, []fault, float64, []string) {
 			ops = append(ops, op{at: float64(inv.Time) / 1e9, latency: float64(r.Time-inv.Time) / 1e6, typ: r.Type})
 		}
 	}
-	for i := range faults {
-		if faults[i].End < 0 {
-			faults[i].End = end
-		}
+	var faults []fault
+	for _, w := range history.FaultWindows(recs) {
+		faults = append(faults, fault{Label: w.Label, Start: float64(w.Start) / 1e9, End: float64(w.End) / 1e9, Observed: w.Observed})
 	}
 	slices.Sort(nodes)
 	return ops, faults, end, nodes
