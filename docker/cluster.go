@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -136,7 +137,7 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 		hc := &container.HostConfig{NetworkMode: container.NetworkMode(netName)}
 		created, err := cli.ContainerCreate(ctx, cfg, hc, nc, nil, fmt.Sprintf("faultline-%s-%s", spec.RunID, name))
 		if err != nil {
-			if client.IsErrNotFound(err) {
+			if cerrdefs.IsNotFound(err) {
 				return c, fmt.Errorf("%w: image %s not found; run `make images`", ErrImage, spec.Image)
 			}
 			return c, fmt.Errorf("%w: create %s: %v", ErrStart, name, err)
@@ -321,7 +322,7 @@ func removeRun(ctx context.Context, cli *client.Client, runID string) error {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	for _, ct := range cs {
-		if err := cli.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove container %s: %w", containerName(ct), err))
 		}
 	}
@@ -330,7 +331,7 @@ func removeRun(ctx context.Context, cli *client.Client, runID string) error {
 		return errors.Join(append(errs, fmt.Errorf("list networks: %w", err))...)
 	}
 	for _, n := range nets {
-		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
 		}
 	}

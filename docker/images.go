@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
@@ -86,10 +87,13 @@ func EnsureImages(ctx context.Context, cli *client.Client, log io.Writer) error 
 // ships is (re)built from source when missing or stale; any other image
 // must already be there, since no registry can be reached.
 func EnsureImage(ctx context.Context, cli *client.Client, tag string, log io.Writer) error {
+	if log == nil {
+		log = io.Discard
+	}
 	src, ok := shippedImage(tag)
 	if !ok {
 		if _, err := cli.ImageInspect(ctx, tag); err != nil {
-			if client.IsErrNotFound(err) {
+			if cerrdefs.IsNotFound(err) {
 				return fmt.Errorf("%w: image %s is not in the Docker engine; build or load it first (no registry is used)", ErrImage, tag)
 			}
 			return fmt.Errorf("inspect image %s: %w", tag, err)

@@ -102,6 +102,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		return rep, err
 	}
 	run := *sc
+	if run.Cluster.Image == "" {
+		run.Cluster.Image = docker.EtcdImage // the image faultline builds; stored with the run
+	}
 	if run.Seed == 0 {
 		run.Seed = mrand.Int64N(1<<53) + 1
 	}

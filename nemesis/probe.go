@@ -110,7 +110,7 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 		}
 	}
 	if len(wrong) > 0 {
-		return obs, fmt.Errorf("%w: %s", ErrNotVerified, strings.Join(wrong, "; "))
+		return obs, fmt.Errorf("%w: %s; the rules are in place but packets disagree: look for other firewall rules or routes in the node's image, and run `faultline clean` before the next run", ErrNotVerified, strings.Join(wrong, "; "))
 	}
 	return obs, nil
 }

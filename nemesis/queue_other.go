@@ -11,7 +11,6 @@ func (*queueStage) setLinks(map[netip.Addr]Gray, uint64) {}
 func (*queueStage) close()                               {}
 func installRates(string, netip.Addr, []rateMatch) error { return ErrUnsupported }
 func removeRates(string, netip.Addr) error               { return ErrUnsupported }
-func hasRates(string, netip.Addr) (bool, error)          { return false, ErrUnsupported }
 
 type rateMatch struct {
 	peer  netip.Addr

@@ -168,23 +168,6 @@ func removeRates(path string, addr netip.Addr) error {
 	})
 }
 
-// hasRates reports whether faultline's root qdisc is on the node's interface.
-func hasRates(path string, addr netip.Addr) (bool, error) {
-	var found bool
-	err := withHandle(path, addr, func(h *netlink.Handle, link netlink.Link) error {
-		qs, err := h.QdiscList(link)
-		if err != nil {
-			return err
-		}
-		for _, q := range qs {
-			major, _ := netlink.MajorMinor(q.Attrs().Handle)
-			found = found || (q.Attrs().Parent == netlink.HANDLE_ROOT && major == qdiscMajor)
-		}
-		return nil
-	})
-	return found, err
-}
-
 // CleanNamespace removes everything faultline may have installed in the
 // namespace at path: its nftables table and its root qdisc on every
 // interface. It touches nothing else. `faultline clean` uses it on the

@@ -28,9 +28,6 @@ import (
 // Default is the scenario `make run` runs, relative to the repository root.
 const Default = "scenarios/etcd-register.yaml"
 
-// DefaultEtcdImage is the image faultline builds for etcd (package docker).
-const DefaultEtcdImage = "faultline/etcd:v3.6.16"
-
 // Errors a caller may want to tell apart.
 var (
 	// ErrInvalid wraps every error about the content of a scenario file.
@@ -65,8 +62,9 @@ type Cluster struct {
 	System string `yaml:"system"`
 	// Nodes is the number of members, n1..nN: 1 to 5, default 3.
 	Nodes int `yaml:"nodes"`
-	// Image is the node image; default faultline/etcd:v3.6.16, built locally.
-	Image string `yaml:"image"`
+	// Image is the node image; empty means the image faultline builds for
+	// the system (package docker names it; the run stores the one used).
+	Image string `yaml:"image,omitempty"`
 	// ReadyTimeout bounds the wait for every node to answer; default 60s.
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
 }
@@ -332,9 +330,6 @@ func (s *Scenario) defaults() {
 	}
 	if s.Cluster.Nodes == 0 {
 		s.Cluster.Nodes = 3
-	}
-	if s.Cluster.Image == "" && s.Cluster.System == "etcd" {
-		s.Cluster.Image = DefaultEtcdImage
 	}
 	if s.Cluster.ReadyTimeout == 0 {
 		s.Cluster.ReadyTimeout = 60 * time.Second

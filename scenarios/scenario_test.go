@@ -52,7 +52,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Name != "min" || s.Cluster.Nodes != 3 || s.Workload.Clients != 10 || s.Workload.Reads != "linearizable" ||
-		s.Workload.OpTimeout != time.Second || s.Cluster.Image != scenarios.DefaultEtcdImage {
+		s.Workload.OpTimeout != time.Second || s.Cluster.Image != "" {
 		t.Errorf("defaults not applied: %+v", s)
 	}
 }

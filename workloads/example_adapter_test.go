@@ -91,7 +91,11 @@ func Example_adapter() {
 			}
 			io.WriteString(w, v)
 		case "PUT":
-			if old := r.URL.Query().Get("if"); r.URL.Query().Has("if") && store[key] != strings.Trim(old, "null") {
+			old := r.URL.Query().Get("if")
+			if old == "null" {
+				old = "" // the key must be absent
+			}
+			if r.URL.Query().Has("if") && store[key] != old {
 				w.WriteHeader(http.StatusPreconditionFailed)
 				return
 			}
