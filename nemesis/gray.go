@@ -130,6 +130,7 @@ type linkState struct {
 	g        Gray
 	rng      *rand.Rand
 	lastLost bool
+	seen     int64 // packets that reached the stage on this link
 }
 
 func newLinkState(g Gray, seed uint64) *linkState {
@@ -147,6 +148,7 @@ type fate struct {
 func (l *linkState) decide() fate {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.seen++
 	g := l.g
 	var f fate
 	if g.Loss > 0 {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -276,5 +278,24 @@ func TestNetemEngine(t *testing.T) {
 	got := len(stream(t, nodes[0], nodes[1], 2000, 200*time.Microsecond))
 	if lost := 100 * float64(2000-got) / 2000; lost < 26 || lost > 34 {
 		t.Errorf("netem loss 30%%: %.1f%% lost", lost)
+	}
+}
+
+// TestVerifyGray: probes must reach the userspace stage of a delayed link;
+// with the queue rule gone (the kernel would then let packets pass
+// undegraded) verification says so.
+func TestVerifyGray(t *testing.T) {
+	nodes := setUpNodes(t, 2)
+	n := bind(t, nodes)
+	ctx := context.Background()
+	t.Cleanup(func() { n.Heal(ctx) })
+	gray(t, n, nemesis.Gray{Delay: 20 * time.Millisecond})
+	if _, err := n.Verify(ctx); err != nil {
+		t.Fatalf("a working delayed link: %v", err)
+	}
+	must(t, nemesis.RemoveTable(nodes[0].path()))
+	_, err := n.Verify(ctx)
+	if !errors.Is(err, nemesis.ErrNotVerified) || !strings.Contains(err.Error(), "gray n1->n2: no probe reached the userspace stage") {
+		t.Fatalf("want the bypassed stage caught, got %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 )
@@ -56,9 +57,24 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 	part := n.part
 	gray := slices.Clone(n.gray)
 	var up []Node
+	addr := map[string]netip.Addr{}
 	for _, node := range n.nodes {
+		addr[node.Name] = node.Addr
 		if !n.down[node.Name] {
 			up = append(up, node)
+		}
+	}
+	// Links carried by the userspace stage: the probes must reach it, or
+	// the queue is bypassed and the link is silently not degraded at all.
+	type queued struct {
+		g     Gray
+		stage *queueStage
+		seen  int64
+	}
+	var stageLinks []queued
+	for _, g := range gray {
+		if s := n.stages[g.From]; s != nil && g.needsQueue() && !n.down[g.From] && !n.down[g.To] {
+			stageLinks = append(stageLinks, queued{g: g, stage: s, seen: s.seen(addr[g.To])})
 		}
 	}
 	n.mu.Unlock()
@@ -107,6 +123,11 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 						map[bool]string{true: "cut", false: "open"}[cut], map[outcome]string{silent: "got no answer", arrived: "got through", refused: "was reset"}[got]))
 				}
 			}
+		}
+	}
+	for _, q := range stageLinks {
+		if q.stage.seen(addr[q.g.To]) == q.seen {
+			wrong = append(wrong, fmt.Sprintf("gray %s->%s: no probe reached the userspace stage, so the link is not degraded", q.g.From, q.g.To))
 		}
 	}
 	if len(wrong) > 0 {

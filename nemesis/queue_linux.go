@@ -95,6 +95,19 @@ func (s *queueStage) setLinks(links map[netip.Addr]Gray, seed uint64) {
 	}
 }
 
+// seen counts the packets to dst that reached the stage.
+func (s *queueStage) seen(dst netip.Addr) int64 {
+	s.mu.Lock()
+	l := s.links[dst]
+	s.mu.Unlock()
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seen
+}
+
 func (s *queueStage) handle(a nfqueue.Attribute) int {
 	if a.PacketID == nil || a.Payload == nil {
 		return 0
