@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +70,25 @@ type ClusterSpec struct {
 	RunID string
 	Nodes int
 	Image string
+	// System is "etcd" (the default) or "refkv"; it decides each node's
+	// command line and client port.
+	System string
+	// Bug is the refkv bug to switch on ("" or "none": the correct build).
+	Bug string
+}
+
+// Systems faultline can start.
+const (
+	SystemEtcd  = "etcd"
+	SystemRefKV = "refkv"
+)
+
+// DefaultImage is the image faultline builds for a system.
+func DefaultImage(system string) string {
+	if system == SystemRefKV {
+		return RefKVImage
+	}
+	return EtcdImage
 }
 
 // Node is one started member.
@@ -79,7 +99,8 @@ type Node struct {
 	// Pid is the container's init process as the host sees it; the node's
 	// network namespace is /proc/Pid/ns/net.
 	Pid int
-	// ClientURL is where clients reach the node (port 2379 on Addr).
+	// ClientURL is where clients reach the node (etcd: port 2379 on Addr;
+	// refkv: 8080).
 	ClientURL string
 }
 
@@ -127,7 +148,7 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 		cfg := &container.Config{
 			Image:    spec.Image,
 			Hostname: name,
-			Cmd:      etcdArgs(spec.RunID, names, addrs, i),
+			Cmd:      nodeArgs(spec, names, addrs, i),
 			Labels:   nodeLabels,
 		}
 		netName := "faultline-" + spec.RunID
@@ -142,7 +163,7 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 			}
 			return c, fmt.Errorf("%w: create %s: %v", ErrStart, name, err)
 		}
-		c.Nodes = append(c.Nodes, Node{Name: name, ContainerID: created.ID, Addr: addrs[i], ClientURL: fmt.Sprintf("http://%s", net.JoinHostPort(addrs[i].String(), "2379"))})
+		c.Nodes = append(c.Nodes, Node{Name: name, ContainerID: created.ID, Addr: addrs[i], ClientURL: fmt.Sprintf("http://%s", net.JoinHostPort(addrs[i].String(), clientPort(spec.System)))})
 	}
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
@@ -166,6 +187,33 @@ func exitCode(insp container.InspectResponse) int {
 		return -1
 	}
 	return insp.State.ExitCode
+}
+
+func clientPort(system string) string {
+	if system == SystemRefKV {
+		return "8080"
+	}
+	return "2379"
+}
+
+func nodeArgs(spec ClusterSpec, names []string, addrs []netip.Addr, i int) []string {
+	if spec.System == SystemRefKV {
+		return refkvArgs(spec.Bug, names, addrs, i)
+	}
+	return etcdArgs(spec.RunID, names, addrs, i)
+}
+
+// refkvArgs is the command line of refkv node i: every peer on the default
+// ports at its fixed address.
+func refkvArgs(bug string, names []string, addrs []netip.Addr, i int) []string {
+	var peers []string
+	for j, name := range names {
+		peers = append(peers, name+"="+addrs[j].String())
+	}
+	if bug == "" {
+		bug = "none"
+	}
+	return []string{"-id", names[i], "-peers", strings.Join(peers, ","), "-bug", bug}
 }
 
 // etcdArgs is the command line of member i. Peer and client URLs use fixed

@@ -28,21 +28,41 @@ const EtcdImage = "faultline/etcd:v3.6.16"
 // labelInputs on an image holds the hash of everything it was built from.
 const labelInputs = "faultline.inputs"
 
-// imageSource is a folder under docker/images holding a wrapper module that
-// builds one static binary, and a Dockerfile that copies it FROM scratch.
+// RefKVImage is the tag of the image of refkv, the reference store with
+// switchable bugs (package refkv), built from faultline's own module.
+const RefKVImage = "faultline/refkv:1"
+
+// imageSource is how to build one image faultline ships: `go build` of one
+// package into a static binary, and a Dockerfile under docker/images that
+// copies it FROM scratch.
 type imageSource struct {
 	tag    string
-	dir    string // relative to the source root
+	dir    string // the Dockerfile's folder, relative to the source root
+	module string // where `go build` runs, relative to the source root
+	pkg    string // what it builds
 	binary string // file name the Dockerfile copies
+	// inputs are the files (globs, relative to the source root) whose
+	// contents decide whether a built image is stale.
+	inputs []string
 }
 
-var etcdSource = imageSource{tag: EtcdImage, dir: "docker/images/etcd", binary: "etcd"}
+var (
+	// etcd: a wrapper module pinning the etcd server, so faultline's own
+	// go.mod never carries it.
+	etcdSource = imageSource{tag: EtcdImage, dir: "docker/images/etcd", module: "docker/images/etcd", pkg: ".", binary: "etcd",
+		inputs: []string{"docker/images/etcd/go.mod", "docker/images/etcd/go.sum", "docker/images/etcd/main.go", "docker/images/etcd/Dockerfile"}}
+	refkvSource = imageSource{tag: RefKVImage, dir: "docker/images/refkv", module: ".", pkg: "./cmd/refkv", binary: "refkv",
+		inputs: []string{"go.mod", "refkv/*.go", "cmd/refkv/*.go", "docker/images/refkv/Dockerfile"}}
+	shipped = []imageSource{etcdSource, refkvSource}
+)
 
-// ImageFor returns the buildable source of an image faultline ships, if tag
-// is one.
+// shippedImage returns the buildable source of an image faultline ships, if
+// tag is one.
 func shippedImage(tag string) (imageSource, bool) {
-	if tag == etcdSource.tag {
-		return etcdSource, true
+	for _, s := range shipped {
+		if s.tag == tag {
+			return s, true
+		}
 	}
 	return imageSource{}, false
 }
@@ -80,7 +100,12 @@ func SourceRoot() (string, error) {
 // EnsureImages builds every image faultline ships, each only when its inputs
 // changed since the image in the engine was built. Progress lines go to log.
 func EnsureImages(ctx context.Context, cli *client.Client, log io.Writer) error {
-	return EnsureImage(ctx, cli, EtcdImage, log)
+	for _, s := range shipped {
+		if err := EnsureImage(ctx, cli, s.tag, log); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EnsureImage makes sure tag is present in the engine. An image faultline
@@ -107,8 +132,7 @@ func EnsureImage(ctx context.Context, cli *client.Client, tag string, log io.Wri
 		}
 		return fmt.Errorf("%w: %s is missing and cannot be built: %v", ErrImage, tag, err)
 	}
-	dir := filepath.Join(root, src.dir)
-	hash, err := inputsHash(ctx, dir)
+	hash, err := inputsHash(ctx, root, src.inputs)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrImage, tag, err)
 	}
@@ -116,23 +140,36 @@ func EnsureImage(ctx context.Context, cli *client.Client, tag string, log io.Wri
 		return nil
 	}
 	fmt.Fprintf(log, "building image %s from %s (first time takes a few minutes)\n", tag, src.dir)
-	if err := buildImage(ctx, cli, src, dir, hash, log); err != nil {
+	if err := buildImage(ctx, cli, src, root, hash, log); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrImage, tag, err)
 	}
 	return nil
 }
 
-// inputsHash covers the wrapper module, the Dockerfile and the Go toolchain
-// that compiles it.
-func inputsHash(ctx context.Context, dir string) (string, error) {
+// inputsHash covers an image's source files (tests left out), its
+// Dockerfile and the Go toolchain that compiles it.
+func inputsHash(ctx context.Context, root string, globs []string) (string, error) {
 	h := sha256.New()
-	for _, name := range []string{"go.mod", "go.sum", "main.go", "Dockerfile"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+	for _, g := range globs {
+		names, err := filepath.Glob(filepath.Join(root, g))
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "%s %d\n", name, len(b))
-		h.Write(b)
+		if len(names) == 0 {
+			return "", fmt.Errorf("no file matches %s in %s", g, root)
+		}
+		for _, name := range names {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return "", err
+			}
+			rel, _ := filepath.Rel(root, name)
+			fmt.Fprintf(h, "%s %d\n", rel, len(b))
+			h.Write(b)
+		}
 	}
 	out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
 	if err != nil {
@@ -142,14 +179,15 @@ func inputsHash(ctx context.Context, dir string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
-func buildImage(ctx context.Context, cli *client.Client, src imageSource, dir, hash string, log io.Writer) error {
+func buildImage(ctx context.Context, cli *client.Client, src imageSource, root, hash string, log io.Writer) error {
+	dir := filepath.Join(root, src.module)
 	tmp, err := os.MkdirTemp("", "faultline-image-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, src.binary)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, src.pkg)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=readonly")
 	var stderr bytes.Buffer
@@ -160,7 +198,7 @@ func buildImage(ctx context.Context, cli *client.Client, src imageSource, dir, h
 	}
 	var ctxTar bytes.Buffer
 	tw := tar.NewWriter(&ctxTar)
-	for _, f := range []struct{ path, name string }{{filepath.Join(dir, "Dockerfile"), "Dockerfile"}, {bin, src.binary}} {
+	for _, f := range []struct{ path, name string }{{filepath.Join(root, src.dir, "Dockerfile"), "Dockerfile"}, {bin, src.binary}} {
 		b, err := os.ReadFile(f.path)
 		if err != nil {
 			return err

@@ -103,7 +103,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	}
 	run := *sc
 	if run.Cluster.Image == "" {
-		run.Cluster.Image = docker.EtcdImage // the image faultline builds; stored with the run
+		run.Cluster.Image = docker.DefaultImage(run.Cluster.System) // the image faultline builds; stored with the run
 	}
 	if run.Seed == 0 {
 		run.Seed = mrand.Int64N(1<<53) + 1
@@ -160,8 +160,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 
 	// Cluster up, with teardown that runs whatever happens next.
 	startCluster := time.Now()
-	logf("starting %d-node %s cluster", run.Cluster.Nodes, run.Cluster.System)
-	cluster, err := docker.Start(ctx, cli, docker.ClusterSpec{RunID: rep.RunID, Nodes: run.Cluster.Nodes, Image: run.Cluster.Image})
+	if run.Cluster.Bug != "" && run.Cluster.Bug != "none" {
+		logf("starting %d-node %s cluster with bug %s switched on", run.Cluster.Nodes, run.Cluster.System, run.Cluster.Bug)
+	} else {
+		logf("starting %d-node %s cluster", run.Cluster.Nodes, run.Cluster.System)
+	}
+	cluster, err := docker.Start(ctx, cli, docker.ClusterSpec{RunID: rep.RunID, Nodes: run.Cluster.Nodes, Image: run.Cluster.Image, System: run.Cluster.System, Bug: run.Cluster.Bug})
 	if err != nil {
 		return rep, err
 	}
@@ -180,7 +184,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		}
 		rep.Timings.TeardownMS = time.Since(t).Milliseconds()
 	}()
-	adapter := workloads.Etcd{Serializable: run.Workload.Reads == "serializable"}
+	adapter := systemAdapter(run)
 	var wnodes []workloads.Node
 	for _, n := range cluster.Nodes {
 		wnodes = append(wnodes, workloads.Node{Name: n.Name, Endpoint: n.ClientURL})
@@ -469,4 +473,19 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// nativeAdapter is what faultline needs of a system's built-in adapter.
+type nativeAdapter interface {
+	workloads.Adapter
+	workloads.ReadyWaiter
+	workloads.LeaderFinder
+}
+
+// systemAdapter is the built-in adapter of the scenario's system.
+func systemAdapter(run scenarios.Scenario) nativeAdapter {
+	if run.Cluster.System == docker.SystemRefKV {
+		return workloads.RefKV{}
+	}
+	return workloads.Etcd{Serializable: run.Workload.Reads == "serializable"}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ProbePort is the UDP port the nemesis listens on inside each node's
@@ -37,6 +38,12 @@ type Observation map[string]map[string][]string
 // probesFor picks the probes that show a partition's effect: a UDP probe on
 // ProbePort (outside any port scope), and for a port-scoped partition one
 // probe per protocol on its first port.
+// probeWait is how long probes may take to arrive on a link that is not
+// slowed. Node-to-node round trips on one host take well under a
+// millisecond; a cut link shows as silence for the whole wait. Verify adds
+// the longest delay a gray fault in force puts on a link.
+const probeWait = 250 * time.Millisecond
+
 func probesFor(p Partition) []Probe {
 	probes := []Probe{{Proto: "udp", Port: ProbePort}}
 	if !p.Scope.All() {
@@ -79,6 +86,12 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 	}
 	n.mu.Unlock()
 
+	// Probes on a slowed link arrive late, not never: wait for the
+	// slowest (normal jitter: three standard deviations).
+	wait := probeWait
+	for _, g := range gray {
+		wait = max(wait, probeWait+g.Delay+3*g.Jitter)
+	}
 	lossy := map[[2]string]bool{}
 	for _, g := range gray {
 		if g.Loss > 0 {
@@ -89,7 +102,7 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 	obs := Observation{}
 	var wrong []string
 	for _, p := range probesFor(part) {
-		reached, err := probe(ctx, up, p)
+		reached, err := probe(ctx, up, p, wait)
 		if err != nil {
 			return obs, fmt.Errorf("probe %s: %w", p, err)
 		}

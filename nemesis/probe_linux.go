@@ -14,11 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// probeWait is how long probes may take to arrive. Node-to-node round
-// trips on one host take well under a millisecond; a cut link shows as
-// silence for the whole wait.
-const probeWait = 250 * time.Millisecond
-
 // inNetNS runs f on an OS thread switched into the namespace at path.
 // Sockets f opens stay in that namespace. The thread is never switched
 // back: it stays locked and exits with the goroutine, so no other
@@ -44,17 +39,17 @@ func inNetNS(path string, f func() error) error {
 
 // probe sends probe packets between every ordered pair of nodes and
 // reports what became of each.
-func probe(ctx context.Context, nodes []Node, p Probe) (map[string]map[string]outcome, error) {
+func probe(ctx context.Context, nodes []Node, p Probe, wait time.Duration) (map[string]map[string]outcome, error) {
 	if p.Proto == "tcp" {
-		return probeTCP(ctx, nodes, p.Port)
+		return probeTCP(ctx, nodes, p.Port, 2*wait) // a round trip
 	}
-	return probeUDP(ctx, nodes, p.Port)
+	return probeUDP(ctx, nodes, p.Port, wait)
 }
 
 // probeUDP opens a listener on each node's address and port inside its
 // namespace, sends three datagrams from every other node's namespace, and
-// collects what arrives within probeWait.
-func probeUDP(ctx context.Context, nodes []Node, port uint16) (map[string]map[string]outcome, error) {
+// collects what arrives within wait.
+func probeUDP(ctx context.Context, nodes []Node, port uint16, wait time.Duration) (map[string]map[string]outcome, error) {
 	listeners := make([]*net.UDPConn, len(nodes))
 	defer func() {
 		for _, l := range listeners {
@@ -76,7 +71,7 @@ func probeUDP(ctx context.Context, nodes []Node, port uint16) (map[string]map[st
 	reached := map[string]map[string]outcome{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	deadline := time.Now().Add(probeWait)
+	deadline := time.Now().Add(wait)
 	for i, l := range listeners {
 		l.SetReadDeadline(deadline)
 		wg.Add(1)
@@ -131,7 +126,7 @@ func probeUDP(ctx context.Context, nodes []Node, port uint16) (map[string]map[st
 // probeTCP connects from every node to every other node's port: arrived
 // when the connection is made, refused on a reset (the peer's stack, with
 // nothing listening, or a local reject rule), silent on a timeout.
-func probeTCP(ctx context.Context, nodes []Node, port uint16) (map[string]map[string]outcome, error) {
+func probeTCP(ctx context.Context, nodes []Node, port uint16, wait time.Duration) (map[string]map[string]outcome, error) {
 	reached := map[string]map[string]outcome{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -145,7 +140,7 @@ func probeTCP(ctx context.Context, nodes []Node, port uint16) (map[string]map[st
 			go func() {
 				defer wg.Done()
 				err := inNetNS(a.NetNS, func() error {
-					d := net.Dialer{Timeout: probeWait, LocalAddr: &net.TCPAddr{IP: a.Addr.AsSlice()}}
+					d := net.Dialer{Timeout: wait, LocalAddr: &net.TCPAddr{IP: a.Addr.AsSlice()}}
 					c, err := d.DialContext(ctx, "tcp4", net.JoinHostPort(b.Addr.String(), fmt.Sprint(port)))
 					o := silent
 					switch {

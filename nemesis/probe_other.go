@@ -2,8 +2,11 @@
 
 package nemesis
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
-func probe(context.Context, []Node, Probe) (map[string]map[string]outcome, error) {
+func probe(context.Context, []Node, Probe, time.Duration) (map[string]map[string]outcome, error) {
 	return nil, ErrUnsupported
 }

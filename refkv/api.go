@@ -16,7 +16,7 @@ import (
 //
 //	GET  /kv/{key}          -> 200 {"value": 3} or {"value": null}
 //	POST /kv/{key}  {"op": "write", "value": 3}
-//	                {"op": "cas", "expect": 2, "value": 3}
+//	                {"op": "cas", "expect": 2, "value": 3}  (no expect: the key must be absent)
 //	                        -> 200 {"ok": true} (a cas that did not match: false)
 //	GET  /status            -> Status
 //
@@ -95,7 +95,7 @@ func (n *Node) serveWrite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req Request
-	if err := json.Unmarshal(body, &req); err != nil || (req.Op != "write" && req.Op != "cas") || (req.Op == "cas" && req.Expect == nil) {
+	if err := json.Unmarshal(body, &req); err != nil || (req.Op != "write" && req.Op != "cas") {
 		http.Error(w, `body must be {"op": "write", "value": N} or {"op": "cas", "expect": N, "value": M}`, http.StatusBadRequest)
 		return
 	}

@@ -76,10 +76,11 @@ func (c *Client) Write(ctx context.Context, key string, v int64) error {
 	return c.do(ctx, http.MethodPost, "/kv/"+url.PathEscape(key), Request{Op: "write", Value: v}, &r)
 }
 
-// CAS sets the key to v if it holds expect, and says whether it did.
-func (c *Client) CAS(ctx context.Context, key string, expect, v int64) (bool, error) {
+// CAS sets the key to v if it holds expect (nil: if it is absent), and
+// says whether it did.
+func (c *Client) CAS(ctx context.Context, key string, expect *int64, v int64) (bool, error) {
 	var r Response
-	if err := c.do(ctx, http.MethodPost, "/kv/"+url.PathEscape(key), Request{Op: "cas", Expect: &expect, Value: v}, &r); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/kv/"+url.PathEscape(key), Request{Op: "cas", Expect: expect, Value: v}, &r); err != nil {
 		return false, err
 	}
 	return r.OK, nil

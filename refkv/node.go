@@ -187,7 +187,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Log.Printf("%s: "+format, append([]any{cfg.ID}, args...)...)
 	}
 	n.fwd = &http.Client{Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 300 * time.Millisecond}).DialContext,
+		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
 		MaxIdleConnsPerHost: 32,
 	}}
 	return n, nil
@@ -464,7 +464,8 @@ func (n *Node) applyNext() {
 		n.data[e.Cmd.Key] = e.Cmd.Value
 	case "cas":
 		cur, exists := n.data[e.Cmd.Key]
-		ok = e.Cmd.Expect != nil && exists && cur == *e.Cmd.Expect
+		// No expected value: the key must be absent.
+		ok = e.Cmd.Expect == nil && !exists || e.Cmd.Expect != nil && exists && cur == *e.Cmd.Expect
 		if ok {
 			n.data[e.Cmd.Key] = e.Cmd.Value
 		}

@@ -118,13 +118,19 @@ func TestReplicatesThroughEveryNode(t *testing.T) {
 			}
 		}
 	}
-	ok, err := tc.client("n2").CAS(ctx, "k", 3, 4)
+	ok, err := tc.client("n2").CAS(ctx, "k", ptr(3), 4)
 	if err != nil || !ok {
 		t.Fatalf("cas 3->4: %v %v", ok, err)
 	}
-	ok, err = tc.client("n3").CAS(ctx, "k", 3, 5)
+	ok, err = tc.client("n3").CAS(ctx, "k", ptr(3), 5)
 	if err != nil || ok {
 		t.Fatalf("cas 3->5 on 4 must not match: %v %v", ok, err)
+	}
+	if ok, err := tc.client("n1").CAS(ctx, "fresh", nil, 1); err != nil || !ok {
+		t.Fatalf("cas on an absent key: %v %v", ok, err)
+	}
+	if ok, err := tc.client("n1").CAS(ctx, "fresh", nil, 2); err != nil || ok {
+		t.Fatalf("cas expecting absence on a present key must not match: %v %v", ok, err)
 	}
 	if v, err := tc.client("n1").Read(ctx, "absent"); err != nil || v != nil {
 		t.Fatalf("absent key: %v %v", v, err)
@@ -185,3 +191,5 @@ func TestParseBug(t *testing.T) {
 		t.Error("unknown bug accepted")
 	}
 }
+
+func ptr(v int64) *int64 { return &v }

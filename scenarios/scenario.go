@@ -12,6 +12,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"github.com/faultline/faultline/refkv"
 	"io"
 	"os"
 	"path/filepath"
@@ -58,8 +59,12 @@ type Scenario struct {
 
 // Cluster is the system under test.
 type Cluster struct {
-	// System is the system under test; "etcd" is built in.
+	// System is the system under test: "etcd" (default) or "refkv", the
+	// reference store with switchable bugs (docs/subject.md).
 	System string `yaml:"system"`
+	// Bug switches on one of refkv's known bugs; empty or "none" is the
+	// correct build. Only for system refkv.
+	Bug string `yaml:"bug,omitempty"`
 	// Nodes is the number of members, n1..nN: 1 to 5, default 3.
 	Nodes int `yaml:"nodes"`
 	// Image is the node image; empty means the image faultline builds for
@@ -380,8 +385,23 @@ func (s *Scenario) validate(src []byte) error {
 	if s.TimeLimit <= 0 {
 		return bad("time_limit", "must be set to a positive duration such as 30s")
 	}
-	if s.Cluster.System != "etcd" {
-		return bad("cluster.system", "unknown system %q; built in: etcd", s.Cluster.System)
+	switch s.Cluster.System {
+	case "etcd":
+		if s.Cluster.Bug != "" {
+			return bad("cluster.bug", "only system refkv has switchable bugs")
+		}
+	case "refkv":
+		if _, err := refkv.ParseBug(s.Cluster.Bug); err != nil {
+			return bad("cluster.bug", "%v", err)
+		}
+		if s.Workload.Kind != "" && s.Workload.Kind != "register" && s.Workload.Client == nil {
+			return bad("workload.kind", "refkv's built-in adapter runs the register workload only, not %q", s.Workload.Kind)
+		}
+		if s.Workload.Reads == "serializable" {
+			return bad("workload.reads", "refkv has no serializable reads; its follower-reads bug is the way to get them")
+		}
+	default:
+		return bad("cluster.system", "unknown system %q; built in: etcd, refkv", s.Cluster.System)
 	}
 	if s.Cluster.Nodes < 1 || s.Cluster.Nodes > 5 {
 		return bad("cluster.nodes", "must be between 1 and 5, got %d", s.Cluster.Nodes)

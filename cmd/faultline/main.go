@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/faultline/faultline/refkv"
 	"io"
 	"os"
 	"os/signal"
@@ -44,8 +45,9 @@ const (
 )
 
 const usage = `usage:
-  faultline run [-store DIR] [-junit FILE] [-summary FILE] SCENARIO.yaml|FOLDER ...
-                                             run scenarios, check their histories, report
+  faultline run [-store DIR] [-junit FILE] [-summary FILE] [-seed N] [-bug NAME]
+                SCENARIO.yaml|FOLDER ...    run scenarios, check their histories, report
+                                             (-bug: refkv's bug to switch on, none for the correct build)
   faultline replay [-store DIR] STORE_DIR     run a stored run again: same seed, same faults at the same offsets
   faultline shrink [-tries N] [-budget D] STORE_DIR
                                              find a smaller scenario that still fails (writes shrunk.yaml)
@@ -87,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		store := fs.String("store", "store", "folder that keeps the runs")
 		junit := fs.String("junit", "", "write JUnit XML here: one test case per scenario")
 		summary := fs.String("summary", "", "write a Markdown summary here (for a CI job's page)")
+		bug := fs.String("bug", "", "refkv scenarios: switch on this bug instead of the scenario's (none: the correct build)")
+		seed := fs.Int64("seed", 0, "run with this seed instead of the scenario's")
 		if err := fs.Parse(args[1:]); err != nil {
 			return exitError
 		}
@@ -99,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		scs, err := loadAll(files, stderr)
 		if err != nil {
+			return fail(err)
+		}
+		if err := override(scs, *bug, *seed); err != nil {
 			return fail(err)
 		}
 		var outs []outcome
@@ -229,7 +236,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err := docker.EnsureImages(ctx, cli, stderr); err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(stdout, "images ready: %s\n", docker.EtcdImage)
+		fmt.Fprintf(stdout, "images ready: %s, %s\n", docker.EtcdImage, docker.RefKVImage)
 		return 0
 	case "clean":
 		cli, err := docker.Connect(ctx)
@@ -381,3 +388,27 @@ func exitCode(v checker.Verdict) int {
 }
 
 func ms(v int64) float64 { return float64(v) / 1000 }
+
+// override applies run's -bug and -seed to every scenario.
+func override(scs []*scenarios.Scenario, bug string, seed int64) error {
+	if seed < 0 {
+		return fmt.Errorf("%w: -seed must be positive, got %d", scenarios.ErrInvalid, seed)
+	}
+	if bug != "" {
+		if _, err := refkv.ParseBug(bug); err != nil {
+			return fmt.Errorf("%w: -bug: %v", scenarios.ErrInvalid, err)
+		}
+	}
+	for _, sc := range scs {
+		if bug != "" {
+			if sc.Cluster.System != "refkv" {
+				return fmt.Errorf("%w: -bug: %s runs %s; only refkv has switchable bugs", scenarios.ErrInvalid, sc.Path, sc.Cluster.System)
+			}
+			sc.Cluster.Bug = bug
+		}
+		if seed != 0 {
+			sc.Seed = seed
+		}
+	}
+	return nil
+}
