@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/faultline
 SCENARIO ?= scenarios/etcd-register.yaml
 
-.PHONY: build images run test bench lint fmt clean deps
+.PHONY: build images run test bench bench-detect lint fmt clean deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/faultline
@@ -43,6 +43,19 @@ deps:
 bench: deps images
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./nemesis/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./checker/
+
+# refkv's bugs (docs/subject.md): `make bug-NAME` runs scenarios/bugs/NAME.yaml,
+# for example `make bug-heartbeat-port-fd`; expect INVALID (exit 1).
+BUGS := $(basename $(notdir $(wildcard scenarios/bugs/*.yaml)))
+.PHONY: $(addprefix bug-,$(BUGS))
+$(addprefix bug-,$(BUGS)): bug-%: images
+	./$(BIN) run scenarios/bugs/$*.yaml
+
+# The detection table in README.md: for each bug, 5 seeds with its fault,
+# 5 with the weaker fault where it has one, and the correct build under its
+# scenario. About 35 minutes; runs are kept in store/bench-detect.
+bench-detect: images
+	$(GO) run ./cmd/bench-detect -seeds 5 -correct-seeds 1 scenarios/bugs
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -127,6 +127,7 @@ type Node struct {
 	data        map[string]int64
 	waiters     map[uint64]waiter
 	votes       map[string]bool
+	preVotes    map[string]bool
 	heardLeader time.Duration // when a valid append from the leader last arrived
 	electionAt  time.Duration // when this node next campaigns
 	leaderSince time.Duration
@@ -283,7 +284,7 @@ func (n *Node) tick() {
 			return
 		}
 		if now >= n.electionAt {
-			n.campaign()
+			n.preCampaign()
 		}
 	}
 }
@@ -339,6 +340,21 @@ func (n *Node) becomeFollower(term uint64, leaderID string) {
 	n.degraded = false
 	n.leaderID = leaderID
 	n.resetElection()
+}
+
+// preCampaign asks the peers whether they would vote before this node
+// raises its term (Raft's pre-vote): a node that was cut off, or is behind,
+// then cannot force a working leader to step down when it comes back.
+func (n *Node) preCampaign() {
+	n.preVotes = map[string]bool{n.cfg.ID: true}
+	n.resetElection()
+	last := n.lastIndex()
+	for _, p := range n.peers {
+		n.tr.send(p, &message{Type: msgPreVote, From: n.cfg.ID, Term: n.term + 1, LastIndex: last, LastTerm: n.log[last].Term})
+	}
+	if len(n.preVotes) >= n.majority() {
+		n.campaign()
+	}
 }
 
 func (n *Node) campaign() {
@@ -509,6 +525,16 @@ func (n *Node) handle(m *message) {
 		n.onVote(m)
 	case msgVoteResp:
 		n.onVoteResp(m)
+	case msgPreVote:
+		n.onPreVote(m)
+	case msgPreVoteResp:
+		if n.state != leader && m.Term == n.term+1 && m.Granted && n.preVotes != nil {
+			n.preVotes[m.From] = true
+			if len(n.preVotes) >= n.majority() {
+				n.preVotes = nil
+				n.campaign()
+			}
+		}
 	case msgAppend:
 		n.onAppend(m)
 	case msgAppendResp:
@@ -516,20 +542,34 @@ func (n *Node) handle(m *message) {
 	}
 }
 
+// sticky says whether this node still follows (or is) a live leader, and
+// so must not help elect another.
+func (n *Node) sticky() bool {
+	return n.state == leader && !n.degraded || n.leaderID != "" && n.now()-n.heardLeader < n.cfg.Timing.ElectionMin
+}
+
+func (n *Node) upToDate(lastIndex, lastTerm uint64) bool {
+	last := n.lastIndex()
+	return lastTerm > n.log[last].Term || lastTerm == n.log[last].Term && lastIndex >= last
+}
+
+// onPreVote answers whether this node would vote, changing nothing.
+func (n *Node) onPreVote(m *message) {
+	granted := !n.sticky() && m.Term > n.term && n.upToDate(m.LastIndex, m.LastTerm)
+	n.tr.send(m.From, &message{Type: msgPreVoteResp, From: n.cfg.ID, Term: m.Term, Granted: granted})
+}
+
 func (n *Node) onVote(m *message) {
-	now := n.now()
 	// Leader stickiness: while this node has heard from a live leader
 	// within the shortest election timeout (or leads), it ignores
 	// candidates, whatever their term. The read lease depends on it.
-	if n.state == leader && !n.degraded || n.leaderID != "" && now-n.heardLeader < n.cfg.Timing.ElectionMin {
+	if n.sticky() {
 		return
 	}
 	if m.Term > n.term {
 		n.becomeFollower(m.Term, "")
 	}
-	last := n.lastIndex()
-	upToDate := m.LastTerm > n.log[last].Term || m.LastTerm == n.log[last].Term && m.LastIndex >= last
-	granted := m.Term == n.term && (n.votedFor == "" || n.votedFor == m.From) && upToDate
+	granted := m.Term == n.term && (n.votedFor == "" || n.votedFor == m.From) && n.upToDate(m.LastIndex, m.LastTerm)
 	if granted {
 		n.votedFor = m.From
 		n.resetElection()

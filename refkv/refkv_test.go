@@ -193,3 +193,63 @@ func TestParseBug(t *testing.T) {
 }
 
 func ptr(v int64) *int64 { return &v }
+
+// With the two followers stopped, the leader is alone: each switch must
+// change what it does then, and the correct build must refuse.
+func TestBugsChangeBehaviourOfALoneNode(t *testing.T) {
+	cases := []struct {
+		bug   Bug
+		probe func(ctx context.Context, c *Client) error // nil error: the lone node answered
+	}{
+		{None, func(ctx context.Context, c *Client) error { _, err := c.Read(ctx, "k"); return err }},
+		{StaleLeaderReads, func(ctx context.Context, c *Client) error { _, err := c.Read(ctx, "k"); return err }},
+		{EarlyAck, func(ctx context.Context, c *Client) error { return c.Write(ctx, "k", 9) }},
+		{SplitBrain, func(ctx context.Context, c *Client) error { return c.Write(ctx, "k", 9) }},
+	}
+	for _, tc := range cases {
+		t.Run(bugName(tc.bug), func(t *testing.T) {
+			t.Parallel()
+			cl := startCluster(t, 3, tc.bug)
+			lead := cl.leader(t)
+			for name := range cl.cancels {
+				if name != lead {
+					cl.stop(name)
+				}
+			}
+			// Past the lease, the quorum check and the split-brain delay.
+			time.Sleep(DefaultTiming.Lease + 200*time.Millisecond)
+			answered := false
+			deadline := time.Now().Add(DefaultTiming.SplitBrain + DefaultTiming.CheckQuorum + time.Second)
+			for time.Now().Before(deadline) && !answered {
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				answered = tc.probe(ctx, cl.client(lead)) == nil
+				cancel()
+				time.Sleep(100 * time.Millisecond)
+			}
+			if want := tc.bug != None; answered != want {
+				t.Errorf("lone leader answered: %v, want %v", answered, want)
+			}
+		})
+	}
+}
+
+func TestFollowerReadsAnswerOnFollowers(t *testing.T) {
+	for _, bug := range []Bug{None, FollowerReads} {
+		cl := startCluster(t, 3, bug)
+		lead := cl.leader(t)
+		var follower string
+		for name := range cl.cancels {
+			if name != lead {
+				follower = name
+			}
+		}
+		cl.stop(lead)
+		// The follower has lost its leader: only the bug answers at once.
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		_, err := cl.client(follower).Read(ctx, "k")
+		cancel()
+		if (err == nil) != (bug == FollowerReads) {
+			t.Errorf("%s: follower %s answered a read with its leader gone: err=%v", bugName(bug), follower, err)
+		}
+	}
+}

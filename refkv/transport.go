@@ -12,10 +12,12 @@ import (
 )
 
 const (
-	msgVote       = "vote"
-	msgVoteResp   = "vote-resp"
-	msgAppend     = "append"
-	msgAppendResp = "append-resp"
+	msgVote        = "vote"
+	msgVoteResp    = "vote-resp"
+	msgPreVote     = "prevote"
+	msgPreVoteResp = "prevote-resp"
+	msgAppend      = "append"
+	msgAppendResp  = "append-resp"
 )
 
 // message is every peer message; fields unused by a type stay empty.

@@ -12,7 +12,6 @@ package scenarios
 import (
 	"errors"
 	"fmt"
-	"github.com/faultline/faultline/refkv"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,6 +23,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/faultline/faultline/refkv"
 )
 
 // Default is the scenario `make run` runs, relative to the repository root.

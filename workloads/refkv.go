@@ -121,8 +121,25 @@ func (RefKV) WaitReady(ctx context.Context, nodes []Node) error {
 	return nil
 }
 
-// Leader answers with the leader of the highest term any node reports.
+// Leader answers with the leader of the highest term any node reports,
+// waiting up to five seconds for an election in progress to end.
 func (RefKV) Leader(ctx context.Context, nodes []Node) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		name, err := refkvLeader(ctx, nodes)
+		if err == nil {
+			return name, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func refkvLeader(ctx context.Context, nodes []Node) (string, error) {
 	var (
 		best    string
 		term    uint64

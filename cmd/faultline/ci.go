@@ -12,6 +12,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/refkv"
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/scenarios"
 )
@@ -245,6 +246,12 @@ func printList(w io.Writer) {
 	} {
 		fmt.Fprintf(w, "  %-16s %s\n", k.kind, k.what)
 	}
+	fmt.Fprintln(w, "systems (cluster.system):")
+	fmt.Fprintln(w, "  etcd             etcd v3.6.16, built FROM scratch")
+	fmt.Fprintln(w, "  refkv            the reference store with switchable bugs (cluster.bug; docs/subject.md):")
+	for _, b := range refkv.Bugs {
+		fmt.Fprintf(w, "                     %s\n", b)
+	}
 	fmt.Fprintln(w, "shipped scenarios:")
 	root, err := docker.SourceRoot()
 	if err != nil {
@@ -252,12 +259,13 @@ func printList(w io.Writer) {
 		return
 	}
 	files, _ := filepath.Glob(filepath.Join(root, "scenarios", "*.yaml"))
-	for _, f := range files {
+	bugs, _ := filepath.Glob(filepath.Join(root, "scenarios", "bugs", "*.yaml"))
+	for _, f := range append(files, bugs...) {
 		desc := ""
 		if sc, err := scenarios.Load(f); err == nil {
 			desc = sc.Description
 		}
 		rel, _ := filepath.Rel(root, f)
-		fmt.Fprintf(w, "  %-36s %s\n", rel, desc)
+		fmt.Fprintf(w, "  %-42s %s\n", rel, desc)
 	}
 }

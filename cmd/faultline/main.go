@@ -16,7 +16,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/faultline/faultline/refkv"
 	"io"
 	"os"
 	"os/signal"
@@ -33,6 +32,7 @@ import (
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/refkv"
 	"github.com/faultline/faultline/scenarios"
 )
 

@@ -1,0 +1,177 @@
+// Command bench-detect measures what faultline finds in refkv: for each
+// bug scenario (scenarios/bugs), several seeds with the bug switched on,
+// the same with the fault replaced by its weaker form (where the scenario's
+// fault has one), and the correct build under the scenario. It prints a
+// Markdown table; `make bench-detect` runs it.
+//
+//	go run ./cmd/bench-detect [-seeds 5] [-store DIR] [-correct-seeds 1] scenarios/bugs
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/scenarios"
+)
+
+func main() {
+	seeds := flag.Int("seeds", 5, "seeds per bug and per weaker fault (1, 2, ...)")
+	correctSeeds := flag.Int("correct-seeds", 1, "seeds for the correct build under each scenario")
+	store := flag.String("store", "store/bench-detect", "where the runs are stored")
+	verbose := flag.Bool("v", false, "show each run's progress lines")
+	flag.Parse()
+	if flag.NArg() == 0 {
+		fmt.Fprintln(os.Stderr, "usage: bench-detect [-seeds N] [-correct-seeds N] [-store DIR] SCENARIO.yaml|FOLDER ...")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var files []string
+	for _, a := range flag.Args() {
+		if st, err := os.Stat(a); err == nil && st.IsDir() {
+			m, _ := filepath.Glob(filepath.Join(a, "*.yaml"))
+			files = append(files, m...)
+		} else {
+			files = append(files, a)
+		}
+	}
+	log := io.Discard
+	if *verbose {
+		log = os.Stderr
+	}
+	var rows []row
+	for _, f := range files {
+		sc, err := scenarios.Load(f)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		if sc.Cluster.System != "refkv" || sc.Cluster.Bug == "" {
+			fmt.Fprintf(os.Stderr, "bench-detect: %s is not a refkv bug scenario (cluster.bug is empty)\n", f)
+			os.Exit(3)
+		}
+		r := row{bug: sc.Cluster.Bug, file: f}
+		r.bugged = runSeeds(ctx, sc, *seeds, *store, log, "bug")
+		if weak, what, ok := harness.Weaker(sc); ok {
+			r.weaker = what
+			r.weak = runSeeds(ctx, weak, *seeds, *store, log, "weaker")
+		}
+		correct := *sc
+		correct.Cluster.Bug = "none"
+		r.correct = runSeeds(ctx, &correct, *correctSeeds, *store, log, "correct build")
+		rows = append(rows, r)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	printTable(os.Stdout, rows, *seeds)
+}
+
+type outcome struct {
+	d   harness.Detection
+	err error
+}
+
+type row struct {
+	bug, file, weaker     string
+	bugged, weak, correct []outcome
+}
+
+func runSeeds(ctx context.Context, sc *scenarios.Scenario, n int, store string, log io.Writer, what string) []outcome {
+	var out []outcome
+	for seed := 1; seed <= n && ctx.Err() == nil; seed++ {
+		s := *sc
+		s.Seed = int64(seed)
+		began := time.Now()
+		rep, err := harness.Run(ctx, &s, harness.Options{StoreRoot: store, Log: log})
+		var d harness.Detection
+		if err == nil {
+			d, err = harness.Detect(rep)
+		}
+		status := string(d.Verdict)
+		if err != nil {
+			status = "error: " + err.Error()
+		} else if d.Detected {
+			status += fmt.Sprintf(" after %.1fs", d.After.Seconds())
+		}
+		fmt.Fprintf(os.Stderr, "bench-detect: %s (%s) seed %d: %s [%s, %.0fs]\n", sc.Name, what, seed, status, rep.StoreDir, time.Since(began).Seconds())
+		out = append(out, outcome{d: d, err: err})
+	}
+	return out
+}
+
+func summary(outs []outcome) (detected, errs int, median time.Duration) {
+	var times []time.Duration
+	for _, o := range outs {
+		switch {
+		case o.err != nil:
+			errs++
+		case o.d.Detected:
+			detected++
+			times = append(times, o.d.After)
+		}
+	}
+	if len(times) > 0 {
+		slices.Sort(times)
+		median = times[len(times)/2]
+		if len(times)%2 == 0 {
+			median = (times[len(times)/2-1] + times[len(times)/2]) / 2
+		}
+	}
+	return detected, errs, median
+}
+
+func cell(outs []outcome) string {
+	if len(outs) == 0 {
+		return "-"
+	}
+	det, errs, med := summary(outs)
+	s := fmt.Sprintf("%d/%d", det, len(outs))
+	if det > 0 {
+		s += fmt.Sprintf(", median %.1fs", med.Seconds())
+	}
+	if errs > 0 {
+		s += fmt.Sprintf(" (%d could not run)", errs)
+	}
+	return s
+}
+
+func correctCell(outs []outcome) string {
+	valid, bad := 0, 0
+	for _, o := range outs {
+		if o.err == nil && o.d.Verdict == checker.Valid {
+			valid++
+		} else {
+			bad++
+		}
+	}
+	if bad == 0 {
+		return fmt.Sprintf("valid %d/%d", valid, len(outs))
+	}
+	return fmt.Sprintf("**valid %d/%d**", valid, len(outs))
+}
+
+func printTable(w io.Writer, rows []row, seeds int) {
+	fmt.Fprintf(w, "\n| bug | scenario | detected (%d seeds), time to detect | weaker fault | detected by it | correct build |\n", seeds)
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, r := range rows {
+		weaker := r.weaker
+		if weaker == "" {
+			weaker = "-"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.bug, strings.TrimSuffix(filepath.Base(r.file), ".yaml"),
+			cell(r.bugged), weaker, cell(r.weak), correctCell(r.correct))
+	}
+	fmt.Fprintln(w, "\nTime to detect: from the workload's first operation to the completion of the earliest operation the checker could not linearize.")
+}

@@ -1,0 +1,99 @@
+package harness_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/scenarios"
+)
+
+// TestRefKVDetection is the fast detection test `make test` keeps (the
+// full table is `make bench-detect`): refkv's heartbeat-port bug is found
+// under its port-scoped cut and missed under a cut of every port, and the
+// correct build is valid under both. Real containers, real rules.
+func TestRefKVDetection(t *testing.T) {
+	shorten := func(sc *scenarios.Scenario) {
+		sc.Seed = 1
+		sc.TimeLimit = 20 * time.Second
+	}
+	check := func(t *testing.T, edit func(*scenarios.Scenario), want checker.Verdict) harness.Detection {
+		t.Helper()
+		rep, err := runScenario(t, "bugs/heartbeat-port-fd.yaml", func(sc *scenarios.Scenario) {
+			shorten(sc)
+			edit(sc)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := harness.Detect(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Verdict != want {
+			t.Fatalf("verdict %s, want %s (store %s)", rep.Verdict, want, rep.StoreDir)
+		}
+		if rep.Counts.Faults == 0 {
+			t.Fatalf("no fault was injected (store %s)", rep.StoreDir)
+		}
+		return d
+	}
+	t.Run("found under the port-scoped cut", func(t *testing.T) {
+		d := check(t, func(*scenarios.Scenario) {}, checker.Invalid)
+		if !d.Detected || d.After <= d.FirstFault {
+			t.Errorf("detection %+v: the first invalid operation must come after the first fault", d)
+		}
+		t.Logf("detected %.1fs after the first operation, first fault at %.1fs", d.After.Seconds(), d.FirstFault.Seconds())
+	})
+	weaken := func(sc *scenarios.Scenario) {
+		w, what, ok := harness.Weaker(sc)
+		if !ok || what != "every port cut instead of some" {
+			t.Fatalf("Weaker: %q %v", what, ok)
+		}
+		*sc = *w
+	}
+	t.Run("missed under a cut of every port", func(t *testing.T) {
+		check(t, weaken, checker.Valid)
+	})
+	t.Run("correct build valid under both", func(t *testing.T) {
+		check(t, func(sc *scenarios.Scenario) { sc.Cluster.Bug = "none" }, checker.Valid)
+		check(t, func(sc *scenarios.Scenario) { sc.Cluster.Bug = "none"; weaken(sc) }, checker.Valid)
+	})
+}
+
+func TestWeaker(t *testing.T) {
+	cases := []struct {
+		in        scenarios.Fault
+		want      scenarios.Fault
+		what      string
+		hasWeaker bool
+	}{
+		{scenarios.Fault{Kind: "isolate", Node: "leader", Direction: "to", Action: "reject"},
+			scenarios.Fault{Kind: "isolate", Node: "leader", Direction: "both", Action: "reject"}, "cut both ways instead of one way", true},
+		{scenarios.Fault{Kind: "one-way", From: []string{"n1"}, To: []string{"n2"}},
+			scenarios.Fault{Kind: "one-way", From: []string{"n1"}, To: []string{"n2"}, Direction: "both"}, "cut both ways instead of one way", true},
+		{scenarios.Fault{Kind: "isolate", Node: "leader", Ports: []int{7001}, Protocols: []string{"tcp"}},
+			scenarios.Fault{Kind: "isolate", Node: "leader"}, "every port cut instead of some", true},
+		{scenarios.Fault{Kind: "gray", Node: "leader", Delay: 200 * time.Millisecond},
+			scenarios.Fault{Kind: "isolate", Node: "leader"}, "clean cut instead of gray", true},
+		{scenarios.Fault{Kind: "isolate", Node: "leader"}, scenarios.Fault{}, "", false},
+	}
+	for _, c := range cases {
+		sc := &scenarios.Scenario{Nemesis: scenarios.Nemesis{Faults: []scenarios.Fault{c.in}}}
+		got, what, ok := harness.Weaker(sc)
+		if ok != c.hasWeaker || what != c.what {
+			t.Errorf("%+v: got %q %v, want %q %v", c.in, what, ok, c.what, c.hasWeaker)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if g := got.Nemesis.Faults[0]; g.Kind != c.want.Kind || g.Node != c.want.Node || g.Direction != c.want.Direction || len(g.Ports) != 0 && len(c.want.Ports) == 0 || g.Delay != c.want.Delay {
+			t.Errorf("%+v: weakened to %+v, want %+v", c.in, g, c.want)
+		}
+		if sc.Nemesis.Faults[0].Kind != c.in.Kind || len(sc.Nemesis.Faults[0].Ports) != len(c.in.Ports) {
+			t.Errorf("Weaker changed its input: %+v", sc.Nemesis.Faults[0])
+		}
+	}
+}
