@@ -22,6 +22,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/refkv"
 	"github.com/faultline/faultline/scenarios"
 )
 
@@ -61,7 +62,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "bench-detect: %s is not a refkv bug scenario (cluster.bug is empty)\n", f)
 			os.Exit(3)
 		}
-		r := row{bug: sc.Cluster.Bug, file: f}
+		r := row{bug: sc.Cluster.Bug, file: f, fault: describe(sc.Nemesis.Faults)}
 		r.bugged = runSeeds(ctx, sc, *seeds, *store, log, "bug")
 		if weak, what, ok := harness.Weaker(sc); ok {
 			r.weaker = what
@@ -75,7 +76,38 @@ func main() {
 			break
 		}
 	}
+	slices.SortStableFunc(rows, func(a, b row) int {
+		return slices.Index(refkv.Bugs, refkv.Bug(a.bug)) - slices.Index(refkv.Bugs, refkv.Bug(b.bug))
+	})
 	printTable(os.Stdout, rows, *seeds)
+}
+
+// describe says in a few words what a scenario's faults are.
+func describe(faults []scenarios.Fault) string {
+	var parts []string
+	for _, f := range faults {
+		s := f.Kind
+		if f.Node != "" {
+			s += " " + f.Node
+		}
+		if f.Direction != "" && f.Direction != "both" {
+			s += ", direction " + f.Direction
+		}
+		if f.Action != "" {
+			s += ", " + f.Action
+		}
+		if len(f.Ports) > 0 {
+			s += fmt.Sprintf(", %v port %v", f.Protocols, f.Ports)
+		}
+		if f.Delay > 0 {
+			s += fmt.Sprintf(", delay %v", f.Delay)
+		}
+		if f.Loss > 0 {
+			s += fmt.Sprintf(", loss %g%%", f.Loss)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
 }
 
 type outcome struct {
@@ -84,8 +116,8 @@ type outcome struct {
 }
 
 type row struct {
-	bug, file, weaker     string
-	bugged, weak, correct []outcome
+	bug, file, fault, weaker string
+	bugged, weak, correct    []outcome
 }
 
 func runSeeds(ctx context.Context, sc *scenarios.Scenario, n int, store string, log io.Writer, what string) []outcome {
@@ -163,14 +195,14 @@ func correctCell(outs []outcome) string {
 }
 
 func printTable(w io.Writer, rows []row, seeds int) {
-	fmt.Fprintf(w, "\n| bug | scenario | detected (%d seeds), time to detect | weaker fault | detected by it | correct build |\n", seeds)
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "\n| # | bug (scenarios/bugs/) | fault | detected (of %d seeds), median time to detect | weaker fault | detected by it | correct build under the fault |\n", seeds)
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		weaker := r.weaker
 		if weaker == "" {
 			weaker = "-"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.bug, strings.TrimSuffix(filepath.Base(r.file), ".yaml"),
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s |\n", slices.Index(refkv.Bugs, refkv.Bug(r.bug))+1, r.bug, r.fault,
 			cell(r.bugged), weaker, cell(r.weak), correctCell(r.correct))
 	}
 	fmt.Fprintln(w, "\nTime to detect: from the workload's first operation to the completion of the earliest operation the checker could not linearize.")

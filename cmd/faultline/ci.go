@@ -12,8 +12,8 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/refkv"
 	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/refkv"
 	"github.com/faultline/faultline/scenarios"
 )
 
