@@ -9,21 +9,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/refkv"
 	"github.com/faultline/faultline/scenarios"
 )
 
 func TestShippedScenariosLoad(t *testing.T) {
 	files, err := filepath.Glob("*.yaml")
-	if err != nil || len(files) < 2 {
-		t.Fatalf("want the shipped scenarios, found %v (%v)", files, err)
+	bugs, _ := filepath.Glob("bugs/*.yaml")
+	if err != nil || len(files) < 2 || len(bugs) != len(refkv.Bugs) {
+		t.Fatalf("want the shipped scenarios and one per refkv bug, found %v %v (%v)", files, bugs, err)
 	}
-	for _, f := range files {
+	for _, f := range append(files, bugs...) {
 		t.Run(f, func(t *testing.T) {
 			s, err := scenarios.Load(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Name != strings.TrimSuffix(f, ".yaml") {
+			if strings.HasPrefix(f, "bugs/") && s.Cluster.Bug != s.Name {
+				t.Errorf("%s switches on bug %q; a bug scenario is named after its bug", f, s.Cluster.Bug)
+			}
+			if s.Name != strings.TrimSuffix(filepath.Base(f), ".yaml") {
 				t.Errorf("name = %q", s.Name)
 			}
 			// The scenario as run must load back to the same scenario.
@@ -75,6 +80,11 @@ func TestBadScenarios(t *testing.T) {
 		{"bad reads", "time_limit: 5s\nworkload:\n  reads: stale\n", "bad.yaml:3: workload.reads"},
 		{"empty file", "", "bad.yaml: file is empty"},
 		{"duplicate key", "time_limit: 5s\ntime_limit: 6s\n", "bad.yaml:2:1:"},
+		{"unknown system", "time_limit: 5s\ncluster:\n  system: zookeeper\n", "bad.yaml:3: cluster.system: unknown system \"zookeeper\"; built in: etcd, refkv"},
+		{"bug on etcd", "time_limit: 5s\ncluster:\n  bug: split-brain\n", "bad.yaml:3: cluster.bug: only system refkv"},
+		{"unknown bug", "time_limit: 5s\ncluster:\n  system: refkv\n  bug: lost-update\n", "bad.yaml:4: cluster.bug: unknown bug \"lost-update\"; known: none, stale-leader-reads"},
+		{"refkv set workload", "time_limit: 5s\ncluster:\n  system: refkv\nworkload:\n  kind: set\n", "bad.yaml:5: workload.kind: refkv's built-in adapter runs the register workload only"},
+		{"refkv serializable", "time_limit: 5s\ncluster:\n  system: refkv\nworkload:\n  reads: serializable\n", "bad.yaml:5: workload.reads: refkv has no serializable reads"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

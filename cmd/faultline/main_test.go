@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/faultline/faultline/scenarios"
 )
 
 func TestCLI(t *testing.T) {
@@ -70,5 +72,28 @@ func TestCLI(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "check.json")); err != nil {
 		t.Errorf("check wrote no check.json: %v", err)
+	}
+}
+
+func TestRunOverrides(t *testing.T) {
+	etcd, err := scenarios.Load("../../scenarios/etcd-register.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bug, err := scenarios.Load("../../scenarios/bugs/split-brain.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := override([]*scenarios.Scenario{bug}, "none", 7); err != nil || bug.Cluster.Bug != "none" || bug.Seed != 7 {
+		t.Errorf("override to the correct build: %v, bug %q seed %d", err, bug.Cluster.Bug, bug.Seed)
+	}
+	if err := override([]*scenarios.Scenario{etcd}, "split-brain", 0); err == nil || !strings.Contains(err.Error(), "only refkv has switchable bugs") {
+		t.Errorf("-bug on an etcd scenario: %v", err)
+	}
+	if err := override([]*scenarios.Scenario{bug}, "bogus", 0); err == nil || !strings.Contains(err.Error(), `unknown bug "bogus"`) {
+		t.Errorf("-bug bogus: %v", err)
+	}
+	if err := override([]*scenarios.Scenario{bug}, "", -1); err == nil {
+		t.Error("negative -seed accepted")
 	}
 }
