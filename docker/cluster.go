@@ -129,7 +129,7 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 			c = nil
 		}
 	}()
-	labels := map[string]string{LabelFaultline: "true", LabelRun: spec.RunID}
+	labels := map[string]string{LabelFaultline: "true", LabelRun: spec.RunID, LabelOwner: Owner()}
 	if err := c.createNetwork(ctx, labels); err != nil {
 		return c, err
 	}
@@ -144,7 +144,7 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 		addrs[i] = netip.AddrFrom4(a4)
 	}
 	for i, name := range names {
-		nodeLabels := map[string]string{LabelFaultline: "true", LabelRun: spec.RunID, LabelNode: name}
+		nodeLabels := map[string]string{LabelFaultline: "true", LabelRun: spec.RunID, LabelNode: name, LabelOwner: Owner()}
 		cfg := &container.Config{
 			Image:    spec.Image,
 			Hostname: name,
@@ -401,10 +401,15 @@ type Leftover struct {
 	// Pid is a running container's init process (0 otherwise): its network
 	// namespace may still hold faultline's rules.
 	Pid int
+	// Owner is the run's owner label; Liveness says whether that harness
+	// is still running (then the object is not a leftover but a live run).
+	Owner    string
+	Liveness Liveness
 }
 
 // Leftovers lists every faultline-labelled container and network, from any
-// run. A clean engine returns none.
+// run, each with whether the harness that owns it still runs. A clean
+// engine returns none.
 func Leftovers(ctx context.Context, cli *client.Client) ([]Leftover, error) {
 	f := filters.NewArgs(filters.Arg("label", LabelFaultline))
 	var out []Leftover
@@ -413,7 +418,7 @@ func Leftovers(ctx context.Context, cli *client.Client) ([]Leftover, error) {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	for _, ct := range cs {
-		l := Leftover{Kind: "container", Name: containerName(ct), RunID: ct.Labels[LabelRun]}
+		l := Leftover{Kind: "container", Name: containerName(ct), RunID: ct.Labels[LabelRun], Owner: ct.Labels[LabelOwner], Liveness: OwnerLiveness(ct.Labels[LabelOwner])}
 		if ct.State == "running" || ct.State == "paused" {
 			if insp, err := cli.ContainerInspect(ctx, ct.ID); err == nil && insp.State != nil {
 				l.Pid = insp.State.Pid
@@ -426,10 +431,18 @@ func Leftovers(ctx context.Context, cli *client.Client) ([]Leftover, error) {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range nets {
-		out = append(out, Leftover{Kind: "network", Name: n.Name, RunID: n.Labels[LabelRun]})
+		out = append(out, Leftover{Kind: "network", Name: n.Name, RunID: n.Labels[LabelRun], Owner: n.Labels[LabelOwner], Liveness: OwnerLiveness(n.Labels[LabelOwner])})
 	}
 	return out, nil
 }
 
 // Clean removes every faultline-labelled container and network, from any run.
 func Clean(ctx context.Context, cli *client.Client) error { return removeRun(ctx, cli, "") }
+
+// RemoveRun removes one run's containers and network.
+func RemoveRun(ctx context.Context, cli *client.Client, runID string) error {
+	if runID == "" {
+		return errors.New("remove run: no run id")
+	}
+	return removeRun(ctx, cli, runID)
+}

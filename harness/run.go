@@ -145,8 +145,16 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		return rep, err
 	}
 	defer cli.Close()
-	if left, err := docker.Leftovers(ctx, cli); err == nil && len(left) > 0 {
-		logf("warning: %d faultline objects left by earlier runs (first: %s %s); `faultline clean` removes them", len(left), left[0].Kind, left[0].Name)
+	if all, err := docker.Leftovers(ctx, cli); err == nil {
+		var left []docker.Leftover
+		for _, l := range all {
+			if l.Liveness != docker.OwnerAlive {
+				left = append(left, l)
+			}
+		}
+		if len(left) > 0 {
+			logf("warning: %d faultline objects left by earlier runs (first: %s %s); `faultline clean` removes them", len(left), left[0].Kind, left[0].Name)
+		}
 	}
 	if err := docker.EnsureImage(ctx, cli, run.Cluster.Image, prefixWriter{opts.Log}); err != nil {
 		return rep, err

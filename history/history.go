@@ -191,34 +191,77 @@ func ReadFile(path string) ([]Record, error) {
 	return recs, nil
 }
 
+// ErrTruncated marks a history whose last line was cut short, as when the
+// harness was killed while writing it. The records before it are returned
+// with the error and are sound: every earlier line ended with its newline.
+var ErrTruncated = errors.New("history ends with an incomplete line")
+
+// maxLine bounds one record's line.
+const maxLine = 16 * 1024 * 1024
+
 // Read parses records, one JSON object per line; blank lines are skipped. An
 // error names the line ("12: ...") and the records read before it are
-// returned with it. A last line cut short by a crash is an error too: the
-// caller decides whether the records before it are worth checking.
+// returned with it. A last line without its newline that does not parse is
+// reported as ErrTruncated: the caller decides whether the records before
+// it are worth checking (faultline check says so and checks them).
 func Read(r io.Reader) ([]Record, error) {
 	var recs []Record
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	br := bufio.NewReaderSize(r, 64*1024)
 	line := 0
-	for sc.Scan() {
+	for {
+		raw, err := readLine(br)
+		if len(raw) == 0 && err == io.EOF {
+			return recs, nil
+		}
+		if err != nil && err != io.EOF {
+			return recs, fmt.Errorf("%d: %w", line+1, err)
+		}
 		line++
-		b := bytes.TrimSpace(sc.Bytes())
+		complete := err == nil
+		b := bytes.TrimSpace(raw)
 		if len(b) == 0 {
 			continue
 		}
 		var rec Record
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rec); err != nil {
-			return recs, fmt.Errorf("%d: bad history record: %w", line, err)
+		derr := dec.Decode(&rec)
+		if derr == nil && dec.More() {
+			derr = errors.New("more than one JSON value on the line")
+		}
+		if derr != nil {
+			if !complete {
+				return recs, fmt.Errorf("%d: %w (%d bytes, the run was probably killed while writing it): %v", line, ErrTruncated, len(raw), derr)
+			}
+			return recs, fmt.Errorf("%d: bad history record: %w", line, derr)
 		}
 		if !rec.Type.valid() {
 			return recs, fmt.Errorf("%d: bad history record: type %q is not invoke, ok, fail or info", line, rec.Type)
 		}
 		recs = append(recs, rec)
+		if !complete {
+			return recs, nil
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return recs, fmt.Errorf("%d: %w", line+1, err)
+}
+
+// readLine returns one line without its newline; io.EOF with the bytes of
+// a last line that has none.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > maxLine {
+			return nil, fmt.Errorf("line longer than %d bytes", maxLine)
+		}
+		switch err {
+		case nil:
+			return line[:len(line)-1], nil
+		case bufio.ErrBufferFull:
+			continue
+		default:
+			return line, err
+		}
 	}
-	return recs, nil
 }

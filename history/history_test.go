@@ -2,6 +2,7 @@ package history_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,5 +118,29 @@ func TestFaultWindows(t *testing.T) {
 	}
 	if w[1].Label != "kill n2" || w[1].Start != 30 || w[1].End != 40 {
 		t.Errorf("a fault still in force ends with the history: %+v", w[1])
+	}
+}
+
+func TestReadTruncatedLastLine(t *testing.T) {
+	full := `{"index":0,"process":1,"type":"invoke","f":"write","key":"k","value":1,"time":5}
+{"index":1,"process":1,"type":"ok","f":"write","key":"k","value":1,"time":9}
+`
+	for cut := len(full) - 1; cut > strings.Index(full, "\n")+1; cut-- {
+		recs, err := history.Read(strings.NewReader(full[:cut]))
+		switch {
+		case cut == len(full)-1: // only the newline is missing: the record is whole
+			if err != nil || len(recs) != 2 {
+				t.Fatalf("cut at %d: %d records, %v", cut, len(recs), err)
+			}
+		default:
+			if !errors.Is(err, history.ErrTruncated) || len(recs) != 1 || !strings.HasPrefix(err.Error(), "2: ") {
+				t.Fatalf("cut at %d: %d records, %v; want the first record and ErrTruncated naming line 2", cut, len(recs), err)
+			}
+		}
+	}
+	// A bad line that does end with its newline is damage, not a cut.
+	_, err := history.Read(strings.NewReader("{\"index\":0,\n" + full))
+	if err == nil || errors.Is(err, history.ErrTruncated) {
+		t.Fatalf("bad complete line: %v", err)
 	}
 }

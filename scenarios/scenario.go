@@ -256,9 +256,28 @@ var (
 	FaultKinds     = slices.Concat(PartitionKinds, GrayKinds, ProcessKinds)
 )
 
+// Limits on values that would otherwise run away with the machine or the
+// run: a scenario past them is refused, naming the field.
+const (
+	MaxFileSize    = 1 << 20
+	MaxTimeLimit   = 24 * time.Hour
+	MaxReady       = time.Hour
+	MaxOpTimeout   = 10 * time.Minute
+	MaxRate        = 100_000
+	MaxDelay       = time.Minute
+	MaxFaults      = 1000
+	MaxPorts       = 64
+	MaxCommandArgs = 64
+)
+
 // Load reads, strictly parses, defaults and validates a scenario file.
 func Load(path string) (*Scenario, error) {
-	src, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read scenario: %w", err)
 	}
@@ -267,6 +286,9 @@ func Load(path string) (*Scenario, error) {
 
 // Parse is Load on bytes already read; path only names the source in errors.
 func Parse(path string, src []byte) (*Scenario, error) {
+	if len(src) > MaxFileSize {
+		return nil, fmt.Errorf("%w: %s: larger than %d bytes; a scenario is a page of YAML", ErrInvalid, path, MaxFileSize)
+	}
 	var s Scenario
 	dec := yaml.NewDecoder(strings.NewReader(string(src)), yaml.Strict(), yaml.DisallowUnknownField())
 	if err := dec.Decode(&s); err != nil {
@@ -281,9 +303,71 @@ func Parse(path string, src []byte) (*Scenario, error) {
 		return nil, err
 	}
 	if c := s.Workload.Client; c != nil {
+		if err := insideTree(c.Command, path); err != nil {
+			file, _ := parser.ParseBytes(src, 0)
+			return nil, fmt.Errorf("%w: %s:%d: workload.client.command: %v", ErrInvalid, path, lineOf(file, "workload.client.command"), err)
+		}
 		c.Command = resolveCommand(c.Command, filepath.Dir(path))
 	}
 	return &s, nil
+}
+
+// insideTree refuses client command arguments that name files outside the
+// working tree: the current folder, or the project holding the scenario
+// (the nearest folder above it with .git or go.mod). A program on PATH is
+// named without a slash.
+func insideTree(cmd []string, scenarioPath string) error {
+	var roots []string
+	if wd, err := os.Getwd(); err == nil {
+		roots = append(roots, wd)
+	}
+	if abs, err := filepath.Abs(filepath.Dir(scenarioPath)); err == nil {
+		root := abs
+		for dir := abs; ; dir = filepath.Dir(dir) {
+			if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+				root = dir
+				break
+			}
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				root = dir
+				break
+			}
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+		roots = append(roots, root)
+	}
+	for i, arg := range cmd {
+		if !strings.Contains(arg, "/") || strings.HasPrefix(arg, "-") {
+			continue
+		}
+		p := arg
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(scenarioPath), p)
+		}
+		p, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		if resolved, err := filepath.EvalSymlinks(p); err == nil {
+			p = resolved
+		}
+		inside := false
+		for _, r := range roots {
+			if rel, err := filepath.Rel(r, p); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+				inside = true
+			}
+		}
+		if !inside {
+			hint := "keep the client program inside the project"
+			if i == 0 {
+				hint = "name the program without a path (it is looked up on PATH), or keep it inside the project"
+			}
+			return fmt.Errorf("[%d] %q is outside the working tree (%s); %s", i, arg, strings.Join(roots, ", "), hint)
+		}
+	}
+	return nil
 }
 
 // resolveCommand makes the arguments of a client command that name a file
@@ -385,6 +469,9 @@ func (s *Scenario) validate(src []byte) error {
 	}
 	if s.TimeLimit <= 0 {
 		return bad("time_limit", "must be set to a positive duration such as 30s")
+	}
+	if err := s.limits(bad); err != nil {
+		return err
 	}
 	switch s.Cluster.System {
 	case "etcd":
@@ -501,6 +588,97 @@ func (s *Scenario) validate(src []byte) error {
 	}
 	if s.Checker.KeyBudget < 0 {
 		return bad("checker.key_budget", "must not be negative")
+	}
+	return nil
+}
+
+var (
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	imageRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$`)
+)
+
+// limits refuses absurd sizes and durations, and values that could be
+// taken for something else (an image reference that is not one, an
+// environment name that is not a name).
+func (s *Scenario) limits(bad func(field, format string, args ...any) error) error {
+	type dur struct {
+		field string
+		v     time.Duration
+		max   time.Duration
+	}
+	n := s.Nemesis
+	durs := []dur{
+		{"time_limit", s.TimeLimit, MaxTimeLimit},
+		{"cluster.ready_timeout", s.Cluster.ReadyTimeout, MaxReady},
+		{"workload.op_timeout", s.Workload.OpTimeout, MaxOpTimeout},
+		{"nemesis.start_after", n.StartAfter, MaxTimeLimit},
+		{"nemesis.every", n.Every, MaxTimeLimit},
+		{"nemesis.every_max", n.EveryMax, MaxTimeLimit},
+		{"nemesis.hold", n.Hold, MaxTimeLimit},
+		{"nemesis.hold_max", n.HoldMax, MaxTimeLimit},
+		{"nemesis.recovery", n.Recovery, MaxTimeLimit},
+		{"checker.budget", s.Checker.Budget, MaxTimeLimit},
+		{"checker.key_budget", s.Checker.KeyBudget, MaxTimeLimit},
+	}
+	faults := n.Faults
+	for _, e := range n.Timeline {
+		faults = append(faults, e.Fault)
+	}
+	if len(n.Faults) > MaxFaults || len(n.Timeline) > MaxFaults {
+		return bad("nemesis", "more than %d faults listed", MaxFaults)
+	}
+	for i, f := range n.Faults {
+		field := fmt.Sprintf("nemesis.faults[%d]", i)
+		durs = append(durs, dur{field + ".delay", f.Delay, MaxDelay}, dur{field + ".jitter", f.Jitter, MaxDelay}, dur{field + ".flap", f.Flap, MaxTimeLimit})
+	}
+	for i, e := range n.Timeline {
+		field := fmt.Sprintf("nemesis.timeline[%d]", i)
+		durs = append(durs, dur{field + ".at", e.At, MaxTimeLimit}, dur{field + ".for", e.For, MaxTimeLimit},
+			dur{field + ".fault.delay", e.Fault.Delay, MaxDelay}, dur{field + ".fault.jitter", e.Fault.Jitter, MaxDelay})
+	}
+	for _, d := range durs {
+		if d.v > d.max {
+			return bad(d.field, "%v is more than the %v faultline allows", d.v, d.max)
+		}
+	}
+	for i, f := range faults {
+		if len(f.Ports) > MaxPorts {
+			return bad(fmt.Sprintf("nemesis.faults[%d].ports", i), "more than %d ports", MaxPorts)
+		}
+	}
+	w := s.Workload
+	if w.Rate > MaxRate {
+		return bad("workload.rate", "%g operations per second is more than the %d faultline allows", w.Rate, MaxRate)
+	}
+	if w.OpsPerKey > 10_000_000 {
+		return bad("workload.ops_per_key", "must be at most 10000000, got %d", w.OpsPerKey)
+	}
+	if w.Mix.Read > 1_000_000 || w.Mix.Write > 1_000_000 || w.Mix.CAS > 1_000_000 {
+		return bad("workload.mix", "weights are relative; keep each under 1000000")
+	}
+	if c := w.Client; c != nil {
+		if len(c.Command) > MaxCommandArgs {
+			return bad("workload.client.command", "more than %d arguments", MaxCommandArgs)
+		}
+		for i, a := range c.Command {
+			if len(a) > 4096 || strings.ContainsRune(a, 0) {
+				return bad("workload.client.command", "argument %d is longer than 4096 bytes or holds a NUL byte", i)
+			}
+		}
+		if len(c.Env) > 64 {
+			return bad("workload.client.env", "more than 64 variables")
+		}
+		for k, v := range c.Env {
+			if !envNameRE.MatchString(k) || len(v) > 4096 || strings.ContainsRune(v, 0) {
+				return bad("workload.client.env", "%q is not an environment variable name (letters, digits, _) with a value under 4096 bytes", k)
+			}
+		}
+	}
+	if img := s.Cluster.Image; img != "" && (len(img) > 256 || !imageRE.MatchString(img)) {
+		return bad("cluster.image", "%q is not an image reference such as faultline/etcd:v3.6.16", img)
+	}
+	if len(s.Description) > 4096 {
+		return bad("description", "longer than 4096 bytes")
 	}
 	return nil
 }

@@ -84,6 +84,16 @@ func TestBadScenarios(t *testing.T) {
 		{"bug on etcd", "time_limit: 5s\ncluster:\n  bug: split-brain\n", "bad.yaml:3: cluster.bug: only system refkv"},
 		{"unknown bug", "time_limit: 5s\ncluster:\n  system: refkv\n  bug: lost-update\n", "bad.yaml:4: cluster.bug: unknown bug \"lost-update\"; known: none, stale-leader-reads"},
 		{"refkv set workload", "time_limit: 5s\ncluster:\n  system: refkv\nworkload:\n  kind: set\n", "bad.yaml:5: workload.kind: refkv's built-in adapter runs the register workload only"},
+		{"absurd time limit", "time_limit: 1000h\n", "bad.yaml:1: time_limit: 1000h0m0s is more than the 24h0m0s faultline allows"},
+		{"absurd rate", "time_limit: 5s\nworkload:\n  rate: 1e9\n", "bad.yaml:3: workload.rate: 1e+09 operations per second is more than"},
+		{"absurd delay", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: gray\n      delay: 5m\n", "bad.yaml:7: nemesis.faults[0].delay: 5m0s is more than"},
+		{"node name that is not a name", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: isolate\n      node: \"n1; rm -rf /\"\n", "bad.yaml:7: nemesis.faults[0].node: no node \"n1; rm -rf /\""},
+		{"grudge of strangers", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: custom\n      grudge: {\"../n1\": [n2]}\n", "nemesis.faults[0].grudge: no node \"../n1\""},
+		{"image that is not a reference", "time_limit: 5s\ncluster:\n  image: \"--privileged\"\n", "bad.yaml:3: cluster.image: \"--privileged\" is not an image reference"},
+		{"env name that is not a name", "time_limit: 5s\nworkload:\n  client:\n    command: [python3]\n    env: {\"A=B\": x}\n", "bad.yaml:5: workload.client.env: \"A=B\" is not an environment variable name"},
+		{"client outside the tree", "time_limit: 5s\nworkload:\n  client:\n    command: [python3, ../../../../../../etc/passwd]\n", "bad.yaml:4: workload.client.command: [1] \"../../../../../../etc/passwd\" is outside the working tree"},
+		{"client program by absolute path", "time_limit: 5s\nworkload:\n  client:\n    command: [/usr/bin/python3, x.py]\n", "[0] \"/usr/bin/python3\" is outside the working tree"},
+		{"store name escaping", "name: ../../etc\ntime_limit: 5s\n", "bad.yaml:1: name:"},
 		{"refkv serializable", "time_limit: 5s\ncluster:\n  system: refkv\nworkload:\n  reads: serializable\n", "bad.yaml:5: workload.reads: refkv has no serializable reads"},
 	}
 	for _, tc := range tests {
@@ -99,6 +109,14 @@ func TestBadScenarios(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestHugeScenarioFile(t *testing.T) {
+	src := "time_limit: 5s\n" + "# " + strings.Repeat("x", scenarios.MaxFileSize) + "\n"
+	_, err := scenarios.Parse("huge.yaml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), "huge.yaml: larger than") {
+		t.Fatalf("huge file: %v", err)
 	}
 }
 

@@ -25,6 +25,9 @@ type outcome struct {
 }
 
 func (o outcome) code() int {
+	if errors.Is(o.err, harness.ErrInterrupted) {
+		return exitInterrupted
+	}
 	if o.err != nil {
 		return exitError
 	}
@@ -35,7 +38,7 @@ func (o outcome) code() int {
 // then unknown, then valid.
 func worst(outs []outcome) int {
 	code := exitValid
-	rank := map[int]int{exitValid: 0, exitUnknown: 1, exitInvalid: 2, exitError: 3}
+	rank := map[int]int{exitValid: 0, exitUnknown: 1, exitInvalid: 2, exitError: 3, exitInterrupted: 4}
 	for _, o := range outs {
 		if rank[o.code()] > rank[code] {
 			code = o.code()

@@ -6,7 +6,7 @@
 //	faultline list                             fault kinds, workloads, shipped scenarios
 //	faultline check STORE_DIR|HISTORY          re-check a stored run or a Jepsen history offline
 //	faultline images                           build the images faultline ships
-//	faultline clean                            remove every faultline container and network
+//	faultline clean [-all]                     heal and remove what killed runs left
 //
 // Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.
 package main
@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/docker/docker/client"
 	"golang.org/x/term"
 
 	"github.com/faultline/faultline/checker"
@@ -42,6 +43,9 @@ const (
 	exitInvalid = 1
 	exitUnknown = 2
 	exitError   = 3
+	// exitInterrupted: stopped by SIGINT or SIGTERM; faults healed, cluster
+	// removed, what was recorded checked and kept.
+	exitInterrupted = 4
 )
 
 const usage = `usage:
@@ -58,9 +62,10 @@ const usage = `usage:
                   [-format auto|faultline|jepsen-edn|jepsen-log] STORE_DIR|HISTORY
                                              re-check a stored run, or a Jepsen history, offline
   faultline images                           build the images faultline ships
-  faultline clean                            remove every faultline container and network
+  faultline clean [-all]                     heal and remove what killed runs left (runs in progress are kept)
 
-exit codes: 0 valid, 1 invalid, 2 unknown (checker budget spent), 3 could not run
+exit codes: 0 valid, 1 invalid, 2 unknown (checker budget spent), 3 could not run,
+            4 interrupted (SIGINT/SIGTERM: healed, removed, recorded history checked and kept)
 `
 
 func main() {
@@ -154,6 +159,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				}
 			}
 		}
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
 		return worst(outs)
 	case "replay":
 		// faultline replay [run flags] STORE_DIR: run the stored replay.yaml.
@@ -239,6 +247,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "images ready: %s, %s\n", docker.EtcdImage, docker.RefKVImage)
 		return 0
 	case "clean":
+		fs := flag.NewFlagSet("clean", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		all := fs.Bool("all", false, "also remove runs whose harness is still running, or cannot be told (another host)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitError
+		}
 		cli, err := docker.Connect(ctx)
 		if err != nil {
 			return fail(err)
@@ -248,26 +262,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		// Faults first: a running node of a killed harness may still hold
-		// faultline's table and qdisc (its queue died with the harness, and
-		// its rules let packets bypass it).
-		for _, l := range left {
-			if l.Pid > 0 {
-				if err := nemesis.CleanNamespace(fmt.Sprintf("/proc/%d/ns/net", l.Pid)); err != nil {
-					fmt.Fprintf(stderr, "faultline: clean faults in %s: %v\n", l.Name, err)
-				} else {
-					fmt.Fprintf(stdout, "healed %s\n", l.Name)
-				}
-			}
-		}
-		if err := docker.Clean(ctx, cli); err != nil {
-			return fail(err)
-		}
-		for _, l := range left {
-			fmt.Fprintf(stdout, "removed %s %s\n", l.Kind, l.Name)
-		}
-		fmt.Fprintf(stdout, "clean: %d objects removed\n", len(left))
-		return 0
+		return clean(ctx, cli, left, *all, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -321,7 +316,10 @@ func check(target string, o checkOpts, stdout, stderr io.Writer) int {
 		opts.Initial = &v
 	}
 	records, format, err := history.ReadFormat(path, o.format)
-	if err != nil {
+	if errors.Is(err, history.ErrTruncated) {
+		// A killed run: every complete line before the cut is sound.
+		fmt.Fprintf(stderr, "faultline: warning: %v; checking the %d complete records before it\n", err, len(records))
+	} else if err != nil {
 		return fail(err)
 	}
 	res, err := checker.Check(records, model, opts)
@@ -411,4 +409,60 @@ func override(scs []*scenarios.Scenario, bug string, seed int64) error {
 		}
 	}
 	return nil
+}
+
+// clean heals and removes the runs whose harness is gone. A run whose
+// harness still runs is in progress and is left alone, as is one whose
+// owner cannot be told (started on another host or boot), unless all.
+func clean(ctx context.Context, cli *client.Client, left []docker.Leftover, all bool, stdout, stderr io.Writer) int {
+	byRun := map[string][]docker.Leftover{}
+	var runs []string
+	for _, l := range left {
+		if _, seen := byRun[l.RunID]; !seen {
+			runs = append(runs, l.RunID)
+		}
+		byRun[l.RunID] = append(byRun[l.RunID], l)
+	}
+	code, removed := exitValid, 0
+	for _, run := range runs {
+		objs := byRun[run]
+		if live := objs[0].Liveness; live != docker.OwnerGone && !all {
+			why := "its harness is still running"
+			if live == docker.OwnerUnknown {
+				why = "its harness ran on another host or boot, or carries no owner label"
+			}
+			fmt.Fprintf(stdout, "kept run %s (%d objects): %s; `faultline clean -all` removes it anyway\n", run, len(objs), why)
+			continue
+		}
+		// Faults first: a running node of a killed harness may still hold
+		// faultline's table and qdisc (its queue died with the harness, and
+		// its rules let packets bypass it).
+		for _, l := range objs {
+			if l.Pid > 0 {
+				if err := nemesis.CleanNamespace(fmt.Sprintf("/proc/%d/ns/net", l.Pid)); err != nil {
+					fmt.Fprintf(stderr, "faultline: clean faults in %s: %v\n", l.Name, err)
+					code = exitError
+				} else {
+					fmt.Fprintf(stdout, "healed %s\n", l.Name)
+				}
+			}
+		}
+		var err error
+		if run == "" {
+			err = docker.Clean(ctx, cli) // objects without a run label: only -all gets here
+		} else {
+			err = docker.RemoveRun(ctx, cli, run)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "faultline: %v\n", err)
+			code = exitError
+			continue
+		}
+		for _, l := range objs {
+			fmt.Fprintf(stdout, "removed %s %s\n", l.Kind, l.Name)
+			removed++
+		}
+	}
+	fmt.Fprintf(stdout, "clean: %d objects removed\n", removed)
+	return code
 }
