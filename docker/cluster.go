@@ -337,7 +337,7 @@ func saveLog(ctx context.Context, cli *client.Client, id, path string) error {
 		return err
 	}
 	defer rc.Close()
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
@@ -406,6 +406,9 @@ type Leftover struct {
 	Owner    string
 	Liveness Liveness
 }
+
+// NetNS is the network namespace of a running leftover container.
+func (l Leftover) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", l.Pid) }
 
 // Leftovers lists every faultline-labelled container and network, from any
 // run, each with whether the harness that owns it still runs. A clean

@@ -47,6 +47,18 @@ func TestClusterLifecycle(t *testing.T) {
 		if _, err := os.Stat(n.NetNS()); err != nil {
 			t.Errorf("%s: namespace: %v", n.Name, err)
 		}
+		// The system under test needs no privilege: faultline acts on its
+		// namespace from outside.
+		insp, err := cli.ContainerInspect(ctx, n.ContainerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hc := insp.HostConfig; hc.Privileged || len(hc.CapAdd) > 0 || hc.NetworkMode.IsHost() || hc.PidMode.IsHost() || len(hc.Devices) > 0 {
+			t.Errorf("%s runs with privileges: privileged %v, cap-add %v, network %s, pid %s", n.Name, hc.Privileged, hc.CapAdd, hc.NetworkMode, hc.PidMode)
+		}
+		if insp.Config.Labels[docker.LabelOwner] != docker.Owner() {
+			t.Errorf("%s: owner label %q, want this process (%s)", n.Name, insp.Config.Labels[docker.LabelOwner], docker.Owner())
+		}
 		var conn net.Conn
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			if conn, err = net.DialTimeout("tcp", strings.TrimPrefix(n.ClientURL, "http://"), time.Second); err == nil {

@@ -1,6 +1,9 @@
 package harness_test
 
 import (
+	"io/fs"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +17,9 @@ import (
 // under its port-scoped cut and missed under a cut of every port, and the
 // correct build is valid under both. Real containers, real rules.
 func TestRefKVDetection(t *testing.T) {
+	// With no umask to hide it, a store file created too open shows.
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
 	shorten := func(sc *scenarios.Scenario) {
 		sc.Seed = 1
 		sc.TimeLimit = 20 * time.Second
@@ -37,6 +43,7 @@ func TestRefKVDetection(t *testing.T) {
 		if rep.Counts.Faults == 0 {
 			t.Fatalf("no fault was injected (store %s)", rep.StoreDir)
 		}
+		assertStorePermissions(t, rep.StoreDir)
 		return d
 	}
 	t.Run("found under the port-scoped cut", func(t *testing.T) {
@@ -95,5 +102,29 @@ func TestWeaker(t *testing.T) {
 		if sc.Nemesis.Faults[0].Kind != c.in.Kind || len(sc.Nemesis.Faults[0].Ports) != len(c.in.Ports) {
 			t.Errorf("Weaker changed its input: %+v", sc.Nemesis.Faults[0])
 		}
+	}
+}
+
+// assertStorePermissions: what a run stores is readable, and writable by
+// its owner only, whatever the umask.
+func assertStorePermissions(t *testing.T, dir string) {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n++
+		if perm := info.Mode().Perm(); perm&0o022 != 0 || perm&0o400 == 0 {
+			t.Errorf("%s: mode %v: group- or world-writable, or unreadable", path, perm)
+		}
+		return nil
+	})
+	if n < 5 {
+		t.Errorf("only %d entries in the store folder %s", n, dir)
 	}
 }

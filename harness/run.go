@@ -179,6 +179,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	}
 	defer func() {
 		t := time.Now()
+		logf("tearing down: saving node logs, removing containers and network")
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if lerr := cluster.SaveLogs(tctx, filepath.Join(dir, NodesDir)); lerr != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 )
@@ -155,6 +156,9 @@ func (n *Net) closeStage(name string) {
 	}
 }
 
+// ErrNodeGone: a node's network namespace no longer exists.
+var ErrNodeGone = errors.New("node gone")
+
 // Down marks a node as stopped: its namespace is gone, so it is skipped
 // until Up binds it again.
 func (n *Net) Down(name string) {
@@ -210,6 +214,24 @@ func (n *Net) reconcile(ctx context.Context) error {
 func (n *Net) apply(nodes []Node) error {
 	rules := make([]nodeRules, len(nodes))
 	errs := make([]error, len(nodes))
+	// A node whose namespace vanished (its container crashed or was
+	// removed underneath the run) has nothing left to heal; a fault that
+	// needs it cannot be applied, and says why.
+	var present []Node
+	for i, node := range nodes {
+		if _, err := os.Stat(node.NetNS); err == nil {
+			present = append(present, node)
+			continue
+		}
+		if r := n.rulesFor(node.Name); !r.emptyTable() || len(r.rateTo) > 0 {
+			errs[i] = fmt.Errorf("%w: %s's network namespace %s is gone: its container stopped or was removed underneath faultline", ErrNodeGone, node.Name, node.NetNS)
+		}
+		n.closeStage(node.Name)
+		delete(n.rated, node.Name)
+	}
+	if len(present) < len(nodes) {
+		return errors.Join(append(errs, n.apply(present))...)
+	}
 	for i, node := range nodes {
 		rules[i] = n.rulesFor(node.Name)
 		if len(rules[i].queueTo) == 0 {

@@ -21,3 +21,6 @@ type rateMatch struct {
 
 // CleanNamespace is not supported on this platform.
 func CleanNamespace(string) error { return ErrUnsupported }
+
+// Installed needs Linux.
+func Installed(string) (bool, bool, error) { return false, false, ErrUnsupported }

@@ -195,3 +195,39 @@ func CleanNamespace(path string) error {
 	}
 	return err
 }
+
+// Installed says what of faultline's is in the namespace at path: its
+// nftables table (which also holds the queue rules of gray links) and its
+// root qdisc on any interface.
+func Installed(path string) (table, qdisc bool, err error) {
+	table, err = hasTable(path)
+	if err != nil {
+		return false, false, err
+	}
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return table, false, err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return table, false, err
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return table, false, err
+	}
+	for _, l := range links {
+		qs, err := h.QdiscList(l)
+		if err != nil {
+			return table, false, err
+		}
+		for _, q := range qs {
+			if major, _ := netlink.MajorMinor(q.Attrs().Handle); q.Attrs().Parent == netlink.HANDLE_ROOT && major == qdiscMajor {
+				qdisc = true
+			}
+		}
+	}
+	return table, qdisc, nil
+}
