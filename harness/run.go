@@ -367,6 +367,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	}
 	rep.Timings.CheckMS = time.Since(t).Milliseconds()
 	rep.Result = res
+	// The verdict goes to disk before teardown, so a harness killed while
+	// tearing down loses nothing it knew (the final write adds timings).
+	if werr := checker.WriteJSON(filepath.Join(dir, ResultsFile), rep); werr != nil {
+		logf("warning: %s not written yet: %v", ResultsFile, werr)
+	}
 	return rep, nil
 }
 

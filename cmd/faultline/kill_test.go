@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -44,7 +45,7 @@ func signalAt(t *testing.T, bin, scenario, store, trigger string, after time.Dur
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout = os.Stdout
+	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +230,14 @@ func TestSIGKILLAnywhere(t *testing.T) {
 			recs, err := history.ReadFile(hist)
 			if err != nil && !errors.Is(err, history.ErrTruncated) {
 				t.Fatalf("history after SIGKILL: %v", err)
+			}
+			if len(recs) == 0 {
+				return // killed before the first operation
+			}
+			if strings.Contains(log, "tearing down") {
+				if b, err := os.ReadFile(filepath.Join(runDir, "results.json")); err != nil || !(strings.Contains(string(b), `"verdict": "valid"`) || strings.Contains(string(b), `"verdict": "invalid"`) || strings.Contains(string(b), `"verdict": "unknown"`)) {
+					t.Errorf("killed in teardown, after checking: results.json has no verdict: %v\n%s", err, b)
+				}
 			}
 			check := exec.Command(bin, "check", runDir)
 			cout, cerr := check.CombinedOutput()
