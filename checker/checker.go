@@ -12,6 +12,8 @@ package checker
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -238,13 +240,39 @@ func checkKey(newModel func() porcupine.Model, stop *atomic.Bool, key string, op
 		ann = append(ann, porcupine.Annotation{Tag: "nemesis", Start: f.Start, End: f.End, Description: f.Label, BackgroundColor: "#fbd7d7"})
 	}
 	info.AddAnnotations(ann)
-	name := "key-" + key + ".html"
-	if err := porcupine.VisualizePath(model, info, filepath.Join(opts.VisualizeDir, name)); err != nil {
+	name := VisualizationFile(key)
+	f, err := os.OpenFile(filepath.Join(opts.VisualizeDir, name), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err == nil {
+		err = porcupine.Visualize(model, info, f)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
 		kr.Note = fmt.Sprintf("visualization not written: %v", err)
 		return kr
 	}
 	kr.Visualization = name
 	return kr
+}
+
+// VisualizationFile names a key's visualization. Keys come from histories,
+// which may be anyone's: anything but letters, digits, '.', '_' and '-'
+// becomes '_', so a key cannot name a file outside the folder.
+func VisualizationFile(key string) string {
+	b := []byte(key)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	if string(b) != key { // keep keys that differ apart
+		sum := sha256.Sum256([]byte(key))
+		b = append(b, '-')
+		b = hex.AppendEncode(b, sum[:4])
+	}
+	return "key-" + string(b) + ".html"
 }
 
 // maxVisualizedOps bounds the size of a visualization: porcupine's HTML

@@ -256,3 +256,20 @@ func TestModels(t *testing.T) {
 		t.Error("an unknown model was accepted")
 	}
 }
+
+func TestVisualizationFileStaysInItsFolder(t *testing.T) {
+	seen := map[string]string{}
+	for _, key := range []string{"k0", "../../etc/passwd", "a/b", "a_b", "/abs", "..", strings.Repeat("x", 500), "naïve key"} {
+		name := checker.VisualizationFile(key)
+		if strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, ".") || len(name) > 230 {
+			t.Errorf("%q -> %q", key, name)
+		}
+		if other, dup := seen[name]; dup {
+			t.Errorf("%q and %q share %q", key, other, name)
+		}
+		seen[name] = key
+	}
+	if got := checker.VisualizationFile("k0"); got != "key-k0.html" {
+		t.Errorf("plain key: %q", got)
+	}
+}

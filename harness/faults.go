@@ -201,9 +201,9 @@ func runNemesis(ctx context.Context, begin, stop time.Time, cfg scenarios.Nemesi
 		}
 		switch {
 		case ierr != nil && sctx.Err() == nil:
-			return applied, fmt.Errorf("%w: %s: %v", ErrNemesis, f.Name(), ierr)
+			return applied, fmt.Errorf("%w: %s: %w", ErrNemesis, f.Name(), ierr)
 		case rerr != nil:
-			return applied, fmt.Errorf("%w: recover from %s: %v", ErrNemesis, f.Name(), rerr)
+			return applied, fmt.Errorf("%w: recover from %s: %w", ErrNemesis, f.Name(), rerr)
 		}
 		if !held {
 			return applied, nil
