@@ -116,6 +116,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	rep.StoreDir = dir
 	defer func() {
 		rep.Timings.TotalMS = time.Since(began).Milliseconds()
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+			// Whatever failed, it failed because the run was stopped.
+			err = fmt.Errorf("%w: %v", ErrInterrupted, err)
+		}
 		if err != nil {
 			rep.Error = err.Error()
 		}
@@ -464,7 +468,14 @@ func writeReplay(dir string, run scenarios.Scenario, timeline []scenarios.TimedF
 
 // writeReport renders report.html from what the store folder holds, also
 // for a run that stopped early.
-func writeReport(dir string, run scenarios.Scenario, rep Report) error {
+func writeReport(dir string, run scenarios.Scenario, rep Report) (err error) {
+	// The report is a view of what is stored; a bug drawing it must not
+	// take the run (and its exit code) down with it.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("drawing the report panicked: %v", r)
+		}
+	}()
 	recs, _ := history.ReadFile(filepath.Join(dir, HistoryFile)) // what could be read
 	yaml, _ := os.ReadFile(filepath.Join(dir, ScenarioFile))
 	return report.Write(filepath.Join(dir, report.File), report.Input{

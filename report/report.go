@@ -170,6 +170,8 @@ func latencyChart(ops []op, faults []fault, end float64) (template.HTML, error) 
 	}
 	p.Legend.Top = true
 	p.X.Min, p.X.Max = 0, math.Max(end, 1)
+	// A log axis needs a positive range even with no operation to show.
+	p.Y.Min, p.Y.Max = 0.01, maxLat*2
 	return svg(p, 24*vg.Centimeter, 9*vg.Centimeter)
 }
 

@@ -103,3 +103,24 @@ func TestReportInBrowser(t *testing.T) {
 		t.Errorf("screenshot of the report: %v (%d bytes)", err, fi.Size())
 	}
 }
+
+// A run stopped early has few records, or none: its report must still draw.
+func TestReportOfARunStoppedEarly(t *testing.T) {
+	histories := map[string]string{
+		"empty":      "",
+		"one invoke": `{"index":0,"process":0,"type":"invoke","f":"read","key":"k","time":1000}`,
+		"one zero-latency op": `{"index":0,"process":0,"type":"invoke","f":"read","key":"k","time":1000}
+{"index":1,"process":0,"type":"ok","f":"read","key":"k","value":null,"time":1000}`,
+		"only a fault": `{"index":0,"process":"nemesis","type":"info","f":"partition","time":1000}`,
+	}
+	for name, h := range histories {
+		recs, err := history.Read(strings.NewReader(h))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		path := filepath.Join(t.TempDir(), report.File)
+		if err := report.Write(path, report.Input{Scenario: "s", Records: recs, Error: "run interrupted"}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
