@@ -290,8 +290,7 @@ func Parse(path string, src []byte) (*Scenario, error) {
 		return nil, fmt.Errorf("%w: %s: larger than %d bytes; a scenario is a page of YAML", ErrInvalid, path, MaxFileSize)
 	}
 	var s Scenario
-	dec := yaml.NewDecoder(strings.NewReader(string(src)), yaml.Strict(), yaml.DisallowUnknownField())
-	if err := dec.Decode(&s); err != nil {
+	if err := decode(src, &s); err != nil {
 		return nil, positionError(path, src, err)
 	}
 	s.Path = path
@@ -387,6 +386,19 @@ func resolveCommand(cmd []string, base string) []string {
 		}
 	}
 	return out
+}
+
+// decode parses strictly. The YAML library can panic on some malformed
+// input (FuzzParse found a tag on an empty sequence); that is a bad
+// scenario, not a crash.
+func decode(src []byte, s *Scenario) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("not a scenario the YAML parser can read (%v)", r)
+		}
+	}()
+	dec := yaml.NewDecoder(strings.NewReader(string(src)), yaml.Strict(), yaml.DisallowUnknownField())
+	return dec.Decode(s)
 }
 
 // positionError turns a YAML decoding error into "file:line:col: message".
