@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -243,7 +244,7 @@ func checkKey(newModel func() porcupine.Model, stop *atomic.Bool, key string, op
 	name := VisualizationFile(key)
 	f, err := os.OpenFile(filepath.Join(opts.VisualizeDir, name), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err == nil {
-		err = porcupine.Visualize(model, info, f)
+		err = visualize(model, info, f)
 		err = errors.Join(err, f.Close())
 	}
 	if err != nil {
@@ -252,6 +253,17 @@ func checkKey(newModel func() porcupine.Model, stop *atomic.Bool, key string, op
 	}
 	kr.Visualization = name
 	return kr
+}
+
+// visualize draws porcupine's page; a history odd enough to trip it costs
+// the picture, not the verdict.
+func visualize(model porcupine.Model, info porcupine.LinearizationInfo, w io.Writer) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("porcupine could not draw this key: %v", r)
+		}
+	}()
+	return porcupine.Visualize(model, info, w)
 }
 
 // VisualizationFile names a key's visualization. Keys come from histories,
@@ -320,6 +332,9 @@ func pairOps(records []history.Record) ([]pairedOp, int64, Counts, []history.Fau
 		delete(open, r.Process)
 		if inv.F != r.F || inv.Key != r.Key {
 			return nil, 0, counts, nil, fmt.Errorf("%w: record %d: completes %s %s but process %s invoked %s %s", ErrBadHistory, r.Index, r.F, r.Key, r.Process, inv.F, inv.Key)
+		}
+		if r.Time < inv.Time {
+			return nil, 0, counts, nil, fmt.Errorf("%w: record %d: completes at %d ns, before its invocation (record %d) at %d ns", ErrBadHistory, r.Index, r.Time, inv.Index, inv.Time)
 		}
 		op := pairedOp{inv: inv, typ: r.Type, out: r.Value, call: inv.Time, ret: r.Time}
 		switch r.Type {
