@@ -129,8 +129,14 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 			c = nil
 		}
 	}()
+	// Calls that create something run to completion even when ctx ends
+	// (an interrupt): a create the engine finishes after the client gave
+	// up would leave an object no cleanup knows of. ctx is checked between
+	// them instead.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
 	labels := map[string]string{LabelFaultline: "true", LabelRun: spec.RunID, LabelOwner: Owner()}
-	if err := c.createNetwork(ctx, labels); err != nil {
+	if err := c.createNetwork(ctx, cctx, labels); err != nil {
 		return c, err
 	}
 	names := make([]string, spec.Nodes)
@@ -156,7 +162,10 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 			netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: addrs[i].String()}, Aliases: []string{name}},
 		}}
 		hc := &container.HostConfig{NetworkMode: container.NetworkMode(netName)}
-		created, err := cli.ContainerCreate(ctx, cfg, hc, nc, nil, fmt.Sprintf("faultline-%s-%s", spec.RunID, name))
+		if err := ctx.Err(); err != nil {
+			return c, fmt.Errorf("%w: %v", ErrStart, err)
+		}
+		created, err := cli.ContainerCreate(cctx, cfg, hc, nc, nil, fmt.Sprintf("faultline-%s-%s", spec.RunID, name))
 		if err != nil {
 			if cerrdefs.IsNotFound(err) {
 				return c, fmt.Errorf("%w: image %s not found; run `make images`", ErrImage, spec.Image)
@@ -167,10 +176,13 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 	}
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
-		if err := cli.ContainerStart(ctx, n.ContainerID, container.StartOptions{}); err != nil {
+		if err := ctx.Err(); err != nil {
+			return c, fmt.Errorf("%w: %v", ErrStart, err)
+		}
+		if err := cli.ContainerStart(cctx, n.ContainerID, container.StartOptions{}); err != nil {
 			return c, fmt.Errorf("%w: start %s: %v", ErrStart, n.Name, err)
 		}
-		insp, err := cli.ContainerInspect(ctx, n.ContainerID)
+		insp, err := cli.ContainerInspect(cctx, n.ContainerID)
 		if err != nil {
 			return c, fmt.Errorf("%w: inspect %s: %v", ErrStart, n.Name, err)
 		}
@@ -246,7 +258,7 @@ func etcdArgs(runID string, names []string, addrs []netip.Addr, i int) []string 
 // createNetwork makes a bridge network on a free /24 taken from
 // 10.213.0.0/16, trying the next one if the engine or the host already uses
 // a subnet.
-func (c *Cluster) createNetwork(ctx context.Context, labels map[string]string) error {
+func (c *Cluster) createNetwork(ctx, cctx context.Context, labels map[string]string) error {
 	used, err := usedPrefixes(ctx, c.cli)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStart, err)
@@ -259,7 +271,10 @@ func (c *Cluster) createNetwork(ctx context.Context, labels map[string]string) e
 			continue
 		}
 		gw := netip.AddrFrom4([4]byte{10, 213, byte(third), 1})
-		resp, err := c.cli.NetworkCreate(ctx, name, network.CreateOptions{
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %v", ErrStart, ctx.Err())
+		}
+		resp, err := c.cli.NetworkCreate(cctx, name, network.CreateOptions{
 			Driver: "bridge",
 			Labels: labels,
 			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: p.String(), Gateway: gw.String()}}},

@@ -268,7 +268,10 @@ func TestSIGTERMInterrupts(t *testing.T) {
 		trigger string
 		after   time.Duration
 	}{
+		{"starting 3-node", 0},
+		{"starting 3-node", 100 * time.Millisecond},
 		{"starting 3-node", 200 * time.Millisecond},
+		{"starting 3-node", 400 * time.Millisecond},
 		{"cluster ready", 0},
 		{"fault gray", 500 * time.Millisecond},
 		{"fault isolate", 500 * time.Millisecond},
@@ -283,8 +286,20 @@ func TestSIGTERMInterrupts(t *testing.T) {
 			if !strings.Contains(log, "interrupted") {
 				t.Errorf("the log does not say the run was interrupted:\n%s", log)
 			}
-			if nodes := runNodes(t, runID); len(nodes) > 0 {
-				t.Errorf("%d containers of the run left after SIGTERM", len(nodes))
+			ctx := context.Background()
+			cli, err := docker.Connect(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cli.Close()
+			left, err := docker.Leftovers(ctx, cli)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range left {
+				if l.RunID == runID {
+					t.Errorf("left after SIGTERM: %s %s (%s)", l.Kind, l.Name, l.Liveness)
+				}
 			}
 			if b, err := os.ReadFile(filepath.Join(runDir, "results.json")); err != nil || !strings.Contains(string(b), "interrupted") {
 				t.Errorf("results.json does not record the interruption: %v\n%s", err, b)
