@@ -18,12 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,11 +138,7 @@ func CheckRegister(records []history.Record, opts Options) (Result, error) {
 // stops the keys still being checked, which are then unknown.
 func checkLinearizable(newModel func() porcupine.Model, perKey map[string][]porcupine.Operation, counts Counts, faults []history.FaultWindow, opts Options, began time.Time) Result {
 	deadline := began.Add(opts.Budget)
-	keys := make([]string, 0, len(perKey))
-	for k := range perKey {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(perKey))
 	results := make([]KeyResult, len(keys))
 	workers := opts.Workers
 	if workers <= 0 {

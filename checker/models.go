@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -194,11 +195,7 @@ func CheckSet(records []history.Record, opts Options) (Result, error) {
 		}
 	}
 	res := Result{Verdict: Valid, Counts: counts, BudgetMS: opts.Budget.Milliseconds()}
-	keys := make([]string, 0, len(adds))
-	for k := range adds {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(adds))
 	for _, key := range keys {
 		kr := KeyResult{Key: key, Verdict: Valid, Operations: len(adds[key]) + len(reads[key])}
 		rs := reads[key]
@@ -309,10 +306,7 @@ func CheckCounter(records []history.Record, opts Options) (Result, error) {
 		}
 	}
 	res := Result{Verdict: Valid, Counts: counts, BudgetMS: opts.Budget.Milliseconds()}
-	keys := make([]string, 0, len(reads))
-	for k := range reads {
-		keys = append(keys, k)
-	}
+	keys := slices.Sorted(maps.Keys(reads))
 	for k := range adds {
 		if _, ok := reads[k]; !ok {
 			keys = append(keys, k)

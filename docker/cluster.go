@@ -83,13 +83,32 @@ const (
 	SystemRefKV = "refkv"
 )
 
-// DefaultImage is the image faultline builds for a system.
-func DefaultImage(system string) string {
-	if system == SystemRefKV {
-		return RefKVImage
-	}
-	return EtcdImage
+// system is what the cluster side knows of one system under test.
+type system struct {
+	image      string // the image faultline builds for it
+	clientPort string
+	args       func(spec ClusterSpec, names []string, addrs []netip.Addr, i int) []string // node i's command line
 }
+
+var systems = map[string]system{
+	SystemEtcd: {image: EtcdImage, clientPort: "2379", args: func(spec ClusterSpec, names []string, addrs []netip.Addr, i int) []string {
+		return etcdArgs(spec.RunID, names, addrs, i)
+	}},
+	SystemRefKV: {image: RefKVImage, clientPort: "8080", args: func(spec ClusterSpec, names []string, addrs []netip.Addr, i int) []string {
+		return refkvArgs(spec.Bug, names, addrs, i)
+	}},
+}
+
+// systemOf is the spec's system; etcd when unset.
+func systemOf(name string) system {
+	if s, ok := systems[name]; ok {
+		return s
+	}
+	return systems[SystemEtcd]
+}
+
+// DefaultImage is the image faultline builds for a system.
+func DefaultImage(system string) string { return systemOf(system).image }
 
 // Node is one started member.
 type Node struct {
@@ -154,7 +173,7 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 		cfg := &container.Config{
 			Image:    spec.Image,
 			Hostname: name,
-			Cmd:      nodeArgs(spec, names, addrs, i),
+			Cmd:      systemOf(spec.System).args(spec, names, addrs, i),
 			Labels:   nodeLabels,
 		}
 		netName := "faultline-" + spec.RunID
@@ -172,7 +191,7 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 			}
 			return c, fmt.Errorf("%w: create %s: %v", ErrStart, name, err)
 		}
-		c.Nodes = append(c.Nodes, Node{Name: name, ContainerID: created.ID, Addr: addrs[i], ClientURL: fmt.Sprintf("http://%s", net.JoinHostPort(addrs[i].String(), clientPort(spec.System)))})
+		c.Nodes = append(c.Nodes, Node{Name: name, ContainerID: created.ID, Addr: addrs[i], ClientURL: fmt.Sprintf("http://%s", net.JoinHostPort(addrs[i].String(), systemOf(spec.System).clientPort))})
 	}
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
@@ -199,20 +218,6 @@ func exitCode(insp container.InspectResponse) int {
 		return -1
 	}
 	return insp.State.ExitCode
-}
-
-func clientPort(system string) string {
-	if system == SystemRefKV {
-		return "8080"
-	}
-	return "2379"
-}
-
-func nodeArgs(spec ClusterSpec, names []string, addrs []netip.Addr, i int) []string {
-	if spec.System == SystemRefKV {
-		return refkvArgs(spec.Bug, names, addrs, i)
-	}
-	return etcdArgs(spec.RunID, names, addrs, i)
 }
 
 // refkvArgs is the command line of refkv node i: every peer on the default

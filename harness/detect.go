@@ -84,9 +84,8 @@ func Detect(rep Report) (Detection, error) {
 	if start < 0 {
 		return d, fmt.Errorf("detect: %s has no operations", rep.StoreDir)
 	}
-	for _, w := range history.FaultWindows(records) {
-		d.FirstFault = time.Duration(w.Start) - start
-		break
+	if w := history.FaultWindows(records); len(w) > 0 {
+		d.FirstFault = time.Duration(w[0].Start) - start
 	}
 	if !d.Detected {
 		return d, nil

@@ -224,7 +224,7 @@ func (n *Net) apply(nodes []Node) error {
 			continue
 		}
 		if r := n.rulesFor(node.Name); !r.emptyTable() || len(r.rateTo) > 0 {
-			errs[i] = fmt.Errorf("%w: %s's network namespace %s is gone: its container stopped or was removed underneath faultline", ErrNodeGone, node.Name, node.NetNS)
+			errs[i] = fmt.Errorf("%w: %s's network namespace %s is gone: its container stopped or was removed underneath faultline; if it crashed, its log is saved in the run's nodes/ folder", ErrNodeGone, node.Name, node.NetNS)
 		}
 		n.closeStage(node.Name)
 		delete(n.rated, node.Name)

@@ -144,20 +144,28 @@ func checkRoot(h *netlink.Handle, link netlink.Link) error {
 // removeRoot deletes faultline's root qdisc (and with it its classes and
 // filters), like `tc qdisc del dev eth0 root handle fa00:`, and nothing else.
 func removeRoot(h *netlink.Handle, link netlink.Link) (bool, error) {
+	q, err := ourRoot(h, link)
+	if err != nil || q == nil {
+		return false, err
+	}
+	if err := h.QdiscDel(q); err != nil {
+		return false, fmt.Errorf("delete qdisc %x: %w", q.Attrs().Handle, err)
+	}
+	return true, nil
+}
+
+// ourRoot is faultline's root qdisc on the link (handle fa00:), or nil.
+func ourRoot(h *netlink.Handle, link netlink.Link) (netlink.Qdisc, error) {
 	qs, err := h.QdiscList(link)
 	if err != nil {
-		return false, fmt.Errorf("list qdiscs: %w", err)
+		return nil, fmt.Errorf("list qdiscs: %w", err)
 	}
 	for _, q := range qs {
-		major, _ := netlink.MajorMinor(q.Attrs().Handle)
-		if q.Attrs().Parent == netlink.HANDLE_ROOT && major == qdiscMajor {
-			if err := h.QdiscDel(q); err != nil {
-				return false, fmt.Errorf("delete qdisc %x: %w", q.Attrs().Handle, err)
-			}
-			return true, nil
+		if major, _ := netlink.MajorMinor(q.Attrs().Handle); q.Attrs().Parent == netlink.HANDLE_ROOT && major == qdiscMajor {
+			return q, nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 // removeRates deletes faultline's root qdisc from the node's interface.
@@ -219,15 +227,11 @@ func Installed(path string) (table, qdisc bool, err error) {
 		return table, false, err
 	}
 	for _, l := range links {
-		qs, err := h.QdiscList(l)
+		q, err := ourRoot(h, l)
 		if err != nil {
 			return table, false, err
 		}
-		for _, q := range qs {
-			if major, _ := netlink.MajorMinor(q.Attrs().Handle); q.Attrs().Parent == netlink.HANDLE_ROOT && major == qdiscMajor {
-				qdisc = true
-			}
-		}
+		qdisc = qdisc || q != nil
 	}
 	return table, qdisc, nil
 }

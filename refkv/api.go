@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -183,6 +183,9 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, to string, body [
 	fail(w, definite, "%s: forward to leader %s: %v", n.cfg.ID, to, lastErr)
 }
 
+// isDialError: the connection to the leader was never made, so the
+// request never reached it.
 func isDialError(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "connect:") || strings.Contains(err.Error(), "dial tcp")) && !errors.Is(err, context.DeadlineExceeded)
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

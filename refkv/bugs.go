@@ -54,9 +54,14 @@ func ParseBug(s string) (Bug, error) {
 			return b, nil
 		}
 	}
+	return None, fmt.Errorf("unknown bug %q; known: none, %s", s, BugNames())
+}
+
+// BugNames lists the bugs, comma-separated.
+func BugNames() string {
 	names := make([]string, len(Bugs))
 	for i, b := range Bugs {
 		names[i] = string(b)
 	}
-	return None, fmt.Errorf("unknown bug %q; known: none, %s", s, strings.Join(names, ", "))
+	return strings.Join(names, ", ")
 }

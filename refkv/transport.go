@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"time"
 )
@@ -139,12 +138,10 @@ func (t *transport) writer(ctx context.Context, to string) {
 				for len(t.out[to]) > 0 {
 					<-t.out[to]
 				}
-				if !strings.Contains(err.Error(), "operation was canceled") {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(50 * time.Millisecond):
-					}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
 				}
 				continue
 			}

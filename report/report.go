@@ -132,6 +132,13 @@ func svg(p *plot.Plot, w, h vg.Length) (template.HTML, error) {
 	return template.HTML(s), nil
 }
 
+// outcomes are the series both charts draw, one per completion type.
+var outcomes = []struct {
+	typ   history.Type
+	col   color.Color
+	label string
+}{{history.OK, colOK, "ok"}, {history.Fail, colFail, "fail"}, {history.Info, colInfo, "info (unknown)"}}
+
 func latencyChart(ops []op, faults []fault, end float64) (template.HTML, error) {
 	p := plot.New()
 	p.Title.Text = "Latency of every operation"
@@ -143,16 +150,13 @@ func latencyChart(ops []op, faults []fault, end float64) (template.HTML, error) 
 	for _, o := range ops {
 		maxLat = math.Max(maxLat, o.latency)
 	}
-	shade(p, faults, 0.01, maxLat*2)
-	for _, t := range []struct {
-		typ   history.Type
-		col   color.Color
-		label string
-	}{{history.OK, colOK, "ok"}, {history.Fail, colFail, "fail"}, {history.Info, colInfo, "info (unknown)"}} {
+	lo, hi := 0.01, maxLat*2
+	shade(p, faults, lo, hi)
+	for _, t := range outcomes {
 		var xys plotter.XYs
 		for _, o := range ops {
 			if o.typ == t.typ {
-				xys = append(xys, plotter.XY{X: o.at, Y: math.Max(o.latency, 0.01)})
+				xys = append(xys, plotter.XY{X: o.at, Y: math.Max(o.latency, lo)})
 			}
 		}
 		if len(xys) == 0 {
@@ -171,7 +175,7 @@ func latencyChart(ops []op, faults []fault, end float64) (template.HTML, error) 
 	p.Legend.Top = true
 	p.X.Min, p.X.Max = 0, math.Max(end, 1)
 	// A log axis needs a positive range even with no operation to show.
-	p.Y.Min, p.Y.Max = 0.01, maxLat*2
+	p.Y.Min, p.Y.Max = lo, hi
 	return svg(p, 24*vg.Centimeter, 9*vg.Centimeter)
 }
 
@@ -191,11 +195,7 @@ func throughputChart(ops []op, faults []fault, end float64) (template.HTML, erro
 		}
 	}
 	shade(p, faults, 0, peak*1.1)
-	for _, t := range []struct {
-		typ   history.Type
-		col   color.Color
-		label string
-	}{{history.OK, colOK, "ok"}, {history.Fail, colFail, "fail"}, {history.Info, colInfo, "info"}} {
+	for _, t := range outcomes {
 		xys := make(plotter.XYs, n)
 		for i := range xys {
 			xys[i] = plotter.XY{X: float64(i), Y: counts[t.typ][i]}

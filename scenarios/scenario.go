@@ -632,30 +632,33 @@ func (s *Scenario) limits(bad func(field, format string, args ...any) error) err
 		{"checker.budget", s.Checker.Budget, MaxTimeLimit},
 		{"checker.key_budget", s.Checker.KeyBudget, MaxTimeLimit},
 	}
-	faults := n.Faults
-	for _, e := range n.Timeline {
-		faults = append(faults, e.Fault)
-	}
 	if len(n.Faults) > MaxFaults || len(n.Timeline) > MaxFaults {
 		return bad("nemesis", "more than %d faults listed", MaxFaults)
 	}
+	type entry struct {
+		field string
+		f     Fault
+	}
+	var faults []entry
 	for i, f := range n.Faults {
-		field := fmt.Sprintf("nemesis.faults[%d]", i)
-		durs = append(durs, dur{field + ".delay", f.Delay, MaxDelay}, dur{field + ".jitter", f.Jitter, MaxDelay}, dur{field + ".flap", f.Flap, MaxTimeLimit})
+		faults = append(faults, entry{fmt.Sprintf("nemesis.faults[%d]", i), f})
 	}
 	for i, e := range n.Timeline {
 		field := fmt.Sprintf("nemesis.timeline[%d]", i)
-		durs = append(durs, dur{field + ".at", e.At, MaxTimeLimit}, dur{field + ".for", e.For, MaxTimeLimit},
-			dur{field + ".fault.delay", e.Fault.Delay, MaxDelay}, dur{field + ".fault.jitter", e.Fault.Jitter, MaxDelay})
+		durs = append(durs, dur{field + ".at", e.At, MaxTimeLimit}, dur{field + ".for", e.For, MaxTimeLimit})
+		faults = append(faults, entry{field + ".fault", e.Fault})
+	}
+	for _, e := range faults {
+		durs = append(durs, dur{e.field + ".delay", e.f.Delay, MaxDelay}, dur{e.field + ".jitter", e.f.Jitter, MaxDelay}, dur{e.field + ".flap", e.f.Flap, MaxTimeLimit})
 	}
 	for _, d := range durs {
 		if d.v > d.max {
 			return bad(d.field, "%v is more than the %v faultline allows", d.v, d.max)
 		}
 	}
-	for i, f := range faults {
-		if len(f.Ports) > MaxPorts {
-			return bad(fmt.Sprintf("nemesis.faults[%d].ports", i), "more than %d ports", MaxPorts)
+	for _, e := range faults {
+		if len(e.f.Ports) > MaxPorts {
+			return bad(e.field+".ports", "more than %d ports", MaxPorts)
 		}
 	}
 	w := s.Workload

@@ -87,6 +87,7 @@ func TestBadScenarios(t *testing.T) {
 		{"absurd time limit", "time_limit: 1000h\n", "bad.yaml:1: time_limit: 1000h0m0s is more than the 24h0m0s faultline allows"},
 		{"absurd rate", "time_limit: 5s\nworkload:\n  rate: 1e9\n", "bad.yaml:3: workload.rate: 1e+09 operations per second is more than"},
 		{"absurd delay", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: gray\n      delay: 5m\n", "bad.yaml:7: nemesis.faults[0].delay: 5m0s is more than"},
+		{"absurd delay in a timeline", "time_limit: 5s\nnemesis:\n  timeline:\n    - {at: 1s, for: 2s, fault: {kind: gray, delay: 2h}}\n", "bad.yaml:4: nemesis.timeline[0].fault.delay: 2h0m0s is more than"},
 		{"node name that is not a name", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: isolate\n      node: \"n1; rm -rf /\"\n", "bad.yaml:7: nemesis.faults[0].node: no node \"n1; rm -rf /\""},
 		{"grudge of strangers", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: custom\n      grudge: {\"../n1\": [n2]}\n", "nemesis.faults[0].grudge: no node \"../n1\""},
 		{"image that is not a reference", "time_limit: 5s\ncluster:\n  image: \"--privileged\"\n", "bad.yaml:3: cluster.image: \"--privileged\" is not an image reference"},

@@ -240,29 +240,15 @@ func listJSON(raw []byte) json.RawMessage {
 // WaitReady waits until every member answers a linearizable read, which
 // needs an elected leader and a quorum behind it.
 func (Etcd) WaitReady(ctx context.Context, nodes []Node) error {
-	for _, n := range nodes {
+	return waitEach(ctx, nodes, func(ctx context.Context, n Node) error {
 		cli, err := dialEtcd(n.Endpoint)
 		if err != nil {
 			return err
 		}
-		var last error
-		for {
-			octx, cancel := context.WithTimeout(ctx, time.Second)
-			_, last = cli.Get(octx, "faultline-ready")
-			cancel()
-			if last == nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				cli.Close()
-				return fmt.Errorf("%w: %s (%s) did not answer a read: %v", ErrNotReady, n.Name, n.Endpoint, last)
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-		cli.Close()
-	}
-	return nil
+		defer cli.Close()
+		_, err = cli.Get(ctx, "faultline-ready")
+		return err
+	})
 }
 
 // Leader asks every member whom it follows and answers with the leader of

@@ -24,10 +24,7 @@ var (
 	_ LeaderFinder = RefKV{}
 )
 
-type refkvClient struct {
-	c  *refkv.Client
-	hc *http.Client
-}
+type refkvClient struct{ c *refkv.Client }
 
 func newRefKVClient(endpoint string) *refkv.Client {
 	return &refkv.Client{Base: endpoint, HTTP: &http.Client{Transport: &http.Transport{
@@ -41,12 +38,11 @@ func (RefKV) Open(_ context.Context, node Node, kind string, _ int) (Client, err
 	if kind != Register {
 		return nil, fmt.Errorf("refkv adapter: runs the register workload, not %q", kind)
 	}
-	c := newRefKVClient(node.Endpoint)
-	return &refkvClient{c: c, hc: c.HTTP}, nil
+	return &refkvClient{c: newRefKVClient(node.Endpoint)}, nil
 }
 
 func (c *refkvClient) Close() error {
-	c.hc.CloseIdleConnections()
+	c.c.HTTP.CloseIdleConnections()
 	return nil
 }
 
@@ -100,25 +96,12 @@ func (c *refkvClient) Invoke(ctx context.Context, op Op) Result {
 // WaitReady waits until every node answers a read, which needs a leader
 // holding its lease.
 func (RefKV) WaitReady(ctx context.Context, nodes []Node) error {
-	for _, n := range nodes {
+	return waitEach(ctx, nodes, func(ctx context.Context, n Node) error {
 		c := newRefKVClient(n.Endpoint)
-		var last error
-		for {
-			octx, cancel := context.WithTimeout(ctx, time.Second)
-			_, last = c.Read(octx, "faultline-ready")
-			cancel()
-			if last == nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("%w: %s (%s) did not answer a read: %v", ErrNotReady, n.Name, n.Endpoint, last)
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-		c.HTTP.CloseIdleConnections()
-	}
-	return nil
+		defer c.HTTP.CloseIdleConnections()
+		_, err := c.Read(ctx, "faultline-ready")
+		return err
+	})
 }
 
 // Leader answers with the leader of the highest term any node reports,

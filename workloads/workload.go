@@ -103,6 +103,28 @@ type (
 	}
 )
 
+// waitEach waits until every node answers probe (each try bounded to a
+// second, retried every 200 ms), or ctx ends: the readiness loop every
+// adapter shares.
+func waitEach(ctx context.Context, nodes []Node, probe func(context.Context, Node) error) error {
+	for _, n := range nodes {
+		for {
+			octx, cancel := context.WithTimeout(ctx, time.Second)
+			err := probe(octx, n)
+			cancel()
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w: %s (%s) did not answer a read: %v", ErrNotReady, n.Name, n.Endpoint, err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
 // Pinned is an opened client and the node it is pinned to.
 type Pinned struct {
 	Node   string

@@ -224,8 +224,14 @@ var errNoScenario = errors.New("run needs scenario files or folders, for example
 
 // printList prints what a scenario may name, and the shipped scenarios.
 func printList(w io.Writer) {
-	fmt.Fprintln(w, "fault kinds (nemesis.faults[].kind; docs/faults.md):")
-	for _, k := range []struct{ kind, what string }{
+	type item struct{ name, what string }
+	list := func(title string, items []item) {
+		fmt.Fprintln(w, title)
+		for _, it := range items {
+			fmt.Fprintf(w, "  %-16s %s\n", it.name, it.what)
+		}
+	}
+	list("fault kinds (nemesis.faults[].kind; docs/faults.md):", []item{
 		{"isolate", "one node (named, random or the leader) cut off from the others"},
 		{"halves", "a random minority cut off from the majority"},
 		{"majorities-ring", "every node sees a different majority (4+ nodes)"},
@@ -236,25 +242,19 @@ func printList(w io.Writer) {
 		{"kill", "SIGKILL a node, restart it on its data"},
 		{"pause", "freeze a node, thaw it"},
 		{"restart-cluster", "kill every node, restart them all"},
-	} {
-		fmt.Fprintf(w, "  %-16s %s\n", k.kind, k.what)
-	}
+	})
 	fmt.Fprintln(w, "  (partitions also take direction, ports, protocols, action: drop|reject, flap)")
-	fmt.Fprintln(w, "workloads (workload.kind; docs/adapters.md):")
-	for _, k := range []struct{ kind, what string }{
+	list("workloads (workload.kind; docs/adapters.md):", []item{
 		{"register", "read, write, compare-and-set on independent keys; linearizability"},
 		{"set", "adds and whole-set reads; lost, unexpected, stale elements"},
 		{"counter", "increments and reads; reads between acknowledged and attempted sums"},
 		{"append", "appends to lists and whole-list reads; linearizability"},
-	} {
-		fmt.Fprintf(w, "  %-16s %s\n", k.kind, k.what)
-	}
-	fmt.Fprintln(w, "systems (cluster.system):")
-	fmt.Fprintln(w, "  etcd             etcd v3.6.16, built FROM scratch")
-	fmt.Fprintln(w, "  refkv            the reference store with switchable bugs (cluster.bug; docs/subject.md):")
-	for _, b := range refkv.Bugs {
-		fmt.Fprintf(w, "                     %s\n", b)
-	}
+	})
+	list("systems (cluster.system):", []item{
+		{"etcd", docker.EtcdImage + ", built FROM scratch"},
+		{"refkv", "the reference store with switchable bugs (cluster.bug; docs/subject.md):"},
+	})
+	fmt.Fprintf(w, "  %-16s %s\n", "", refkv.BugNames())
 	fmt.Fprintln(w, "shipped scenarios:")
 	root, err := docker.SourceRoot()
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
@@ -30,6 +29,28 @@ func buildBinary(t *testing.T, dir string) string {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// leftoversOf lists what the engine still holds of one run.
+func leftoversOf(t *testing.T, runID string) []docker.Leftover {
+	t.Helper()
+	ctx := context.Background()
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	all, err := docker.Leftovers(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []docker.Leftover
+	for _, l := range all {
+		if l.RunID == runID {
+			left = append(left, l)
+		}
+	}
+	return left
 }
 
 // startRun starts the binary on the default scenario and returns it with a
@@ -77,17 +98,6 @@ func TestCtrlCCleansUp(t *testing.T) {
 	if len(recs) > 0 && (recs[len(recs)-1].Process != history.Nemesis || recs[len(recs)-1].F != "heal") {
 		t.Errorf("history does not end with the heal: %+v", recs[len(recs)-1])
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	left, err := docker.Leftovers(ctx, cli)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b, err := os.ReadFile(filepath.Join(store, "latest", "results.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -100,10 +110,8 @@ func TestCtrlCCleansUp(t *testing.T) {
 	if err := json.Unmarshal(b, &res); err != nil || res.RunID == "" || res.Error == "" || res.Verdict == "" {
 		t.Fatalf("results.json after Ctrl-C wants the run id, the error and the verdict of what was recorded: %s (%v)", b, err)
 	}
-	for _, l := range left {
-		if l.RunID == res.RunID {
-			t.Errorf("left behind after Ctrl-C: %+v", l)
-		}
+	for _, l := range leftoversOf(t, res.RunID) {
+		t.Errorf("left behind after Ctrl-C: %+v", l)
 	}
 	if _, err := os.Stat(filepath.Join(store, "latest", "nodes", "n1.log")); err != nil {
 		t.Errorf("node logs not saved after Ctrl-C: %v", err)
@@ -134,19 +142,9 @@ func TestSIGKILLThenClean(t *testing.T) {
 	if runID == "" {
 		t.Fatal("no run id in the harness log")
 	}
-	ctx := context.Background()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	left, err := docker.Leftovers(ctx, cli)
-	if err != nil {
-		t.Fatal(err)
-	}
 	containers, tables := 0, 0
-	for _, l := range left {
-		if l.RunID != runID || l.Kind != "container" {
+	for _, l := range leftoversOf(t, runID) {
+		if l.Kind != "container" {
 			continue
 		}
 		containers++
@@ -170,20 +168,14 @@ func TestSIGKILLThenClean(t *testing.T) {
 		t.Errorf("the next run does not warn about the leftovers:\n%s", out)
 	}
 
-	out, err = exec.Command(bin, "clean").CombinedOutput()
+	out, err := exec.Command(bin, "clean").CombinedOutput()
 	if err != nil {
 		t.Fatalf("clean: %v\n%s", err, out)
 	}
 	if !strings.Contains(string(out), "healed ") || !strings.Contains(string(out), "removed network faultline-"+runID) {
 		t.Errorf("clean output:\n%s", out)
 	}
-	left, err = docker.Leftovers(ctx, cli)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range left {
-		if l.RunID == runID {
-			t.Errorf("left after clean: %+v", l)
-		}
+	for _, l := range leftoversOf(t, runID) {
+		t.Errorf("left after clean: %+v", l)
 	}
 }

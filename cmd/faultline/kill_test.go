@@ -80,13 +80,9 @@ func runNodes(t *testing.T, runID string) []nemesis.Node {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	left, err := docker.Leftovers(ctx, cli)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var nodes []nemesis.Node
-	for _, l := range left {
-		if l.RunID != runID || l.Kind != "container" || l.Pid == 0 {
+	for _, l := range leftoversOf(t, runID) {
+		if l.Kind != "container" || l.Pid == 0 {
 			continue
 		}
 		insp, err := cli.ContainerInspect(ctx, strings.TrimPrefix(l.Name, "/"))
@@ -196,21 +192,9 @@ func TestSIGKILLAnywhere(t *testing.T) {
 			if err != nil {
 				t.Fatalf("faultline clean: %v\n%s", err, out)
 			}
-			ctx := context.Background()
-			cli, err := docker.Connect(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cli.Close()
-			left, err := docker.Leftovers(ctx, cli)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, l := range left {
-				if l.RunID == runID {
-					leftovers++
-					t.Errorf("left after clean: %s %s", l.Kind, l.Name)
-				}
+			for _, l := range leftoversOf(t, runID) {
+				leftovers++
+				t.Errorf("left after clean: %s %s", l.Kind, l.Name)
 			}
 			if table, qdisc, err := nemesis.Installed("/proc/self/ns/net"); err != nil || table || qdisc {
 				t.Errorf("faultline state in the host's namespace: table %v qdisc %v (%v)", table, qdisc, err)
@@ -286,20 +270,8 @@ func TestSIGTERMInterrupts(t *testing.T) {
 			if !strings.Contains(log, "interrupted") {
 				t.Errorf("the log does not say the run was interrupted:\n%s", log)
 			}
-			ctx := context.Background()
-			cli, err := docker.Connect(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cli.Close()
-			left, err := docker.Leftovers(ctx, cli)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, l := range left {
-				if l.RunID == runID {
-					t.Errorf("left after SIGTERM: %s %s (%s)", l.Kind, l.Name, l.Liveness)
-				}
+			for _, l := range leftoversOf(t, runID) {
+				t.Errorf("left after SIGTERM: %s %s (%s)", l.Kind, l.Name, l.Liveness)
 			}
 			if b, err := os.ReadFile(filepath.Join(runDir, "results.json")); err != nil || !strings.Contains(string(b), "interrupted") {
 				t.Errorf("results.json does not record the interruption: %v\n%s", err, b)

@@ -25,7 +25,7 @@ import (
 func main() {
 	id := flag.String("id", "", "this node's name (one of -peers)")
 	peers := flag.String("peers", "", "every node: name=host[:raft:heartbeat:client],...")
-	bug := flag.String("bug", "none", "the bug to switch on (none, "+bugList()+")")
+	bug := flag.String("bug", "none", "the bug to switch on (none, "+refkv.BugNames()+")")
 	flag.Parse()
 	b, err := refkv.ParseBug(*bug)
 	if err != nil {
@@ -44,14 +44,6 @@ func main() {
 	if err := n.Run(ctx); err != nil {
 		fail(err)
 	}
-}
-
-func bugList() string {
-	var s []string
-	for _, b := range refkv.Bugs {
-		s = append(s, string(b))
-	}
-	return strings.Join(s, ", ")
 }
 
 func parsePeers(s string) ([]refkv.Peer, error) {
