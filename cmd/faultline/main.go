@@ -258,11 +258,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		defer cli.Close()
-		left, err := docker.Leftovers(ctx, cli)
-		if err != nil {
-			return fail(err)
-		}
-		return clean(ctx, cli, left, *all, stdout, stderr)
+		return clean(ctx, cli, *all, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -414,7 +410,33 @@ func override(scs []*scenarios.Scenario, bug string, seed int64) error {
 // clean heals and removes the runs whose harness is gone. A run whose
 // harness still runs is in progress and is left alone, as is one whose
 // owner cannot be told (started on another host or boot), unless all.
-func clean(ctx context.Context, cli *client.Client, left []docker.Leftover, all bool, stdout, stderr io.Writer) int {
+//
+// The engine may still finish a create that a harness killed a moment ago
+// had asked for, after this pass listed what there was: while a pass
+// removes something, clean waits a second and looks again (three passes
+// at most).
+func clean(ctx context.Context, cli *client.Client, all bool, stdout, stderr io.Writer) int {
+	code, total := exitValid, 0
+	for pass := 0; pass < 3; pass++ {
+		left, err := docker.Leftovers(ctx, cli)
+		if err != nil {
+			fmt.Fprintf(stderr, "faultline: %v\n", err)
+			return exitError
+		}
+		removed, c := cleanPass(ctx, cli, left, all, pass == 0, stdout, stderr)
+		total += removed
+		code = max(code, c)
+		if removed == 0 {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintf(stdout, "clean: %d objects removed\n", total)
+	return code
+}
+
+// cleanPass heals and removes what one listing found of dead runs.
+func cleanPass(ctx context.Context, cli *client.Client, left []docker.Leftover, all, report bool, stdout, stderr io.Writer) (int, int) {
 	byRun := map[string][]docker.Leftover{}
 	var runs []string
 	for _, l := range left {
@@ -427,6 +449,9 @@ func clean(ctx context.Context, cli *client.Client, left []docker.Leftover, all 
 	for _, run := range runs {
 		objs := byRun[run]
 		if live := objs[0].Liveness; live != docker.OwnerGone && !all {
+			if !report {
+				continue
+			}
 			why := "its harness is still running"
 			if live == docker.OwnerUnknown {
 				why = "its harness ran on another host or boot, or carries no owner label"
@@ -439,7 +464,7 @@ func clean(ctx context.Context, cli *client.Client, left []docker.Leftover, all 
 		// its rules let packets bypass it).
 		for _, l := range objs {
 			if l.Pid > 0 {
-				if err := nemesis.CleanNamespace(fmt.Sprintf("/proc/%d/ns/net", l.Pid)); err != nil {
+				if err := nemesis.CleanNamespace(l.NetNS()); err != nil {
 					fmt.Fprintf(stderr, "faultline: clean faults in %s: %v\n", l.Name, err)
 					code = exitError
 				} else {
@@ -463,6 +488,5 @@ func clean(ctx context.Context, cli *client.Client, left []docker.Leftover, all 
 			removed++
 		}
 	}
-	fmt.Fprintf(stdout, "clean: %d objects removed\n", removed)
-	return code
+	return removed, code
 }
