@@ -11,12 +11,15 @@
 package docker
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,7 +28,9 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/vishvananda/netlink"
@@ -65,50 +70,52 @@ func Connect(ctx context.Context) (*client.Client, error) {
 	return cli, nil
 }
 
-// ClusterSpec is what to start.
+// NodeSpec is one node to start: a container and what it runs. The
+// harness renders it from the system's definition; package docker knows no
+// system.
+type NodeSpec struct {
+	Name       string
+	Image      string
+	Cmd        []string // replaces the image's CMD when set
+	Entrypoint []string // replaces the image's ENTRYPOINT when set
+	Env        []string // NAME=value
+	WorkDir    string
+	User       string
+	// Data is a folder in the node backed by a volume of the run's own: it
+	// survives a kill and restart of the node and starts empty in every
+	// run.
+	Data string
+	// Mounts are further mounts: a "volume" mount's Source names a volume
+	// of the run's own (shared by the nodes that name it, as in compose);
+	// a "bind" mount's Source is a host path.
+	Mounts  []Mount
+	Tmpfs   []string
+	Aliases []string // DNS names on the run's network, besides Name
+	// From a compose service: more /etc/hosts lines (host:ip), labels
+	// (faultline's own win), an init process, a read-only root, the stop
+	// signal.
+	ExtraHosts []string
+	Labels     map[string]string
+	Init       bool
+	ReadOnly   bool
+	StopSignal string
+}
+
+// Mount is a mount of a node's container.
+type Mount struct {
+	Type     string // "volume" or "bind"
+	Source   string
+	Target   string
+	ReadOnly bool
+}
+
+// ClusterSpec is what to start: the run's nodes, rendered once their
+// addresses are known (a node's command line names its peers' addresses).
 type ClusterSpec struct {
 	RunID string
-	Nodes int
-	Image string
-	// System is "etcd" (the default) or "refkv"; it decides each node's
-	// command line and client port.
-	System string
-	// Bug is the refkv bug to switch on ("" or "none": the correct build).
-	Bug string
+	Names []string
+	Nodes func(addrs []netip.Addr) ([]NodeSpec, error)
 }
-
-// Systems faultline can start.
-const (
-	SystemEtcd  = "etcd"
-	SystemRefKV = "refkv"
-)
-
-// system is what the cluster side knows of one system under test.
-type system struct {
-	image      string // the image faultline builds for it
-	clientPort string
-	args       func(spec ClusterSpec, names []string, addrs []netip.Addr, i int) []string // node i's command line
-}
-
-var systems = map[string]system{
-	SystemEtcd: {image: EtcdImage, clientPort: "2379", args: func(spec ClusterSpec, names []string, addrs []netip.Addr, i int) []string {
-		return etcdArgs(spec.RunID, names, addrs, i)
-	}},
-	SystemRefKV: {image: RefKVImage, clientPort: "8080", args: func(spec ClusterSpec, names []string, addrs []netip.Addr, i int) []string {
-		return refkvArgs(spec.Bug, names, addrs, i)
-	}},
-}
-
-// systemOf is the spec's system; etcd when unset.
-func systemOf(name string) system {
-	if s, ok := systems[name]; ok {
-		return s
-	}
-	return systems[SystemEtcd]
-}
-
-// DefaultImage is the image faultline builds for a system.
-func DefaultImage(system string) string { return systemOf(system).image }
 
 // Node is one started member.
 type Node struct {
@@ -118,9 +125,6 @@ type Node struct {
 	// Pid is the container's init process as the host sees it; the node's
 	// network namespace is /proc/Pid/ns/net.
 	Pid int
-	// ClientURL is where clients reach the node (etcd: port 2379 on Addr;
-	// refkv: 8080).
-	ClientURL string
 }
 
 // NetNS is the path of the node's network namespace.
@@ -134,6 +138,10 @@ type Cluster struct {
 	NetworkID string
 	Subnet    netip.Prefix
 	Nodes     []Node
+	// attached: the containers are somebody else's (Attach); faultline
+	// owns only its marker, never removes them.
+	attached bool
+	ids      map[string]bool // the attached containers faultline may act on
 }
 
 // Start creates the run's network and starts every node. On any error it
@@ -158,40 +166,68 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 	if err := c.createNetwork(ctx, cctx, labels); err != nil {
 		return c, err
 	}
-	names := make([]string, spec.Nodes)
-	addrs := make([]netip.Addr, spec.Nodes)
+	addrs := make([]netip.Addr, len(spec.Names))
 	a := c.Subnet.Addr()
-	for i := range spec.Nodes {
-		names[i] = fmt.Sprintf("n%d", i+1)
+	for i := range spec.Names {
 		// .1 is the gateway (the host); nodes start at .11.
 		a4 := a.As4()
 		a4[3] = byte(11 + i)
 		addrs[i] = netip.AddrFrom4(a4)
 	}
-	for i, name := range names {
-		nodeLabels := map[string]string{LabelFaultline: "true", LabelRun: spec.RunID, LabelNode: name, LabelOwner: Owner()}
+	nodes, err := spec.Nodes(addrs)
+	if err != nil {
+		return c, fmt.Errorf("%w: %v", ErrStart, err)
+	}
+	volumes := map[string]bool{}
+	for i, ns := range nodes {
+		mounts, err := c.mounts(ctx, cctx, ns, volumes, labels)
+		if err != nil {
+			return c, err
+		}
+		nodeLabels := map[string]string{}
+		for k, v := range ns.Labels {
+			nodeLabels[k] = v
+		}
+		for k, v := range map[string]string{LabelFaultline: "true", LabelRun: spec.RunID, LabelNode: ns.Name, LabelOwner: Owner()} {
+			nodeLabels[k] = v
+		}
 		cfg := &container.Config{
-			Image:    spec.Image,
-			Hostname: name,
-			Cmd:      systemOf(spec.System).args(spec, names, addrs, i),
-			Labels:   nodeLabels,
+			Image:      ns.Image,
+			Hostname:   ns.Name,
+			Cmd:        ns.Cmd,
+			Entrypoint: ns.Entrypoint,
+			Env:        ns.Env,
+			WorkingDir: ns.WorkDir,
+			User:       ns.User,
+			Labels:     nodeLabels,
+			StopSignal: ns.StopSignal,
 		}
 		netName := "faultline-" + spec.RunID
 		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: addrs[i].String()}, Aliases: []string{name}},
+			netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: addrs[i].String()}, Aliases: append([]string{ns.Name}, ns.Aliases...)},
 		}}
-		hc := &container.HostConfig{NetworkMode: container.NetworkMode(netName)}
+		hc := &container.HostConfig{NetworkMode: container.NetworkMode(netName), Mounts: mounts, RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+			ExtraHosts: ns.ExtraHosts, ReadonlyRootfs: ns.ReadOnly}
+		if ns.Init {
+			hc.Init = &ns.Init
+		}
+		if len(ns.Tmpfs) > 0 {
+			hc.Tmpfs = map[string]string{}
+			for _, t := range ns.Tmpfs {
+				hc.Tmpfs[t] = ""
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return c, fmt.Errorf("%w: %v", ErrStart, err)
 		}
-		created, err := cli.ContainerCreate(cctx, cfg, hc, nc, nil, fmt.Sprintf("faultline-%s-%s", spec.RunID, name))
+		created, err := cli.ContainerCreate(cctx, cfg, hc, nc, nil, fmt.Sprintf("faultline-%s-%s", spec.RunID, ns.Name))
 		if err != nil {
 			if cerrdefs.IsNotFound(err) {
-				return c, fmt.Errorf("%w: image %s not found; run `make images`", ErrImage, spec.Image)
+				return c, fmt.Errorf("%w: image %s of %s not found in the Docker engine", ErrImage, ns.Image, ns.Name)
 			}
-			return c, fmt.Errorf("%w: create %s: %v", ErrStart, name, err)
+			return c, fmt.Errorf("%w: create %s: %v", ErrStart, ns.Name, err)
 		}
-		c.Nodes = append(c.Nodes, Node{Name: name, ContainerID: created.ID, Addr: addrs[i], ClientURL: fmt.Sprintf("http://%s", net.JoinHostPort(addrs[i].String(), systemOf(spec.System).clientPort))})
+		c.Nodes = append(c.Nodes, Node{Name: ns.Name, ContainerID: created.ID, Addr: addrs[i]})
 	}
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
@@ -206,11 +242,48 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 			return c, fmt.Errorf("%w: inspect %s: %v", ErrStart, n.Name, err)
 		}
 		if insp.State == nil || !insp.State.Running || insp.State.Pid == 0 {
-			return c, fmt.Errorf("%w: %s exited at once (exit code %d); see its log", ErrStart, n.Name, exitCode(insp))
+			return c, fmt.Errorf("%w: %s exited at once (exit code %d); its last lines: %s", ErrStart, n.Name, exitCode(insp), c.LogTail(cctx, n.Name, 10))
 		}
 		n.Pid = insp.State.Pid
 	}
 	return c, nil
+}
+
+// mounts creates the node's volumes (its data folder's, and each named
+// volume the first time a node names it) and returns its mounts.
+func (c *Cluster) mounts(ctx, cctx context.Context, ns NodeSpec, created map[string]bool, labels map[string]string) ([]mount.Mount, error) {
+	var out []mount.Mount
+	addVolume := func(name, target string, ro bool) error {
+		if !created[name] {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("%w: %v", ErrStart, err)
+			}
+			if _, err := c.cli.VolumeCreate(cctx, volume.CreateOptions{Name: name, Labels: labels}); err != nil {
+				return fmt.Errorf("%w: create volume %s: %v", ErrStart, name, err)
+			}
+			created[name] = true
+		}
+		out = append(out, mount.Mount{Type: mount.TypeVolume, Source: name, Target: target, ReadOnly: ro})
+		return nil
+	}
+	if ns.Data != "" {
+		if err := addVolume(fmt.Sprintf("faultline-%s-%s-data", c.RunID, ns.Name), ns.Data, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range ns.Mounts {
+		switch m.Type {
+		case "volume":
+			if err := addVolume(fmt.Sprintf("faultline-%s-%s", c.RunID, m.Source), m.Target, m.ReadOnly); err != nil {
+				return nil, err
+			}
+		case "bind":
+			out = append(out, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		default:
+			return nil, fmt.Errorf("%w: %s: mount type %q", ErrStart, ns.Name, m.Type)
+		}
+	}
+	return out, nil
 }
 
 func exitCode(insp container.InspectResponse) int {
@@ -218,46 +291,6 @@ func exitCode(insp container.InspectResponse) int {
 		return -1
 	}
 	return insp.State.ExitCode
-}
-
-// refkvArgs is the command line of refkv node i: every peer on the default
-// ports at its fixed address.
-func refkvArgs(bug string, names []string, addrs []netip.Addr, i int) []string {
-	var peers []string
-	for j, name := range names {
-		peers = append(peers, name+"="+addrs[j].String())
-	}
-	if bug == "" {
-		bug = "none"
-	}
-	return []string{"-id", names[i], "-peers", strings.Join(peers, ","), "-bug", bug}
-}
-
-// etcdArgs is the command line of member i. Peer and client URLs use fixed
-// addresses, so no DNS is involved.
-func etcdArgs(runID string, names []string, addrs []netip.Addr, i int) []string {
-	initial := ""
-	for j, name := range names {
-		if j > 0 {
-			initial += ","
-		}
-		initial += fmt.Sprintf("%s=http://%s:2380", name, addrs[j])
-	}
-	return []string{
-		"--name=" + names[i],
-		"--data-dir=/data/" + names[i],
-		"--listen-client-urls=http://0.0.0.0:2379",
-		fmt.Sprintf("--advertise-client-urls=http://%s:2379", addrs[i]),
-		"--listen-peer-urls=http://0.0.0.0:2380",
-		fmt.Sprintf("--initial-advertise-peer-urls=http://%s:2380", addrs[i]),
-		"--initial-cluster=" + initial,
-		"--initial-cluster-state=new",
-		"--initial-cluster-token=faultline-" + runID,
-		"--heartbeat-interval=100",
-		"--election-timeout=1000",
-		"--logger=zap",
-		"--log-outputs=stderr",
-	}
 }
 
 // createNetwork makes a bridge network on a free /24 taken from
@@ -334,8 +367,11 @@ func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
 	return false
 }
 
-// SaveLogs writes each node's stdout and stderr into dir/<node>.log.
-func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
+// SaveLogs writes each node's standard output and error into
+// dir/<node>.log, and copies the files named in files (paths inside the
+// nodes; a folder is copied whole) into dir/<node>/, keeping their paths.
+// A file a node does not have is noted in the error, not fatal.
+func (c *Cluster) SaveLogs(ctx context.Context, dir string, files []string) error {
 	if c == nil {
 		return nil
 	}
@@ -346,6 +382,11 @@ func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
 	for _, n := range c.Nodes {
 		if err := saveLog(ctx, c.cli, n.ContainerID, filepath.Join(dir, n.Name+".log")); err != nil {
 			errs = append(errs, fmt.Errorf("log of %s: %w", n.Name, err))
+		}
+		for _, f := range files {
+			if err := copyOut(ctx, c.cli, n.ContainerID, f, filepath.Join(dir, n.Name)); err != nil {
+				errs = append(errs, fmt.Errorf("%s of %s: %w", f, n.Name, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -368,17 +409,140 @@ func saveLog(ctx context.Context, cli *client.Client, id, path string) error {
 	return f.Close()
 }
 
-// Remove removes the run's containers and network. It is safe to call on a
-// partly started cluster and more than once; it reports every failure.
+// copyOut copies a file or folder out of a container (running or not)
+// into dir, under its path in the container: like `docker cp`. Only
+// regular files and folders are written, each inside dir whatever the
+// archive's names say.
+func copyOut(ctx context.Context, cli *client.Client, id, src, dir string) error {
+	rc, _, err := cli.CopyFromContainer(ctx, id, src)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("no such file in the node")
+		}
+		return err
+	}
+	defer rc.Close()
+	// The archive names entries from the base of src; keep src's folder.
+	parent := filepath.Join(dir, filepath.FromSlash(path.Dir(path.Clean("/"+src))))
+	tr := tar.NewReader(rc)
+	const max = 256 << 20 // per node and file: a log, not a disk image
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean("/" + hdr.Name)
+		dst := filepath.Join(parent, filepath.FromSlash(name))
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, io.LimitReader(tr, max))
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// LogTail is the last n lines a node wrote to its standard output and
+// error, joined with " / ", for errors about a node that never became
+// ready or exited.
+func (c *Cluster) LogTail(ctx context.Context, name string, n int) string {
+	var id string
+	for _, node := range c.Nodes {
+		if node.Name == name {
+			id = node.ContainerID
+		}
+	}
+	if id == "" {
+		return "(no such node)"
+	}
+	rc, err := c.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)})
+	if err != nil {
+		return fmt.Sprintf("(log unavailable: %v)", err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	stdcopy.StdCopy(&buf, &buf, io.LimitReader(rc, 1<<20))
+	if buf.Len() == 0 {
+		return "(it wrote nothing)"
+	}
+	return LastLines(buf.String(), n)
+}
+
+// Exec runs a command inside a running node, like `docker exec`, and
+// returns what it printed (standard output and error together) and its
+// exit status. It gives up when ctx ends.
+func (c *Cluster) Exec(ctx context.Context, name string, cmd []string) ([]byte, int, error) {
+	n, err := c.node(ctx, name)
+	if err != nil {
+		return nil, -1, err
+	}
+	created, err := c.cli.ContainerExecCreate(ctx, n.ContainerID, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return nil, -1, fmt.Errorf("exec in %s: %w", name, err)
+	}
+	att, err := c.cli.ContainerExecAttach(ctx, created.ID, container.ExecStartOptions{})
+	if err != nil {
+		return nil, -1, fmt.Errorf("exec in %s: %w", name, err)
+	}
+	defer att.Close()
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(&out, &out, io.LimitReader(att.Reader, 1<<20))
+		done <- err
+	}()
+	select {
+	case <-ctx.Done():
+		att.Close()
+		<-done
+		return out.Bytes(), -1, fmt.Errorf("exec in %s: %w", name, ctx.Err())
+	case err := <-done:
+		if err != nil {
+			return out.Bytes(), -1, fmt.Errorf("exec in %s: %w", name, err)
+		}
+	}
+	insp, err := c.cli.ContainerExecInspect(ctx, created.ID)
+	if err != nil {
+		return out.Bytes(), -1, fmt.Errorf("exec in %s: %w", name, err)
+	}
+	return out.Bytes(), insp.ExitCode, nil
+}
+
+// Remove removes the run's containers, network and volumes. It is safe to
+// call on a partly started cluster and more than once; it reports every
+// failure. An attached cluster's containers are not the run's: they stay,
+// and only faultline's marker goes.
 func (c *Cluster) Remove(ctx context.Context) error {
 	if c == nil {
 		return nil
 	}
+	if c.attached {
+		rerr := Restore(ctx, c.cli, c.attachedIDs())
+		return errors.Join(rerr, removeRun(ctx, c.cli, c.RunID))
+	}
 	return removeRun(ctx, c.cli, c.RunID)
 }
 
-// removeRun removes every container and network labelled with the run id
-// (all runs when runID is empty).
+// removeRun removes every container, network and volume labelled with the
+// run id (all runs when runID is empty).
 func removeRun(ctx context.Context, cli *client.Client, runID string) error {
 	f := filters.NewArgs(filters.Arg("label", LabelFaultline))
 	if runID != "" {
@@ -403,20 +567,33 @@ func removeRun(ctx context.Context, cli *client.Client, runID string) error {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
 		}
 	}
+	vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("list volumes: %w", err))...)
+	}
+	for _, v := range vols.Volumes {
+		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
 func containerName(ct container.Summary) string {
 	if len(ct.Names) > 0 {
-		return ct.Names[0]
+		return strings.TrimPrefix(ct.Names[0], "/")
 	}
 	return ct.ID[:12]
 }
 
 // Leftover is a faultline object found in the engine.
 type Leftover struct {
-	Kind  string // "container" or "network"
+	// Kind is "container", "network" or "volume" (objects of the run), or
+	// "attached": a container somebody else started that a run attached
+	// to; it is healed and restored (thawed, started), never removed.
+	Kind  string
 	Name  string
+	ID    string
 	RunID string
 	// Pid is a running container's init process (0 otherwise): its network
 	// namespace may still hold faultline's rules.
@@ -430,9 +607,10 @@ type Leftover struct {
 // NetNS is the network namespace of a running leftover container.
 func (l Leftover) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", l.Pid) }
 
-// Leftovers lists every faultline-labelled container and network, from any
-// run, each with whether the harness that owns it still runs. A clean
-// engine returns none.
+// Leftovers lists every faultline-labelled container, network and volume,
+// and the containers attached runs acted on, from any run, each with
+// whether the harness that owns it still runs. A clean engine returns
+// none.
 func Leftovers(ctx context.Context, cli *client.Client) ([]Leftover, error) {
 	f := filters.NewArgs(filters.Arg("label", LabelFaultline))
 	var out []Leftover
@@ -441,7 +619,7 @@ func Leftovers(ctx context.Context, cli *client.Client) ([]Leftover, error) {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	for _, ct := range cs {
-		l := Leftover{Kind: "container", Name: containerName(ct), RunID: ct.Labels[LabelRun], Owner: ct.Labels[LabelOwner], Liveness: OwnerLiveness(ct.Labels[LabelOwner])}
+		l := Leftover{Kind: "container", Name: containerName(ct), ID: ct.ID, RunID: ct.Labels[LabelRun], Owner: ct.Labels[LabelOwner], Liveness: OwnerLiveness(ct.Labels[LabelOwner])}
 		if ct.State == "running" || ct.State == "paused" {
 			if insp, err := cli.ContainerInspect(ctx, ct.ID); err == nil && insp.State != nil {
 				l.Pid = insp.State.Pid
@@ -454,15 +632,39 @@ func Leftovers(ctx context.Context, cli *client.Client) ([]Leftover, error) {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range nets {
-		out = append(out, Leftover{Kind: "network", Name: n.Name, RunID: n.Labels[LabelRun], Owner: n.Labels[LabelOwner], Liveness: OwnerLiveness(n.Labels[LabelOwner])})
+		out = append(out, Leftover{Kind: "network", Name: n.Name, ID: n.ID, RunID: n.Labels[LabelRun], Owner: n.Labels[LabelOwner], Liveness: OwnerLiveness(n.Labels[LabelOwner])})
+	}
+	vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	for _, v := range vols.Volumes {
+		live := OwnerLiveness(v.Labels[LabelOwner])
+		out = append(out, Leftover{Kind: "volume", Name: v.Name, ID: v.Name, RunID: v.Labels[LabelRun], Owner: v.Labels[LabelOwner], Liveness: live})
+		for _, id := range strings.Split(v.Labels[LabelAttached], ",") {
+			if id == "" {
+				continue
+			}
+			l := Leftover{Kind: "attached", ID: id, Name: id[:min(12, len(id))], RunID: v.Labels[LabelRun], Owner: v.Labels[LabelOwner], Liveness: live}
+			if insp, err := cli.ContainerInspect(ctx, id); err == nil {
+				l.Name = strings.TrimPrefix(insp.Name, "/")
+				if insp.State != nil && (insp.State.Running || insp.State.Paused) {
+					l.Pid = insp.State.Pid
+				}
+			} else if cerrdefs.IsNotFound(err) {
+				continue // gone: nothing to heal
+			}
+			out = append(out, l)
+		}
 	}
 	return out, nil
 }
 
-// Clean removes every faultline-labelled container and network, from any run.
+// Clean removes every faultline-labelled container, network and volume,
+// from any run.
 func Clean(ctx context.Context, cli *client.Client) error { return removeRun(ctx, cli, "") }
 
-// RemoveRun removes one run's containers and network.
+// RemoveRun removes one run's containers, network and volumes.
 func RemoveRun(ctx context.Context, cli *client.Client, runID string) error {
 	if runID == "" {
 		return errors.New("remove run: no run id")

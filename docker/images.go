@@ -2,17 +2,15 @@ package docker
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -21,200 +19,207 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 )
 
-// EtcdImage is the tag of the etcd image faultline builds. The version is the
-// one pinned in docker/images/etcd/go.mod.
-const EtcdImage = "faultline/etcd:v3.6.16"
-
 // labelInputs on an image holds the hash of everything it was built from.
 const labelInputs = "faultline.inputs"
 
-// RefKVImage is the tag of the image of refkv, the reference store with
-// switchable bugs (package refkv), built from faultline's own module.
-const RefKVImage = "faultline/refkv:1"
-
-// imageSource is how to build one image faultline ships: `go build` of one
-// package into a static binary, and a Dockerfile under docker/images that
-// copies it FROM scratch.
-type imageSource struct {
-	tag    string
-	dir    string // the Dockerfile's folder, relative to the source root
-	module string // where `go build` runs, relative to the source root
-	pkg    string // what it builds
-	binary string // file name the Dockerfile copies
-	// inputs are the files (globs, relative to the source root) whose
-	// contents decide whether a built image is stale.
-	inputs []string
+// ImageSpec is an image a node runs: one the engine has, or one faultline
+// builds locally (no registry is ever used).
+type ImageSpec struct {
+	Tag   string
+	Build *BuildSpec
+	// Owner names what needs the image, for messages ("system redis").
+	Owner string
 }
 
-var (
-	// etcd: a wrapper module pinning the etcd server, so faultline's own
-	// go.mod never carries it.
-	etcdSource = imageSource{tag: EtcdImage, dir: "docker/images/etcd", module: "docker/images/etcd", pkg: ".", binary: "etcd",
-		inputs: []string{"docker/images/etcd/go.mod", "docker/images/etcd/go.sum", "docker/images/etcd/main.go", "docker/images/etcd/Dockerfile"}}
-	refkvSource = imageSource{tag: RefKVImage, dir: "docker/images/refkv", module: ".", pkg: "./cmd/refkv", binary: "refkv",
-		inputs: []string{"go.mod", "refkv/*.go", "cmd/refkv/*.go", "docker/images/refkv/Dockerfile"}}
-	shipped = []imageSource{etcdSource, refkvSource}
-)
-
-// shippedImage returns the buildable source of an image faultline ships, if
-// tag is one.
-func shippedImage(tag string) (imageSource, bool) {
-	for _, s := range shipped {
-		if s.tag == tag {
-			return s, true
-		}
-	}
-	return imageSource{}, false
+// BuildSpec builds an image through the Engine API from a context folder,
+// whenever the hash of its inputs differs from the image's label.
+type BuildSpec struct {
+	// Context is the build context's folder (absolute); it holds the
+	// Dockerfile, unless Dockerfile names another file in it.
+	Context    string
+	Dockerfile string
+	Args       map[string]string
+	// Inputs are more files (absolute globs) whose contents decide
+	// staleness, besides the context's.
+	Inputs []string
+	// Prepare, when set, runs before the build and writes files into out,
+	// which join the context (a static binary, a root filesystem). It runs
+	// only when the image is built; PrepareKey is what it contributes to
+	// the hash (its command line, folder and environment).
+	Prepare    func(ctx context.Context, out string, log io.Writer) error
+	PrepareKey string
 }
 
-// SourceRoot finds faultline's source tree, which holds the image build
-// contexts: $FAULTLINE_SRC if set, else the nearest parent of the working
-// directory that has docker/images, else the tree this binary was built
-// from.
-func SourceRoot() (string, error) {
-	if dir := os.Getenv("FAULTLINE_SRC"); dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, etcdSource.dir, "go.mod")); err != nil {
-			return "", fmt.Errorf("FAULTLINE_SRC=%s does not hold %s: %w", dir, etcdSource.dir, err)
-		}
-		return dir, nil
-	}
-	if wd, err := os.Getwd(); err == nil {
-		for dir := wd; ; dir = filepath.Dir(dir) {
-			if _, err := os.Stat(filepath.Join(dir, etcdSource.dir, "go.mod")); err == nil {
-				return dir, nil
-			}
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
-	}
-	if _, file, _, ok := runtime.Caller(0); ok {
-		dir := filepath.Dir(filepath.Dir(file))
-		if _, err := os.Stat(filepath.Join(dir, etcdSource.dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-	}
-	return "", errors.New("faultline's source tree (with docker/images) not found: run from the faultline checkout or set FAULTLINE_SRC")
-}
-
-// EnsureImages builds every image faultline ships, each only when its inputs
-// changed since the image in the engine was built. Progress lines go to log.
-func EnsureImages(ctx context.Context, cli *client.Client, log io.Writer) error {
-	for _, s := range shipped {
-		if err := EnsureImage(ctx, cli, s.tag, log); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// EnsureImage makes sure tag is present in the engine. An image faultline
-// ships is (re)built from source when missing or stale; any other image
-// must already be there, since no registry can be reached.
-func EnsureImage(ctx context.Context, cli *client.Client, tag string, log io.Writer) error {
+// EnsureImage makes sure the image is in the engine. One with a build is
+// (re)built when missing or stale; one without must already be there.
+// Build output goes to log as it comes, and its last lines into the error
+// when the build fails.
+func EnsureImage(ctx context.Context, cli *client.Client, spec ImageSpec, log io.Writer) error {
 	if log == nil {
 		log = io.Discard
 	}
-	src, ok := shippedImage(tag)
-	if !ok {
-		if _, err := cli.ImageInspect(ctx, tag); err != nil {
-			if cerrdefs.IsNotFound(err) {
-				return fmt.Errorf("%w: image %s is not in the Docker engine; build or load it first (no registry is used)", ErrImage, tag)
+	owner := ""
+	if spec.Owner != "" {
+		owner = " (" + spec.Owner + ")"
+	}
+	b := spec.Build
+	if b == nil || b.Context == "" || !filepath.IsAbs(b.Context) {
+		if _, err := cli.ImageInspect(ctx, spec.Tag); err != nil {
+			if !cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("inspect image %s: %w", spec.Tag, err)
 			}
-			return fmt.Errorf("inspect image %s: %w", tag, err)
+			if b != nil {
+				return fmt.Errorf("%w: image %s%s is not in the Docker engine, and its build context %q cannot be found: run from faultline's source tree or set FAULTLINE_SRC", ErrImage, spec.Tag, owner, b.Context)
+			}
+			return fmt.Errorf("%w: image %s%s is not in the Docker engine and nothing says how to build it: add build: {context: ...} to the system, or build or load it first (docker build, docker load; no registry is used)", ErrImage, spec.Tag, owner)
 		}
 		return nil
 	}
-	root, err := SourceRoot()
+	hash, err := inputsHash(b)
 	if err != nil {
-		if _, ierr := cli.ImageInspect(ctx, tag); ierr == nil {
-			return nil // a built image with no source to compare against: use it
-		}
-		return fmt.Errorf("%w: %s is missing and cannot be built: %v", ErrImage, tag, err)
+		return fmt.Errorf("%w: %s%s: %v", ErrImage, spec.Tag, owner, err)
 	}
-	hash, err := inputsHash(ctx, root, src.inputs)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrImage, tag, err)
-	}
-	if img, err := cli.ImageInspect(ctx, tag); err == nil && img.Config != nil && img.Config.Labels[labelInputs] == hash {
+	if img, err := cli.ImageInspect(ctx, spec.Tag); err == nil && img.Config != nil && img.Config.Labels[labelInputs] == hash {
 		return nil
 	}
-	fmt.Fprintf(log, "building image %s from %s (first time takes a few minutes)\n", tag, src.dir)
-	if err := buildImage(ctx, cli, src, root, hash, log); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrImage, tag, err)
+	fmt.Fprintf(log, "building image %s%s from %s\n", spec.Tag, owner, b.Context)
+	if err := buildImage(ctx, cli, spec.Tag, b, hash, log); err != nil {
+		return fmt.Errorf("%w: build %s%s: %v", ErrImage, spec.Tag, owner, err)
 	}
 	return nil
 }
 
-// inputsHash covers an image's source files (tests left out), its
-// Dockerfile and the Go toolchain that compiles it.
-func inputsHash(ctx context.Context, root string, globs []string) (string, error) {
+// inputsHash covers the context's files (names, modes, contents), the
+// Dockerfile's name, the build arguments, the prepare step and the extra
+// inputs (tests left out). The Go toolchain is not part of it: a new Go
+// does not make an image stale, and a run needs no go command when the
+// images are built.
+func inputsHash(b *BuildSpec) (string, error) {
 	h := sha256.New()
-	for _, g := range globs {
-		names, err := filepath.Glob(filepath.Join(root, g))
+	files, err := contextFiles(b.Context)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		if err := hashFile(h, b.Context, f); err != nil {
+			return "", err
+		}
+	}
+	fmt.Fprintf(h, "dockerfile %s\n", b.Dockerfile)
+	for _, k := range sortedKeys(b.Args) {
+		fmt.Fprintf(h, "arg %s=%s\n", k, b.Args[k])
+	}
+	fmt.Fprintf(h, "prepare %s\n", b.PrepareKey)
+	for _, g := range b.Inputs {
+		names, err := filepath.Glob(g)
 		if err != nil {
 			return "", err
 		}
 		if len(names) == 0 {
-			return "", fmt.Errorf("no file matches %s in %s", g, root)
+			return "", fmt.Errorf("no file matches build input %s", g)
 		}
 		for _, name := range names {
 			if strings.HasSuffix(name, "_test.go") {
 				continue
 			}
-			b, err := os.ReadFile(name)
-			if err != nil {
+			if err := hashFile(h, "", name); err != nil {
 				return "", err
 			}
-			rel, _ := filepath.Rel(root, name)
-			fmt.Fprintf(h, "%s %d\n", rel, len(b))
-			h.Write(b)
 		}
 	}
-	out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
-	if err != nil {
-		return "", fmt.Errorf("the go command is needed to build images: %w", err)
-	}
-	h.Write(out)
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
-func buildImage(ctx context.Context, cli *client.Client, src imageSource, root, hash string, log io.Writer) error {
-	dir := filepath.Join(root, src.module)
-	tmp, err := os.MkdirTemp("", "faultline-image-")
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func hashFile(h io.Writer, root, name string) error {
+	path := name
+	if root != "" {
+		path = filepath.Join(root, name)
+	}
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, src.binary)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, src.pkg)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=readonly")
-	var stderr bytes.Buffer
-	cmd.Stdout = log
-	cmd.Stderr = io.MultiWriter(log, &stderr)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build in %s failed (%w): %s; fix the build there, `make images` shows its full output", dir, err, lastLines(stderr.String(), 3))
-	}
-	var ctxTar bytes.Buffer
-	tw := tar.NewWriter(&ctxTar)
-	for _, f := range []struct{ path, name string }{{filepath.Join(root, src.dir, "Dockerfile"), "Dockerfile"}, {bin, src.binary}} {
-		b, err := os.ReadFile(f.path)
+	fmt.Fprintf(h, "%s %v %d\n", name, fi.Mode(), fi.Size())
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(path)
 		if err != nil {
 			return err
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o755, Size: int64(len(b))}); err != nil {
+		fmt.Fprintf(h, "-> %s\n", target)
+	case fi.Mode().IsRegular():
+		f, err := os.Open(path)
+		if err != nil {
 			return err
 		}
-		if _, err := tw.Write(b); err != nil {
+		defer f.Close()
+		if _, err := io.Copy(h, f); err != nil {
 			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return err
+	return nil
+}
+
+// contextFiles lists a context folder's entries, relative and sorted,
+// without version-control folders.
+func contextFiles(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == ".hg") {
+			return filepath.SkipDir
+		}
+		if path == dir {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		out = append(out, rel)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build context: %w", err)
 	}
-	resp, err := cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{
-		Tags:        []string{src.tag},
+	slices.Sort(out)
+	return out, nil
+}
+
+func buildImage(ctx context.Context, cli *client.Client, tag string, b *BuildSpec, hash string, log io.Writer) error {
+	var out string
+	if b.Prepare != nil {
+		tmp, err := os.MkdirTemp("", "faultline-build-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		out = tmp
+		if err := b.Prepare(ctx, out, log); err != nil {
+			return err
+		}
+	}
+	body := contextTar(b.Context, out)
+	defer body.Close() // ends the packing goroutine whatever the engine read
+	args := map[string]*string{}
+	for k, v := range b.Args {
+		args[k] = &v
+	}
+	resp, err := cli.ImageBuild(ctx, body, build.ImageBuildOptions{
+		Tags:        []string{tag},
+		Dockerfile:  b.Dockerfile,
+		BuildArgs:   args,
 		Labels:      map[string]string{LabelFaultline: "true", labelInputs: hash},
 		Remove:      true,
 		ForceRemove: true,
@@ -223,14 +228,105 @@ func buildImage(ctx context.Context, cli *client.Client, src imageSource, root, 
 		return fmt.Errorf("docker build: %w", err)
 	}
 	defer resp.Body.Close()
-	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
-		return fmt.Errorf("docker build: %w", err)
+	var tail tailBuffer
+	w := io.MultiWriter(log, &tail)
+	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, w, 0, false, nil); err != nil {
+		return fmt.Errorf("docker build failed: %v; its last output: %s", err, LastLines(tail.String(), 12))
 	}
 	return nil
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
+// contextTar streams the context folder and, over it, the prepare step's
+// output folder (when set) as a build context.
+func contextTar(dir, extra string) *io.PipeReader {
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		seen := map[string]bool{}
+		// The prepare step's output first, so it wins over a context file
+		// of the same name.
+		err := addTree(tw, extra, seen)
+		if err == nil {
+			err = addTree(tw, dir, seen)
+		}
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr
+}
+
+func addTree(tw *tar.Writer, root string, seen map[string]bool) error {
+	if root == "" {
+		return nil
+	}
+	files, err := contextFiles(root)
+	if err != nil {
+		return err
+	}
+	for _, rel := range files {
+		name := filepath.ToSlash(rel)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		path := filepath.Join(root, rel)
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		link := ""
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(path); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = name
+		hdr.Uname, hdr.Gname = "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// tailBuffer keeps the last 64 KiB written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 64<<10 {
+		t.b = t.b[len(t.b)-64<<10:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
+
+// LastLines joins the last n non-empty lines of s with " / ".
+func LastLines(s string, n int) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

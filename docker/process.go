@@ -30,7 +30,11 @@ func (c *Cluster) node(ctx context.Context, name string) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", name, err)
 	}
-	if insp.Config == nil || insp.Config.Labels[LabelRun] != c.RunID || insp.Config.Labels[LabelNode] != name {
+	if c.attached {
+		if !c.ids[insp.ID] {
+			return nil, fmt.Errorf("%w: %s (%s) is not one of the containers this run attached to", ErrNotOurs, name, n.ContainerID[:12])
+		}
+	} else if insp.Config == nil || insp.Config.Labels[LabelRun] != c.RunID || insp.Config.Labels[LabelNode] != name {
 		return nil, fmt.Errorf("%w: %s (%s)", ErrNotOurs, name, n.ContainerID[:12])
 	}
 	return n, nil

@@ -1,38 +1,38 @@
-package docker
+package docker_test
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/internal/testcluster"
 )
 
-// TestProcesses kills, restarts, pauses and resumes real nodes, refuses a
-// node of another run, and removes a cluster with a node still paused.
+// TestProcesses kills, restarts, pauses and resumes real nodes, keeps a
+// node's data folder across a kill, refuses a node of another run, and
+// removes a cluster with a node still paused.
 func TestProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts containers")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cli, err := Connect(ctx)
+	cli, err := docker.Connect(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	if err := EnsureImage(ctx, cli, EtcdImage, os.Stderr); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Start(ctx, cli, ClusterSpec{RunID: fmt.Sprintf("test-proc-%d", time.Now().UnixNano()), Nodes: 3, Image: EtcdImage})
+	c, err := testcluster.Start(ctx, cli, 3, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Remove(context.Background()) })
-	state := func(name string) string {
-		n, err := c.node(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		insp, err := cli.ContainerInspect(ctx, n.ContainerID)
+	state := func(i int) string {
+		insp, err := cli.ContainerInspect(ctx, c.Nodes[i].ContainerID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func TestProcesses(t *testing.T) {
 	if err := c.Kill(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	if s := state("n1"); s != "exited" {
+	if s := state(0); s != "exited" {
 		t.Errorf("after kill n1 is %s", s)
 	}
 	ns, err := c.Start(ctx, "n1")
@@ -52,24 +52,34 @@ func TestProcesses(t *testing.T) {
 	if _, err := os.Stat(ns); err != nil || c.Nodes[0].Pid == oldPid || ns != c.Nodes[0].NetNS() {
 		t.Errorf("after restart: netns %s (%v), pid %d (was %d)", ns, err, c.Nodes[0].Pid, oldPid)
 	}
+	// The data folder survived: the node counted its second start there.
+	var out []byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if out, _, err = c.Exec(ctx, "n1", []string{"/node", "-cat", "/data/starts"}); err == nil && strings.TrimSpace(string(out)) == "2" {
+			break
+		}
+	}
+	if got := strings.TrimSpace(string(out)); got != "2" {
+		t.Errorf("/data/starts after a restart = %q (%v), want 2: the data folder did not survive the kill", got, err)
+	}
 	if err := c.Pause(ctx, "n2"); err != nil {
 		t.Fatal(err)
 	}
-	if s := state("n2"); s != "paused" {
+	if s := state(1); s != "paused" {
 		t.Errorf("after pause n2 is %s", s)
 	}
 	if err := c.Resume(ctx, "n2"); err != nil {
 		t.Fatal(err)
 	}
-	if s := state("n2"); s != "running" {
+	if s := state(1); s != "running" {
 		t.Errorf("after resume n2 is %s", s)
 	}
 	// The same containers seen from another run are not ours to touch.
-	other := &Cluster{cli: cli, RunID: "someone-else", Nodes: c.Nodes}
-	if err := other.Kill(ctx, "n3"); !errors.Is(err, ErrNotOurs) {
+	other := docker.ForeignCluster(cli, "someone-else", c.Nodes)
+	if err := other.Kill(ctx, "n3"); !errors.Is(err, docker.ErrNotOurs) {
 		t.Errorf("kill of another run's node: %v, want ErrNotOurs", err)
 	}
-	if s := state("n3"); s != "running" {
+	if s := state(2); s != "running" {
 		t.Errorf("n3 is %s after a refused kill", s)
 	}
 	// Teardown copes with a node left paused (Ctrl-C during a pause).
@@ -79,7 +89,7 @@ func TestProcesses(t *testing.T) {
 	if err := c.Remove(ctx); err != nil {
 		t.Fatalf("remove with a paused node: %v", err)
 	}
-	left, err := Leftovers(ctx, cli)
+	left, err := docker.Leftovers(ctx, cli)
 	if err != nil {
 		t.Fatal(err)
 	}

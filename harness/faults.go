@@ -13,13 +13,19 @@ import (
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/scenarios"
+	"github.com/faultline/faultline/systems"
 )
 
-// faultFor turns a validated scenario entry into a fault of the catalogue.
-func faultFor(f scenarios.Fault) (nemesis.Fault, error) {
+// faultFor turns a validated scenario entry into a fault of the catalogue;
+// the system's definition gives its port roles (ports: peer).
+func faultFor(d *systems.Definition, f scenarios.Fault) (nemesis.Fault, error) {
 	scope := nemesis.Scope{Protocols: f.Protocols}
-	for _, p := range f.Ports {
-		scope.Ports = append(scope.Ports, uint16(p))
+	ports, err := d.ResolvePorts(f.Ports)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNemesis, err)
+	}
+	for _, p := range ports {
+		scope.Ports = append(scope.Ports, nemesis.PortRange{Lo: p.Lo, Hi: p.Hi})
 	}
 	partition := func(shape nemesis.Shape) nemesis.Fault {
 		return &nemesis.PartitionFault{Shape: shape, Direction: nemesis.Direction(f.Direction), Scope: scope, Action: nemesis.Action(f.Action), Flap: f.Flap}
@@ -56,11 +62,11 @@ func faultFor(f scenarios.Fault) (nemesis.Fault, error) {
 // anything starts, one this host's kernel cannot apply. It returns the gray
 // engine to use: netem where the kernel has it, else the userspace queue;
 // FAULTLINE_GRAY_ENGINE=queue or netem overrides the choice.
-func checkFaults(sc *scenarios.Scenario) (nemesis.Engine, error) {
+func checkFaults(sc *scenarios.Scenario, d *systems.Definition) (nemesis.Engine, error) {
 	var caps nemesis.Capabilities
 	probed := false
 	for i, f := range sc.Nemesis.Faults {
-		fault, err := faultFor(f)
+		fault, err := faultFor(d, f)
 		if err != nil {
 			return "", err
 		}
@@ -114,13 +120,13 @@ type step struct {
 // Whatever happens, the fault in force is recovered before runNemesis
 // returns. It returns the timeline it applied, every random choice
 // resolved (the nodes picked, the grudge built), for replay.
-func runNemesis(ctx context.Context, begin, stop time.Time, cfg scenarios.Nemesis, nm *nemesis.Nemesis, logf func(string, ...any), active *atomic.Value) (applied []scenarios.TimedFault, err error) {
+func runNemesis(ctx context.Context, begin, stop time.Time, d *systems.Definition, cfg scenarios.Nemesis, nm *nemesis.Nemesis, logf func(string, ...any), active *atomic.Value) (applied []scenarios.TimedFault, err error) {
 	var next func(i int) (step, bool)
 	switch {
 	case len(cfg.Timeline) > 0:
 		steps := make([]step, len(cfg.Timeline))
 		for i, e := range cfg.Timeline {
-			f, err := faultFor(e.Fault)
+			f, err := faultFor(d, e.Fault)
 			if err != nil {
 				return nil, err
 			}
@@ -135,7 +141,7 @@ func runNemesis(ctx context.Context, begin, stop time.Time, cfg scenarios.Nemesi
 	case len(cfg.Faults) > 0:
 		faults := make([]nemesis.Fault, len(cfg.Faults))
 		for i, f := range cfg.Faults {
-			if faults[i], err = faultFor(f); err != nil {
+			if faults[i], err = faultFor(d, f); err != nil {
 				return nil, err
 			}
 		}

@@ -64,8 +64,8 @@ func TestRefKVDetection(t *testing.T) {
 		check(t, weaken, checker.Valid)
 	})
 	t.Run("correct build valid under both", func(t *testing.T) {
-		check(t, func(sc *scenarios.Scenario) { sc.Cluster.Bug = "none" }, checker.Valid)
-		check(t, func(sc *scenarios.Scenario) { sc.Cluster.Bug = "none"; weaken(sc) }, checker.Valid)
+		check(t, func(sc *scenarios.Scenario) { sc.Cluster.Params = map[string]string{"bug": "none"} }, checker.Valid)
+		check(t, func(sc *scenarios.Scenario) { sc.Cluster.Params = map[string]string{"bug": "none"}; weaken(sc) }, checker.Valid)
 	})
 }
 
@@ -80,7 +80,7 @@ func TestWeaker(t *testing.T) {
 			scenarios.Fault{Kind: "isolate", Node: "leader", Direction: "both", Action: "reject"}, "cut both ways instead of one way", true},
 		{scenarios.Fault{Kind: "one-way", From: []string{"n1"}, To: []string{"n2"}},
 			scenarios.Fault{Kind: "one-way", From: []string{"n1"}, To: []string{"n2"}, Direction: "both"}, "cut both ways instead of one way", true},
-		{scenarios.Fault{Kind: "isolate", Node: "leader", Ports: []int{7001}, Protocols: []string{"tcp"}},
+		{scenarios.Fault{Kind: "isolate", Node: "leader", Ports: scenarios.Ports{"7001"}, Protocols: []string{"tcp"}},
 			scenarios.Fault{Kind: "isolate", Node: "leader"}, "every port cut instead of some", true},
 		{scenarios.Fault{Kind: "gray", Node: "leader", Delay: 200 * time.Millisecond},
 			scenarios.Fault{Kind: "isolate", Node: "leader"}, "clean cut instead of gray", true},

@@ -97,14 +97,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	logf := func(format string, args ...any) { out.line(fmt.Sprintf("faultline: "+format, args...)) }
 
 	// Refuse faults this host cannot apply before anything starts.
-	engine, err := checkFaults(sc)
+	engine, err := checkFaults(sc, sc.Cluster.Def)
 	if err != nil {
 		return rep, err
 	}
 	run := *sc
-	if run.Cluster.Image == "" {
-		run.Cluster.Image = docker.DefaultImage(run.Cluster.System) // the image faultline builds; stored with the run
-	}
+	def := run.Cluster.Def
 	if run.Seed == 0 {
 		run.Seed = mrand.Int64N(1<<53) + 1
 	}
@@ -160,8 +158,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 			logf("warning: %d faultline objects left by earlier runs (first: %s %s); `faultline clean` removes them", len(left), left[0].Kind, left[0].Name)
 		}
 	}
-	if err := docker.EnsureImage(ctx, cli, run.Cluster.Image, prefixWriter{opts.Log}); err != nil {
-		return rep, err
+	if run.Cluster.Attach == nil {
+		for _, img := range ImagesOf(def, run.Cluster.Image) {
+			if err := docker.EnsureImage(ctx, cli, img, prefixWriter{opts.Log}); err != nil {
+				return rep, err
+			}
+		}
 	}
 
 	h, err := history.Create(filepath.Join(dir, HistoryFile), began)
@@ -171,22 +173,28 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	defer h.Close()
 
 	// Cluster up, with teardown that runs whatever happens next.
-	startCluster := time.Now()
-	if run.Cluster.Bug != "" && run.Cluster.Bug != "none" {
-		logf("starting %d-node %s cluster with bug %s switched on", run.Cluster.Nodes, run.Cluster.System, run.Cluster.Bug)
-	} else {
-		logf("starting %d-node %s cluster", run.Cluster.Nodes, run.Cluster.System)
+	clusterStart := time.Now()
+	if run.Cluster.Attach == nil {
+		params := ""
+		for _, k := range sortedKeys(run.Cluster.Params) {
+			params += fmt.Sprintf(", %s %s", k, run.Cluster.Params[k])
+		}
+		logf("starting %d-node %s cluster (%s%s)", len(run.NodeNames()), def.Name, def.Source, params)
 	}
-	cluster, err := docker.Start(ctx, cli, docker.ClusterSpec{RunID: rep.RunID, Nodes: run.Cluster.Nodes, Image: run.Cluster.Image, System: run.Cluster.System, Bug: run.Cluster.Bug})
+	cluster, rendered, err := startCluster(ctx, cli, run, rep.RunID, logf)
 	if err != nil {
 		return rep, err
 	}
 	defer func() {
 		t := time.Now()
-		logf("tearing down: saving node logs, removing containers and network")
+		if run.Cluster.Attach != nil {
+			logf("tearing down: saving node logs, restoring the attached containers, removing faultline's marker")
+		} else {
+			logf("tearing down: saving node logs, removing containers and network")
+		}
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if lerr := cluster.SaveLogs(tctx, filepath.Join(dir, NodesDir)); lerr != nil {
+		if lerr := cluster.SaveLogs(tctx, filepath.Join(dir, NodesDir), def.Logs); lerr != nil {
 			logf("warning: node logs incomplete: %v", lerr)
 		}
 		if rerr := cluster.Remove(tctx); rerr != nil {
@@ -197,22 +205,44 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		}
 		rep.Timings.TeardownMS = time.Since(t).Milliseconds()
 	}()
-	adapter := systemAdapter(run)
-	var wnodes []workloads.Node
-	for _, n := range cluster.Nodes {
-		wnodes = append(wnodes, workloads.Node{Name: n.Name, Endpoint: n.ClientURL})
+	wnodes := clientNodes(rendered)
+	adapter, closeAdapter, err := clientAdapter(run, dir, wnodes)
+	if err != nil {
+		return rep, err
+	}
+	defer closeAdapter()
+	if err := checkClientProgram(ctx, run, adapter, wnodes); err != nil {
+		return rep, err
+	}
+	ready, how, err := readyCheck(def, rendered, cluster, adapter)
+	if err != nil {
+		return rep, err
+	}
+	leader, err := leaderFunc(def, rendered, cluster, adapter)
+	if err != nil {
+		return rep, err
+	}
+	waitReady := func(ctx context.Context) error {
+		if ready == nil {
+			return nil
+		}
+		return workloads.WaitReady(ctx, wnodes, ready)
 	}
 	rctx, cancel := context.WithTimeout(ctx, run.Cluster.ReadyTimeout)
-	err = adapter.WaitReady(rctx, wnodes)
+	err = waitReady(rctx)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return rep, fmt.Errorf("%w while waiting for the cluster", ErrInterrupted)
 		}
-		return rep, fmt.Errorf("%w within %v (cluster.ready_timeout); node logs will be in %s; raise cluster.ready_timeout if this machine is slow", err, run.Cluster.ReadyTimeout, filepath.Join(dir, NodesDir))
+		return rep, notReady(ctx, err, how, cluster, run.Cluster.ReadyTimeout, dir)
 	}
-	rep.Timings.ClusterReadyMS = time.Since(startCluster).Milliseconds()
-	logf("cluster ready in %.1fs", time.Since(startCluster).Seconds())
+	rep.Timings.ClusterReadyMS = time.Since(clusterStart).Milliseconds()
+	if ready == nil {
+		logf("cluster started in %.1fs (system %s says no readiness check: the workload starts at once)", time.Since(clusterStart).Seconds(), def.Name)
+	} else {
+		logf("cluster ready in %.1fs (%s)", time.Since(clusterStart).Seconds(), how)
+	}
 
 	// Nemesis bound to the nodes' namespaces; every exit path heals.
 	var nodes []nemesis.Node
@@ -240,17 +270,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 			c.Client.Close()
 		}
 	}()
-	var clientAdapter workloads.Adapter = adapter
-	if p := run.Workload.Client; p != nil {
-		ext := workloads.External{Command: p.Command, LogDir: filepath.Join(dir, "clients"), OpTimeout: run.Workload.OpTimeout}
-		for k, v := range p.Env {
-			ext.Env = append(ext.Env, k+"="+v)
-		}
-		clientAdapter = ext
-	}
 	for i := range run.Workload.Clients {
 		n := wnodes[i%len(wnodes)]
-		c, err := clientAdapter.Open(ctx, n, run.Workload.Kind, i)
+		c, err := adapter.Open(ctx, n, run.Workload.Kind, i)
 		if err != nil {
 			return rep, err
 		}
@@ -280,17 +302,19 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		Net:  net,
 		Proc: cluster,
 		Env: nemesis.Env{
-			Nodes:  net.Names(),
-			Rng:    mrand.New(mrand.NewPCG(uint64(run.Seed), 0xfa017)),
-			Leader: func(ctx context.Context) (string, error) { return adapter.Leader(ctx, wnodes) },
+			Nodes: net.Names(),
+			Rng:   mrand.New(mrand.NewPCG(uint64(run.Seed), 0xfa017)),
 		},
 		Record: recorder(h),
+	}
+	if leader != nil {
+		nm.Env.Leader = func(ctx context.Context) (string, error) { return leader(ctx, wnodes) }
 	}
 	var active atomic.Value // the fault in force, for the status line
 	active.Store("")
 	g.Go(func() error {
 		var err error
-		rep.Timeline, err = runNemesis(gctx, workStart, stop, run.Nemesis, nm, logf, &active)
+		rep.Timeline, err = runNemesis(gctx, workStart, stop, def, run.Nemesis, nm, logf, &active)
 		return err
 	})
 	if opts.Status {
@@ -340,7 +364,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	// acknowledged must still be there.
 	if len(gen.Final()) > 0 {
 		fctx, cancel := context.WithTimeout(ctx, run.Cluster.ReadyTimeout)
-		if err := adapter.WaitReady(fctx, wnodes); err != nil {
+		if err := waitReady(fctx); err != nil {
 			logf("warning: cluster not ready for the final reads: %v", err)
 		}
 		// Fresh process numbers above any a client used (each unknown
@@ -498,19 +522,4 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
-}
-
-// nativeAdapter is what faultline needs of a system's built-in adapter.
-type nativeAdapter interface {
-	workloads.Adapter
-	workloads.ReadyWaiter
-	workloads.LeaderFinder
-}
-
-// systemAdapter is the built-in adapter of the scenario's system.
-func systemAdapter(run scenarios.Scenario) nativeAdapter {
-	if run.Cluster.System == docker.SystemRefKV {
-		return workloads.RefKV{}
-	}
-	return workloads.Etcd{Serializable: run.Workload.Reads == "serializable"}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/internal/testcluster"
 )
 
 // BenchmarkPartitionApplyHeal applies and heals a majorities-ring on a real
@@ -29,10 +30,7 @@ func BenchmarkPartitionApplyHeal(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer cli.Close()
-	if err := docker.EnsureImage(ctx, cli, docker.EtcdImage, nil); err != nil {
-		b.Fatal(err)
-	}
-	c, err := docker.Start(ctx, cli, docker.ClusterSpec{RunID: fmt.Sprintf("bench-%d", time.Now().UnixNano()), Nodes: 5, Image: docker.EtcdImage})
+	c, err := testcluster.Start(ctx, cli, 5, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

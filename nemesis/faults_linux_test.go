@@ -64,14 +64,14 @@ func TestPortScoped(t *testing.T) {
 	// Cut UDP port 7001 both ways; everything else stays open.
 	must(t, n.Partition(ctx, nemesis.Partition{
 		Grudge: nemesis.Complete([]string{"n1"}, []string{"n2"}),
-		Scope:  nemesis.Scope{Protocols: []string{"udp"}, Ports: []uint16{7001}},
+		Scope:  nemesis.Scope{Protocols: []string{"udp"}, Ports: []nemesis.PortRange{nemesis.Port(7001)}},
 	}))
 	checkPairs(t, nodes, 7001, "n1->n2", "n2->n1")
 	checkPairs(t, nodes, 7000)
 	// Cut TCP 2380 (a peer port), keep TCP 2379 (a client port) open.
 	must(t, n.Partition(ctx, nemesis.Partition{
 		Grudge: nemesis.Complete([]string{"n1"}, []string{"n2"}),
-		Scope:  nemesis.Scope{Protocols: []string{"tcp"}, Ports: []uint16{2380}},
+		Scope:  nemesis.Scope{Protocols: []string{"tcp"}, Ports: []nemesis.PortRange{nemesis.Port(2380)}},
 	}))
 	for _, port := range []int{2379, 2380} {
 		var l net.Listener
@@ -226,7 +226,7 @@ func TestVerify(t *testing.T) {
 		t.Errorf("observation %v", obs)
 	}
 	// Port-scoped and rejecting, probed with TCP too.
-	must(t, n.Partition(ctx, nemesis.Partition{Grudge: nemesis.Complete([]string{"n1"}, []string{"n2", "n3"}), Scope: nemesis.Scope{Protocols: []string{"tcp"}, Ports: []uint16{2380}}, Action: nemesis.Reject}))
+	must(t, n.Partition(ctx, nemesis.Partition{Grudge: nemesis.Complete([]string{"n1"}, []string{"n2", "n3"}), Scope: nemesis.Scope{Protocols: []string{"tcp"}, Ports: []nemesis.PortRange{nemesis.Port(2380)}}, Action: nemesis.Reject}))
 	if obs, err := n.Verify(ctx); err != nil {
 		t.Fatalf("port-scoped reject: %v (%v)", err, obs)
 	}

@@ -156,9 +156,13 @@ func scopeSelectors(s Scope) [][]expr.Any {
 		}
 		for _, port := range s.Ports {
 			for _, off := range []uint32{2, 0} { // dport, sport
+				match := expr.Any(&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.BigEndian.AppendUint16(nil, port.Lo)})
+				if port.Hi != port.Lo { // like `tcp dport 9100-9105`
+					match = &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: binary.BigEndian.AppendUint16(nil, port.Lo), ToData: binary.BigEndian.AppendUint16(nil, port.Hi)}
+				}
 				out = append(out, concat(l4proto(p), []expr.Any{
 					&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2},
-					&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.BigEndian.AppendUint16(nil, port)},
+					match,
 				}))
 			}
 		}

@@ -37,7 +37,24 @@ const (
 // from or to the given ports. The zero Scope is all traffic.
 type Scope struct {
 	Protocols []string // "tcp", "udp"; empty with ports set: both
-	Ports     []uint16
+	Ports     []PortRange
+}
+
+// PortRange is one port (Lo == Hi) or an inclusive range of them: a BEAM
+// cluster's distribution ports, say.
+type PortRange struct{ Lo, Hi uint16 }
+
+// Port is the range of one port.
+func Port(p uint16) PortRange { return PortRange{p, p} }
+
+// Contains reports whether port is in the range.
+func (r PortRange) Contains(port uint16) bool { return port >= r.Lo && port <= r.Hi }
+
+func (r PortRange) String() string {
+	if r.Lo == r.Hi {
+		return fmt.Sprint(r.Lo)
+	}
+	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
 }
 
 // All reports whether the scope covers all traffic.
@@ -52,7 +69,18 @@ func (s Scope) protocols() []string {
 
 // Covers reports whether a packet of proto to or from port falls in scope.
 func (s Scope) Covers(proto string, port uint16) bool {
-	return s.All() || (slices.Contains(s.protocols(), proto) && slices.Contains(s.Ports, port))
+	if s.All() {
+		return true
+	}
+	if !slices.Contains(s.protocols(), proto) {
+		return false
+	}
+	for _, r := range s.Ports {
+		if r.Contains(port) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s Scope) String() string {
@@ -61,7 +89,7 @@ func (s Scope) String() string {
 	}
 	var ports []string
 	for _, p := range s.Ports {
-		ports = append(ports, fmt.Sprint(p))
+		ports = append(ports, p.String())
 	}
 	return strings.Join(s.protocols(), "+") + " port " + strings.Join(ports, ",")
 }

@@ -48,7 +48,7 @@ func probesFor(p Partition) []Probe {
 	probes := []Probe{{Proto: "udp", Port: ProbePort}}
 	if !p.Scope.All() {
 		for _, proto := range p.Scope.protocols() {
-			probes = append(probes, Probe{Proto: proto, Port: p.Scope.Ports[0]})
+			probes = append(probes, Probe{Proto: proto, Port: p.Scope.Ports[0].Lo})
 		}
 	}
 	return probes

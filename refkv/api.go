@@ -10,34 +10,16 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/faultline/faultline/refkv/client"
 )
 
-// The client API, on the client port:
-//
-//	GET  /kv/{key}          -> 200 {"value": 3} or {"value": null}
-//	POST /kv/{key}  {"op": "write", "value": 3}
-//	                {"op": "cas", "expect": 2, "value": 3}  (no expect: the key must be absent)
-//	                        -> 200 {"ok": true} (a cas that did not match: false)
-//	GET  /status            -> Status
-//
-// Any node takes any request: a follower forwards it to the leader it
-// knows. Errors are 503 {"error": "...", "definite": true|false}; definite
-// means the request certainly had no effect.
-
-// Request is the body of a write.
-type Request struct {
-	Op     string `json:"op"`
-	Value  int64  `json:"value"`
-	Expect *int64 `json:"expect,omitempty"`
-}
-
-// Response is every answer of the kv API.
-type Response struct {
-	Value    *int64 `json:"value,omitempty"`
-	OK       bool   `json:"ok,omitempty"`
-	Error    string `json:"error,omitempty"`
-	Definite bool   `json:"definite,omitempty"`
-}
+// The client API, on the client port, is package client's: its wire
+// types are Request, Response and Status there.
+type (
+	Request  = client.Request
+	Response = client.Response
+)
 
 const forwardedHeader = "X-Refkv-Forwarded"
 

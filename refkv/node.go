@@ -21,6 +21,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/faultline/faultline/refkv/client"
 )
 
 // Default ports.
@@ -677,19 +679,7 @@ func (n *Node) sentHeartbeat(to string) {
 }
 
 // Status is what GET /status answers.
-type Status struct {
-	ID       string            `json:"id"`
-	Bug      string            `json:"bug"`
-	State    string            `json:"state"`
-	Term     uint64            `json:"term"`
-	Leader   string            `json:"leader"`
-	Degraded bool              `json:"degraded,omitempty"`
-	Lease    bool              `json:"lease"`
-	Commit   uint64            `json:"commit"`
-	Applied  uint64            `json:"applied"`
-	Last     uint64            `json:"last"`
-	Alive    map[string]string `json:"alive"` // peers heard on the heartbeat port, with how long ago
-}
+type Status = client.Status
 
 func (n *Node) status() Status {
 	n.mu.Lock()

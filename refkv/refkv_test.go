@@ -1,6 +1,11 @@
 package refkv
 
 import (
+	"slices"
+
+	"github.com/faultline/faultline/refkv/client"
+	"github.com/faultline/faultline/systems"
+
 	"context"
 	"errors"
 	"fmt"
@@ -73,10 +78,10 @@ func (tc *testCluster) stop(name string) {
 	delete(tc.cancels, name)
 }
 
-func (tc *testCluster) client(name string) *Client {
+func (tc *testCluster) client(name string) *client.Client {
 	for _, p := range tc.peers {
 		if p.Name == name {
-			return &Client{Base: "http://" + p.Client}
+			return &client.Client{Base: "http://" + p.Client}
 		}
 	}
 	panic(name)
@@ -170,7 +175,7 @@ func TestFollowerWithoutLeaderRefusesDefinitely(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := tc.client("n1").Read(ctx, "k")
 		cancel()
-		var e *Error
+		var e *client.Error
 		if errors.As(err, &e) && e.Definite {
 			return
 		}
@@ -199,12 +204,12 @@ func ptr(v int64) *int64 { return &v }
 func TestBugsChangeBehaviourOfALoneNode(t *testing.T) {
 	cases := []struct {
 		bug   Bug
-		probe func(ctx context.Context, c *Client) error // nil error: the lone node answered
+		probe func(ctx context.Context, c *client.Client) error // nil error: the lone node answered
 	}{
-		{None, func(ctx context.Context, c *Client) error { _, err := c.Read(ctx, "k"); return err }},
-		{StaleLeaderReads, func(ctx context.Context, c *Client) error { _, err := c.Read(ctx, "k"); return err }},
-		{EarlyAck, func(ctx context.Context, c *Client) error { return c.Write(ctx, "k", 9) }},
-		{SplitBrain, func(ctx context.Context, c *Client) error { return c.Write(ctx, "k", 9) }},
+		{None, func(ctx context.Context, c *client.Client) error { _, err := c.Read(ctx, "k"); return err }},
+		{StaleLeaderReads, func(ctx context.Context, c *client.Client) error { _, err := c.Read(ctx, "k"); return err }},
+		{EarlyAck, func(ctx context.Context, c *client.Client) error { return c.Write(ctx, "k", 9) }},
+		{SplitBrain, func(ctx context.Context, c *client.Client) error { return c.Write(ctx, "k", 9) }},
 	}
 	for _, tc := range cases {
 		t.Run(bugName(tc.bug), func(t *testing.T) {
@@ -251,5 +256,21 @@ func TestFollowerReadsAnswerOnFollowers(t *testing.T) {
 		if (err == nil) != (bug == FollowerReads) {
 			t.Errorf("%s: follower %s answered a read with its leader gone: err=%v", bugName(bug), follower, err)
 		}
+	}
+}
+
+// TestBugsInSystemFile: refkv's system file allows exactly refkv's bugs,
+// so `cluster.params.bug` is checked against the list the node knows.
+func TestBugsInSystemFile(t *testing.T) {
+	d, err := systems.Builtin("refkv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"none"}
+	for _, b := range Bugs {
+		want = append(want, string(b))
+	}
+	if got := d.Params["bug"].Values; !slices.Equal(got, want) {
+		t.Errorf("systems/refkv/system.yaml lists bugs %v, refkv has %v", got, want)
 	}
 }

@@ -25,8 +25,8 @@ func TestShippedScenariosLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.HasPrefix(f, "bugs/") && s.Cluster.Bug != s.Name {
-				t.Errorf("%s switches on bug %q; a bug scenario is named after its bug", f, s.Cluster.Bug)
+			if strings.HasPrefix(f, "bugs/") && s.Cluster.Params["bug"] != s.Name {
+				t.Errorf("%s switches on bug %q; a bug scenario is named after its bug", f, s.Cluster.Params["bug"])
 			}
 			if s.Name != strings.TrimSuffix(filepath.Base(f), ".yaml") {
 				t.Errorf("name = %q", s.Name)
@@ -72,7 +72,8 @@ func TestBadScenarios(t *testing.T) {
 		{"unknown nested field", "time_limit: 5s\ncluster:\n  nodes: 3\n  node: 3\n", `bad.yaml:4:3: unknown field "node"`},
 		{"mistyped number", "time_limit: 5s\ncluster:\n  nodes: three\n", "bad.yaml:3:"},
 		{"mistyped duration", "time_limit: soon\n", "bad.yaml:1:"},
-		{"too many nodes", "time_limit: 5s\ncluster:\n  nodes: 9\n", "bad.yaml:3: cluster.nodes: must be between 1 and 5"},
+		{"too many nodes", "time_limit: 5s\ncluster:\n  nodes: 9\n", "bad.yaml:3: cluster.nodes: system etcd runs with 1 to 5 nodes, not 9"},
+		{"far too many nodes", "time_limit: 5s\ncluster:\n  nodes: 90\n", "bad.yaml:3: cluster.nodes: must be between 1 and 16"},
 		{"missing time limit", "seed: 3\n", "bad.yaml:1: time_limit: must be set"},
 		{"unknown fault", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: cut\n", "bad.yaml:6: nemesis.faults[0].kind: unknown fault \"cut\""},
 		{"isolate unknown node", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: isolate\n      node: n7\n", "bad.yaml:7: nemesis.faults[0].node: no node \"n7\""},
@@ -80,10 +81,12 @@ func TestBadScenarios(t *testing.T) {
 		{"bad reads", "time_limit: 5s\nworkload:\n  reads: stale\n", "bad.yaml:3: workload.reads"},
 		{"empty file", "", "bad.yaml: file is empty"},
 		{"duplicate key", "time_limit: 5s\ntime_limit: 6s\n", "bad.yaml:2:1:"},
-		{"unknown system", "time_limit: 5s\ncluster:\n  system: zookeeper\n", "bad.yaml:3: cluster.system: unknown system \"zookeeper\"; built in: etcd, refkv"},
-		{"bug on etcd", "time_limit: 5s\ncluster:\n  bug: split-brain\n", "bad.yaml:3: cluster.bug: only system refkv"},
-		{"unknown bug", "time_limit: 5s\ncluster:\n  system: refkv\n  bug: lost-update\n", "bad.yaml:4: cluster.bug: unknown bug \"lost-update\"; known: none, stale-leader-reads"},
-		{"refkv set workload", "time_limit: 5s\ncluster:\n  system: refkv\nworkload:\n  kind: set\n", "bad.yaml:5: workload.kind: refkv's built-in adapter runs the register workload only"},
+		{"unknown system", "time_limit: 5s\ncluster:\n  system: zookeeper\n", "bad.yaml:3: cluster.system: unknown system \"zookeeper\"; built in: etcd, refkv, or a system file"},
+		{"bug on etcd", "time_limit: 5s\ncluster:\n  params: {bug: split-brain}\n", "bad.yaml:3: cluster.params.bug: system etcd has no param \"bug\"; it has none"},
+		{"unknown bug", "time_limit: 5s\ncluster:\n  system: refkv\n  params:\n    bug: lost-update\n", "bad.yaml:5: cluster.params.bug: unknown bug \"lost-update\" for system refkv; known: none, stale-leader-reads"},
+		{"the old bug field", "time_limit: 5s\ncluster:\n  system: refkv\n  bug: split-brain\n", "bad.yaml:4:3: unknown field \"bug\""},
+		{"refkv set workload", "time_limit: 5s\ncluster:\n  system: refkv\nworkload:\n  kind: set\n", "bad.yaml:5: workload.kind: system refkv's client runs the register workloads, not set"},
+		{"refkv kill", "time_limit: 9s\ncluster:\n  system: refkv\nnemesis:\n  every: 4s\n  hold: 2s\n  faults:\n    - kind: kill\n", "bad.yaml:8: nemesis.faults[0].kind: system refkv does not support kill (supports.kill: false in systems/refkv/system.yaml (built in))"},
 		{"absurd time limit", "time_limit: 1000h\n", "bad.yaml:1: time_limit: 1000h0m0s is more than the 24h0m0s faultline allows"},
 		{"absurd rate", "time_limit: 5s\nworkload:\n  rate: 1e9\n", "bad.yaml:3: workload.rate: 1e+09 operations per second is more than"},
 		{"absurd delay", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: gray\n      delay: 5m\n", "bad.yaml:7: nemesis.faults[0].delay: 5m0s is more than"},
@@ -91,11 +94,14 @@ func TestBadScenarios(t *testing.T) {
 		{"node name that is not a name", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: isolate\n      node: \"n1; rm -rf /\"\n", "bad.yaml:7: nemesis.faults[0].node: no node \"n1; rm -rf /\""},
 		{"grudge of strangers", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: custom\n      grudge: {\"../n1\": [n2]}\n", "nemesis.faults[0].grudge: no node \"../n1\""},
 		{"image that is not a reference", "time_limit: 5s\ncluster:\n  image: \"--privileged\"\n", "bad.yaml:3: cluster.image: \"--privileged\" is not an image reference"},
+		{"image with a registry port is a reference", "time_limit: 5s\ncluster:\n  image: host:5000/mydb:1.0\n  nodes: 7\n", "bad.yaml:4: cluster.nodes: system etcd runs"},
 		{"env name that is not a name", "time_limit: 5s\nworkload:\n  client:\n    command: [python3]\n    env: {\"A=B\": x}\n", "bad.yaml:5: workload.client.env: \"A=B\" is not an environment variable name"},
 		{"client outside the tree", "time_limit: 5s\nworkload:\n  client:\n    command: [python3, ../../../../../../etc/passwd]\n", "bad.yaml:4: workload.client.command: [1] \"../../../../../../etc/passwd\" is outside the working tree"},
 		{"client program by absolute path", "time_limit: 5s\nworkload:\n  client:\n    command: [/usr/bin/python3, x.py]\n", "[0] \"/usr/bin/python3\" is outside the working tree"},
 		{"store name escaping", "name: ../../etc\ntime_limit: 5s\n", "bad.yaml:1: name:"},
-		{"refkv serializable", "time_limit: 5s\ncluster:\n  system: refkv\nworkload:\n  reads: serializable\n", "bad.yaml:5: workload.reads: refkv has no serializable reads"},
+		{"refkv serializable", "time_limit: 5s\ncluster:\n  system: refkv\nworkload:\n  reads: serializable\n", "bad.yaml:5: workload.reads: system refkv supports linearizable reads, not serializable"},
+		{"unknown built-in client", "time_limit: 5s\nworkload:\n  client: {builtin: redis}\n", "bad.yaml:3: workload.client.builtin: no built-in client \"redis\""},
+		{"client with both", "time_limit: 5s\nworkload:\n  client: {builtin: etcd, command: [x]}\n", "bad.yaml:3: workload.client: give builtin or command, not both"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,13 +143,16 @@ func TestFaultValidation(t *testing.T) {
 		{"one-way without to", 3, "    - {kind: one-way, from: [n1]}\n", "nemesis.faults[0].from: one-way needs from and to"},
 		{"custom grudge on itself", 3, "    - kind: custom\n      grudge:\n        n1: [n1]\n", "nemesis.faults[0].grudge.n1"},
 		{"bad protocol", 3, "    - {kind: halves, ports: [2380], protocols: [sctp]}\n", "protocols: must be tcp or udp"},
-		{"port out of range", 3, "    - {kind: halves, ports: [70000]}\n", "port 70000 is not between 1 and 65535"},
+		{"port out of range", 3, "    - {kind: halves, ports: [70000]}\n", "port \"70000\" is not between 1 and 65535"},
+		{"ports by role", 3, "    - {kind: isolate, ports: peer}\n    - {kind: halves, ports: [peer, 4369, \"9100-9105\"]}\n", ""},
+		{"a role the system lacks", 3, "    - {kind: halves, ports: [gossip]}\n", "bad.yaml:8: nemesis.faults[0].ports: \"gossip\" is not a port or a range such as 9100-9105; or a role of the system's ports: peer, client"},
+		{"a backwards range", 3, "    - {kind: halves, ports: \"9105-9100\"}\n", "range \"9105-9100\" ends before it starts"},
 		{"flap too fast", 3, "    - {kind: halves, flap: 100ms}\n", "flap: must be at least 500ms"},
 		{"gray with nothing", 3, "    - {kind: gray, node: n1}\n", "gray needs at least one of"},
 		{"gray bad rate", 3, "    - {kind: gray, rate: fast}\n", "nemesis.faults[0].rate: rate \"fast\""},
 		{"reorder without delay", 3, "    - {kind: gray, reorder: 10}\n", "reorder: needs a delay"},
 		{"loss over 100", 3, "    - {kind: gray, loss: 150}\n", "loss: is a percentage"},
-		{"kill unknown node", 3, "    - {kind: kill, node: n4}\n", "no node \"n4\""},
+		{"kill unknown node", 3, "    - {kind: kill, node: n4}\n", "no node \"n4\" in this cluster (nodes are n1, n2, n3, or random, or leader)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -240,7 +240,7 @@ func listJSON(raw []byte) json.RawMessage {
 // WaitReady waits until every member answers a linearizable read, which
 // needs an elected leader and a quorum behind it.
 func (Etcd) WaitReady(ctx context.Context, nodes []Node) error {
-	return waitEach(ctx, nodes, func(ctx context.Context, n Node) error {
+	return WaitReady(ctx, nodes, func(ctx context.Context, n Node) error {
 		cli, err := dialEtcd(n.Endpoint)
 		if err != nil {
 			return err

@@ -30,7 +30,7 @@ func TestExternalClient(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.mode, func(t *testing.T) {
 			logs := t.TempDir()
-			ext := workloads.External{Command: []string{"python3", "testdata/client.py", tc.mode, filepath.Join(logs, "marker")}, LogDir: logs, OpTimeout: time.Second}
+			ext := &workloads.External{Command: []string{"python3", "testdata/client.py", tc.mode, filepath.Join(logs, "marker")}, LogDir: logs, OpTimeout: time.Second}
 			c, err := ext.Open(context.Background(), workloads.Node{Name: "n1", Endpoint: "http://127.0.0.1:1"}, "register", 3)
 			if err != nil {
 				t.Fatal(err)
@@ -69,7 +69,7 @@ func TestExternalClient(t *testing.T) {
 		})
 	}
 	// A read the program hangs on fails rather than being unknown.
-	ext := workloads.External{Command: []string{"python3", "testdata/client.py", "hang"}, OpTimeout: time.Second}
+	ext := &workloads.External{Command: []string{"python3", "testdata/client.py", "hang"}, OpTimeout: time.Second}
 	c, err := ext.Open(context.Background(), workloads.Node{Name: "n1"}, "register", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +82,90 @@ func TestExternalClient(t *testing.T) {
 		t.Errorf("hung read: %+v, want fail", r)
 	}
 	// A program that does not exist is refused at once.
-	_, err = workloads.External{Command: []string{"no-such-client-program"}}.Open(context.Background(), workloads.Node{}, "register", 0)
+	_, err = (&workloads.External{Command: []string{"no-such-client-program"}}).Open(context.Background(), workloads.Node{}, "register", 0)
 	if !errors.Is(err, workloads.ErrClientProgram) {
 		t.Errorf("missing program: %v", err)
+	}
+}
+
+// TestClientProtocol2: a program that answers hello is asked ready and
+// leader; one that does not (protocol 1), or crashes on hello, still runs
+// operations; one that says it runs another workload is refused at once.
+func TestClientProtocol2(t *testing.T) {
+	ctx := context.Background()
+	nodes := []workloads.Node{{Name: "n1", Addr: "10.0.0.11"}, {Name: "n2", Addr: "10.0.0.12"}}
+	ext := &workloads.External{Command: []string{"python3", "testdata/client.py", "v2"}, OpTimeout: time.Second, Nodes: nodes, Kind: "register", LogDir: t.TempDir(),
+		Env: []string{"LEADER_IS=10.0.0.12:2379"}}
+	defer ext.Close()
+	h, err := ext.Hello(ctx, nodes[0])
+	if err != nil || h.Protocol != 2 || !h.Can("ready") || !h.Can("leader") {
+		t.Fatalf("hello: %+v %v", h, err)
+	}
+	if err := ext.WaitReady(ctx, nodes); err != nil {
+		t.Errorf("ready: %v", err)
+	}
+	if l, err := ext.Leader(ctx, nodes); err != nil || l != "n2" {
+		t.Errorf("leader named by address: %q %v, want n2", l, err)
+	}
+	c, err := ext.Open(ctx, nodes[0], "register", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Invoke(ctx, workloads.Op{F: "write", Key: "k", Value: json.RawMessage("5")}); r.Outcome != workloads.OK {
+		t.Errorf("write: %+v", r)
+	}
+	c.Close()
+
+	// A program that says it runs another workload.
+	set := &workloads.External{Command: []string{"python3", "testdata/client.py", "v2-set"}, OpTimeout: time.Second}
+	if _, err := set.Open(ctx, nodes[0], "register", 0); !errors.Is(err, workloads.ErrClientProgram) || !strings.Contains(err.Error(), "runs the set workloads, not register") {
+		t.Errorf("workload refused: %v", err)
+	}
+
+	// Protocol 1: operations work; ready is refused, naming what it said.
+	old := &workloads.External{Command: []string{"python3", "testdata/client.py", "good"}, OpTimeout: time.Second, Nodes: nodes}
+	defer old.Close()
+	if h, err := old.Hello(ctx, nodes[0]); err != nil || h.Protocol != 1 {
+		t.Errorf("protocol 1 hello: %+v %v", h, err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err = old.WaitReady(rctx, nodes[:1])
+	cancel()
+	if !errors.Is(err, workloads.ErrClientProgram) || !strings.Contains(err.Error(), "does not answer ready requests") || !strings.Contains(err.Error(), "protocol 1") {
+		t.Errorf("ready of a protocol 1 program: %v", err)
+	}
+	oc, err := old.Open(ctx, nodes[0], "register", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := oc.Invoke(ctx, workloads.Op{F: "write", Key: "k", Value: json.RawMessage("1")}); r.Outcome != workloads.OK {
+		t.Errorf("protocol 1 write: %+v", r)
+	}
+	oc.Close()
+
+	// A program that crashes on hello is started again without it.
+	logs := t.TempDir()
+	crash := &workloads.External{Command: []string{"python3", "testdata/client.py", "crash-hello"}, OpTimeout: time.Second, LogDir: logs}
+	cc, err := crash.Open(ctx, nodes[0], "register", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cc.Invoke(ctx, workloads.Op{F: "write", Key: "k", Value: json.RawMessage("1")}); r.Outcome != workloads.OK {
+		t.Errorf("write after a crash on hello: %+v", r)
+	}
+	cc.Close()
+	if b, _ := os.ReadFile(filepath.Join(logs, "client-4.log")); !strings.Contains(string(b), "taking it for a protocol 1 program") {
+		t.Errorf("client log: %s", b)
+	}
+
+	// Not ready: the wait ends with the program's own reason.
+	nr := &workloads.External{Command: []string{"python3", "testdata/client.py", "not-ready"}, OpTimeout: time.Second}
+	defer nr.Close()
+	rctx, cancel = context.WithTimeout(ctx, time.Second)
+	err = nr.WaitReady(rctx, nodes[:1])
+	cancel()
+	var nre *workloads.NotReadyError
+	if !errors.As(err, &nre) || nre.Node != "n1" || !strings.Contains(err.Error(), "still electing") {
+		t.Errorf("not ready: %v", err)
 	}
 }

@@ -10,19 +10,17 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/faultline/faultline/refkv"
+	refkv "github.com/faultline/faultline/refkv/client"
 )
 
 // RefKV is the built-in adapter for refkv, the reference store with
-// switchable bugs, over its HTTP API. Like the etcd adapter, each client
-// talks only to its own node; the node forwards to the leader.
+// switchable bugs, over its HTTP API (package refkv/client; the server is
+// not linked). Like the etcd adapter, each client talks only to its own
+// node; the node forwards to the leader. Readiness and the leader come
+// from refkv's system definition (HTTP checks), not from here.
 type RefKV struct{}
 
-var (
-	_ Adapter      = RefKV{}
-	_ ReadyWaiter  = RefKV{}
-	_ LeaderFinder = RefKV{}
-)
+var _ Adapter = RefKV{}
 
 type refkvClient struct{ c *refkv.Client }
 
@@ -91,60 +89,4 @@ func (c *refkvClient) Invoke(ctx context.Context, op Op) Result {
 		return Result{Outcome: OK}
 	}
 	return Result{Outcome: Fail, Err: fmt.Errorf("refkv adapter: unknown operation %q", op.F)}
-}
-
-// WaitReady waits until every node answers a read, which needs a leader
-// holding its lease.
-func (RefKV) WaitReady(ctx context.Context, nodes []Node) error {
-	return waitEach(ctx, nodes, func(ctx context.Context, n Node) error {
-		c := newRefKVClient(n.Endpoint)
-		defer c.HTTP.CloseIdleConnections()
-		_, err := c.Read(ctx, "faultline-ready")
-		return err
-	})
-}
-
-// Leader answers with the leader of the highest term any node reports,
-// waiting up to five seconds for an election in progress to end.
-func (RefKV) Leader(ctx context.Context, nodes []Node) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for {
-		name, err := refkvLeader(ctx, nodes)
-		if err == nil {
-			return name, nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", err
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func refkvLeader(ctx context.Context, nodes []Node) (string, error) {
-	var (
-		best    string
-		term    uint64
-		lastErr error
-	)
-	for _, n := range nodes {
-		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		s, err := newRefKVClient(n.Endpoint).Status(sctx)
-		cancel()
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if s.Leader != "" && s.Term >= term {
-			best, term = s.Leader, s.Term
-		}
-	}
-	if best != "" {
-		return best, nil
-	}
-	if lastErr == nil {
-		lastErr = errors.New("no node names a leader")
-	}
-	return "", fmt.Errorf("find the refkv leader: %w", lastErr)
 }

@@ -75,7 +75,12 @@ type Result struct {
 // Node is what an adapter needs to reach one node.
 type Node struct {
 	Name     string
-	Endpoint string // e.g. http://10.213.0.11:2379
+	Addr     string // its IPv4 address
+	Endpoint string // what clients connect to, e.g. http://10.213.0.11:2379
+	// Env is what a client program pinned to this node gets besides
+	// faultline's FAULTLINE_* variables (NAME=value, from the system's
+	// client.env).
+	Env []string
 }
 
 // Client runs operations against one node. Invoke must return by the time
@@ -102,28 +107,6 @@ type (
 		Leader(ctx context.Context, nodes []Node) (string, error)
 	}
 )
-
-// waitEach waits until every node answers probe (each try bounded to a
-// second, retried every 200 ms), or ctx ends: the readiness loop every
-// adapter shares.
-func waitEach(ctx context.Context, nodes []Node, probe func(context.Context, Node) error) error {
-	for _, n := range nodes {
-		for {
-			octx, cancel := context.WithTimeout(ctx, time.Second)
-			err := probe(octx, n)
-			cancel()
-			if err == nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("%w: %s (%s) did not answer a read: %v", ErrNotReady, n.Name, n.Endpoint, err)
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-	}
-	return nil
-}
 
 // Pinned is an opened client and the node it is pinned to.
 type Pinned struct {

@@ -58,18 +58,19 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)
 		}
-		if sc.Cluster.System != "refkv" || sc.Cluster.Bug == "" {
-			fmt.Fprintf(os.Stderr, "bench-detect: %s is not a refkv bug scenario (cluster.bug is empty)\n", f)
+		bug := sc.Cluster.Params["bug"]
+		if sc.Cluster.Def.Name != "refkv" || bug == "" || bug == "none" {
+			fmt.Fprintf(os.Stderr, "bench-detect: %s is not a refkv bug scenario (cluster.params.bug is not set)\n", f)
 			os.Exit(3)
 		}
-		r := row{bug: sc.Cluster.Bug, file: f, fault: describe(sc.Nemesis.Faults)}
+		r := row{bug: bug, file: f, fault: describe(sc.Nemesis.Faults)}
 		r.bugged = runSeeds(ctx, sc, *seeds, *store, log, "bug")
 		if weak, what, ok := harness.Weaker(sc); ok {
 			r.weaker = what
 			r.weak = runSeeds(ctx, weak, *seeds, *store, log, "weaker")
 		}
 		correct := *sc
-		correct.Cluster.Bug = "none"
+		correct.Cluster.Params = map[string]string{"bug": "none"}
 		r.correct = runSeeds(ctx, &correct, *correctSeeds, *store, log, "correct build")
 		rows = append(rows, r)
 		if ctx.Err() != nil {

@@ -11,10 +11,9 @@ import (
 	"strings"
 
 	"github.com/faultline/faultline/checker"
-	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/harness"
-	"github.com/faultline/faultline/refkv"
 	"github.com/faultline/faultline/scenarios"
+	"github.com/faultline/faultline/systems"
 )
 
 // outcome is one scenario's run, for the CI outputs.
@@ -250,13 +249,21 @@ func printList(w io.Writer) {
 		{"counter", "increments and reads; reads between acknowledged and attempted sums"},
 		{"append", "appends to lists and whole-list reads; linearizability"},
 	})
-	list("systems (cluster.system):", []item{
-		{"etcd", docker.EtcdImage + ", built FROM scratch"},
-		{"refkv", "the reference store with switchable bugs (cluster.bug; docs/subject.md):"},
-	})
-	fmt.Fprintf(w, "  %-16s %s\n", "", refkv.BugNames())
+	fmt.Fprintln(w, "systems (cluster.system: a name below, a system file, or inline; docs/systems.md):")
+	for _, name := range systems.BuiltinNames() {
+		d, err := systems.Builtin(name)
+		if err != nil {
+			fmt.Fprintf(w, "  %-16s (%v)\n", name, err)
+			continue
+		}
+		fmt.Fprintf(w, "  %-16s %s; image %s\n", name, d.Description, d.Image)
+		for _, k := range d.ParamNames() {
+			p := d.Params[k]
+			fmt.Fprintf(w, "  %-16s   cluster.params.%s (default %s): %s\n", "", k, p.Default, strings.Join(p.Values, ", "))
+		}
+	}
 	fmt.Fprintln(w, "shipped scenarios:")
-	root, err := docker.SourceRoot()
+	root, err := systems.SourceRoot()
 	if err != nil {
 		fmt.Fprintf(w, "  (not found: %v)\n", err)
 		return

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,7 +34,6 @@ import (
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
-	"github.com/faultline/faultline/refkv"
 	"github.com/faultline/faultline/scenarios"
 )
 
@@ -94,7 +94,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		store := fs.String("store", "store", "folder that keeps the runs")
 		junit := fs.String("junit", "", "write JUnit XML here: one test case per scenario")
 		summary := fs.String("summary", "", "write a Markdown summary here (for a CI job's page)")
-		bug := fs.String("bug", "", "refkv scenarios: switch on this bug instead of the scenario's (none: the correct build)")
+		bug := fs.String("bug", "", "systems with a bug param (refkv): switch on this bug instead of the scenario's (none: the correct build)")
+		var params paramFlags
+		fs.Var(&params, "param", "NAME=VALUE: set one of the system's params (cluster.params), for every scenario; repeatable")
 		seed := fs.Int64("seed", 0, "run with this seed instead of the scenario's")
 		if err := fs.Parse(args[1:]); err != nil {
 			return exitError
@@ -110,7 +112,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		if err := override(scs, *bug, *seed); err != nil {
+		if *bug != "" {
+			params = append(params, "bug="+*bug)
+		}
+		if err := override(scs, params, *seed); err != nil {
 			return fail(err)
 		}
 		var outs []outcome
@@ -212,7 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				code = exitError
 				continue
 			}
-			fmt.Fprintf(stdout, "ok: %s: %d-node %s, %s workload, %d faults, %v\n", f, sc.Cluster.Nodes, sc.Cluster.System, sc.Workload.Kind, len(sc.Nemesis.Faults), sc.TimeLimit)
+			fmt.Fprintf(stdout, "ok: %s: %d-node %s (%s), %s workload, %d faults, %v\n", f, sc.Cluster.Nodes, sc.Cluster.Def.Name, sc.SystemSource(), sc.Workload.Kind, len(sc.Nemesis.Faults), sc.TimeLimit)
 		}
 		return code
 	case "list":
@@ -236,15 +241,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return check(fs.Arg(0), o, stdout, stderr)
 	case "images":
-		cli, err := docker.Connect(ctx)
+		tags, err := harness.EnsureImages(ctx, stderr)
 		if err != nil {
 			return fail(err)
 		}
-		defer cli.Close()
-		if err := docker.EnsureImages(ctx, cli, stderr); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "images ready: %s, %s\n", docker.EtcdImage, docker.RefKVImage)
+		fmt.Fprintf(stdout, "images ready: %s\n", strings.Join(tags, ", "))
 		return 0
 	case "clean":
 		fs := flag.NewFlagSet("clean", flag.ContinueOnError)
@@ -383,24 +384,44 @@ func exitCode(v checker.Verdict) int {
 
 func ms(v int64) float64 { return float64(v) / 1000 }
 
-// override applies run's -bug and -seed to every scenario.
-func override(scs []*scenarios.Scenario, bug string, seed int64) error {
+// paramFlags collects -param NAME=VALUE.
+type paramFlags []string
+
+func (p *paramFlags) String() string     { return strings.Join(*p, ",") }
+func (p *paramFlags) Set(v string) error { *p = append(*p, v); return nil }
+
+// override applies run's -param (and -bug) and -seed to every scenario;
+// a param must be one of each scenario's system's, with an allowed value.
+func override(scs []*scenarios.Scenario, params []string, seed int64) error {
 	if seed < 0 {
 		return fmt.Errorf("%w: -seed must be positive, got %d", scenarios.ErrInvalid, seed)
 	}
-	if bug != "" {
-		if _, err := refkv.ParseBug(bug); err != nil {
-			return fmt.Errorf("%w: -bug: %v", scenarios.ErrInvalid, err)
+	for _, kv := range params {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("%w: -param %q: want NAME=VALUE", scenarios.ErrInvalid, kv)
+		}
+		for _, sc := range scs {
+			d := sc.Cluster.Def
+			p, ok := d.Params[k]
+			if !ok {
+				known := "none"
+				if names := d.ParamNames(); len(names) > 0 {
+					known = strings.Join(names, ", ")
+				}
+				return fmt.Errorf("%w: -param %s: %s runs system %s, which has no param %q (its params: %s)", scenarios.ErrInvalid, k, sc.Path, d.Name, k, known)
+			}
+			if len(p.Values) > 0 && !slices.Contains(p.Values, v) {
+				return fmt.Errorf("%w: -param %s: unknown %s %q for system %s; known: %s", scenarios.ErrInvalid, k, k, v, d.Name, strings.Join(p.Values, ", "))
+			}
+			if sc.Cluster.Params == nil {
+				sc.Cluster.Params = map[string]string{}
+			}
+			sc.Cluster.Params[k] = v
 		}
 	}
-	for _, sc := range scs {
-		if bug != "" {
-			if sc.Cluster.System != "refkv" {
-				return fmt.Errorf("%w: -bug: %s runs %s; only refkv has switchable bugs", scenarios.ErrInvalid, sc.Path, sc.Cluster.System)
-			}
-			sc.Cluster.Bug = bug
-		}
-		if seed != 0 {
+	if seed != 0 {
+		for _, sc := range scs {
 			sc.Seed = seed
 		}
 	}

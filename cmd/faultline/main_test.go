@@ -84,16 +84,19 @@ func TestRunOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := override([]*scenarios.Scenario{bug}, "none", 7); err != nil || bug.Cluster.Bug != "none" || bug.Seed != 7 {
-		t.Errorf("override to the correct build: %v, bug %q seed %d", err, bug.Cluster.Bug, bug.Seed)
+	if err := override([]*scenarios.Scenario{bug}, []string{"bug=none"}, 7); err != nil || bug.Cluster.Params["bug"] != "none" || bug.Seed != 7 {
+		t.Errorf("override to the correct build: %v, bug %q seed %d", err, bug.Cluster.Params["bug"], bug.Seed)
 	}
-	if err := override([]*scenarios.Scenario{etcd}, "split-brain", 0); err == nil || !strings.Contains(err.Error(), "only refkv has switchable bugs") {
+	if err := override([]*scenarios.Scenario{etcd}, []string{"bug=split-brain"}, 0); err == nil || !strings.Contains(err.Error(), `runs system etcd, which has no param "bug" (its params: none)`) {
 		t.Errorf("-bug on an etcd scenario: %v", err)
 	}
-	if err := override([]*scenarios.Scenario{bug}, "bogus", 0); err == nil || !strings.Contains(err.Error(), `unknown bug "bogus"`) {
+	if err := override([]*scenarios.Scenario{bug}, []string{"bug=bogus"}, 0); err == nil || !strings.Contains(err.Error(), `unknown bug "bogus" for system refkv; known: none, stale-leader-reads`) {
 		t.Errorf("-bug bogus: %v", err)
 	}
-	if err := override([]*scenarios.Scenario{bug}, "", -1); err == nil {
+	if err := override([]*scenarios.Scenario{bug}, []string{"bug"}, 0); err == nil || !strings.Contains(err.Error(), "want NAME=VALUE") {
+		t.Errorf("-param without a value: %v", err)
+	}
+	if err := override([]*scenarios.Scenario{bug}, nil, -1); err == nil {
 		t.Error("negative -seed accepted")
 	}
 }

@@ -1,4 +1,17 @@
-package refkv
+// Package client is refkv's client API: the wire types of its HTTP
+// interface and a Go client for them. It holds nothing of the server, so
+// faultline's built-in refkv adapter links only this.
+//
+//	GET  /kv/{key}          -> 200 {"value": 3} or {"value": null}
+//	POST /kv/{key}  {"op": "write", "value": 3}
+//	                {"op": "cas", "expect": 2, "value": 3}  (no expect: the key must be absent)
+//	                        -> 200 {"ok": true} (a cas that did not match: false)
+//	GET  /status            -> Status
+//
+// Any node takes any request: a follower forwards it to the leader it
+// knows. Errors are 503 {"error": "...", "definite": true|false}; definite
+// means the request certainly had no effect.
+package client
 
 import (
 	"bytes"
@@ -91,4 +104,34 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	var s Status
 	err := c.do(ctx, http.MethodGet, "/status", nil, &s)
 	return s, err
+}
+
+// Request is the body of a write.
+type Request struct {
+	Op     string `json:"op"`
+	Value  int64  `json:"value"`
+	Expect *int64 `json:"expect,omitempty"`
+}
+
+// Response is every answer of the kv API.
+type Response struct {
+	Value    *int64 `json:"value,omitempty"`
+	OK       bool   `json:"ok,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Definite bool   `json:"definite,omitempty"`
+}
+
+// Status is what GET /status answers.
+type Status struct {
+	ID       string            `json:"id"`
+	Bug      string            `json:"bug"`
+	State    string            `json:"state"`
+	Term     uint64            `json:"term"`
+	Leader   string            `json:"leader"`
+	Degraded bool              `json:"degraded,omitempty"`
+	Lease    bool              `json:"lease"`
+	Commit   uint64            `json:"commit"`
+	Applied  uint64            `json:"applied"`
+	Last     uint64            `json:"last"`
+	Alive    map[string]string `json:"alive"` // peers heard on the heartbeat port, with how long ago
 }

@@ -1,4 +1,4 @@
-module github.com/faultline/faultline/docker/images/etcd
+module github.com/faultline/faultline/systems/etcd/image
 
 go 1.26.0
 

@@ -1,0 +1,343 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/scenarios"
+	"github.com/faultline/faultline/systems"
+	"github.com/faultline/faultline/workloads"
+)
+
+// This file maps a system's definition (package systems) onto the parts
+// that act: the images and containers (package docker), the clients and
+// the readiness and leader checks (package workloads).
+
+// ImagesOf are the images a system's nodes run, each with how to build it.
+// image, when set, replaces the image of a definition whose nodes are
+// alike (a scenario's cluster.image): used as it is, never built.
+func ImagesOf(d *systems.Definition, image string) []docker.ImageSpec {
+	var out []docker.ImageSpec
+	seen := map[string]bool{}
+	add := func(s systems.Service) {
+		if seen[s.Image] {
+			return
+		}
+		seen[s.Image] = true
+		out = append(out, docker.ImageSpec{Tag: s.Image, Build: buildSpec(s.Build), Owner: "system " + d.Name})
+	}
+	if len(d.Nodes) == 0 {
+		if image != "" && image != d.Image {
+			return []docker.ImageSpec{{Tag: image, Owner: "cluster.image"}}
+		}
+		add(d.Service)
+	}
+	for _, n := range d.Nodes {
+		add(n.Service)
+	}
+	return out
+}
+
+func buildSpec(b *systems.Build) *docker.BuildSpec {
+	if b == nil {
+		return nil
+	}
+	spec := &docker.BuildSpec{Context: b.Context, Dockerfile: b.Dockerfile, Args: b.Args, Inputs: b.Inputs}
+	if p := b.Prepare; p != nil {
+		spec.PrepareKey = p.Key()
+		spec.Prepare = func(ctx context.Context, out string, log io.Writer) error { return p.Run(ctx, b.Context, out, log) }
+	}
+	return spec
+}
+
+// EnsureImages builds every built-in system's images that are missing or
+// stale (`faultline images`), and says which it has.
+func EnsureImages(ctx context.Context, log io.Writer) ([]string, error) {
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	var tags []string
+	for _, name := range systems.BuiltinNames() {
+		d, err := systems.Builtin(name)
+		if err != nil {
+			return tags, err
+		}
+		for _, img := range ImagesOf(d, "") {
+			if err := docker.EnsureImage(ctx, cli, img, log); err != nil {
+				return tags, err
+			}
+			tags = append(tags, img.Tag)
+		}
+	}
+	return tags, nil
+}
+
+// startCluster starts the scenario's nodes (or attaches to running ones)
+// and renders the definition for them: what clients and checks need of
+// each node.
+func startCluster(ctx context.Context, cli *client.Client, run scenarios.Scenario, runID string, logf func(string, ...any)) (*docker.Cluster, []systems.Node, error) {
+	d := run.Cluster.Def
+	if a := run.Cluster.Attach; a != nil {
+		c, info, err := docker.Attach(ctx, cli, runID, docker.Selector{Project: a.Project, Services: a.Services, Names: a.Names, Labels: a.Labels})
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := attachedFaults(run, info); err != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			c.Remove(rctx)
+			return nil, nil, err
+		}
+		var names, addrs []string
+		for _, n := range c.Nodes {
+			names = append(names, n.Name)
+			addrs = append(addrs, n.Addr.String())
+		}
+		nodes, err := d.Render(systems.Cluster{Names: names, Addrs: addrs, RunID: runID})
+		if err != nil {
+			c.Remove(context.WithoutCancel(ctx))
+			return nil, nil, err
+		}
+		logf("attached to %d running containers (%s): %s", len(names), docker.Selector{Project: a.Project, Services: a.Services, Names: a.Names, Labels: a.Labels}, strings.Join(names, ", "))
+		return c, nodes, nil
+	}
+	for _, note := range d.Notes {
+		logf("compose: %s", note)
+	}
+	var rendered []systems.Node
+	spec := docker.ClusterSpec{
+		RunID: runID,
+		Names: run.NodeNames(),
+		Nodes: func(addrs []netip.Addr) ([]docker.NodeSpec, error) {
+			as := make([]string, len(addrs))
+			for i, a := range addrs {
+				as[i] = a.String()
+			}
+			nodes, err := d.Render(systems.Cluster{Names: run.NodeNames(), Addrs: as, RunID: runID, Params: run.Cluster.Params})
+			if err != nil {
+				return nil, fmt.Errorf("system %s: %w", d.Name, err)
+			}
+			rendered = nodes
+			specs := make([]docker.NodeSpec, len(nodes))
+			for i, n := range nodes {
+				specs[i] = nodeSpec(n, run.Cluster.Image)
+			}
+			return specs, nil
+		},
+	}
+	c, err := docker.Start(ctx, cli, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, rendered, nil
+}
+
+// nodeSpec is a rendered node as a container to start.
+func nodeSpec(n systems.Node, image string) docker.NodeSpec {
+	ns := docker.NodeSpec{
+		Name: n.Name, Image: n.Image, Cmd: n.Command, Entrypoint: n.Entrypoint, Env: n.Env,
+		WorkDir: n.Workdir, User: n.User, Data: n.Data, Tmpfs: n.Tmpfs, Aliases: n.Aliases,
+		ExtraHosts: n.ExtraHosts, Labels: n.Labels, Init: n.Init, ReadOnly: n.ReadOnly, StopSignal: n.StopSignal,
+	}
+	if image != "" {
+		ns.Image = image
+	}
+	for _, m := range n.Mounts {
+		ns.Mounts = append(ns.Mounts, docker.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	return ns
+}
+
+// attachedFaults refuses process faults an attached cluster would not let
+// faultline undo: a container removed when it stops, or one Docker itself
+// restarts after a kill.
+func attachedFaults(run scenarios.Scenario, info []docker.AttachedNode) error {
+	kinds := map[string]bool{}
+	for _, f := range run.Nemesis.Faults {
+		kinds[f.Kind] = true
+	}
+	for _, e := range run.Nemesis.Timeline {
+		kinds[e.Fault.Kind] = true
+	}
+	if !kinds["kill"] && !kinds["restart-cluster"] {
+		return nil
+	}
+	for _, n := range info {
+		switch {
+		case n.AutoRemove:
+			return fmt.Errorf("%w: %s: %s is removed when it stops (--rm), so a kill could not be undone; drop the kill faults or start it without --rm", scenarios.ErrInvalid, run.Path, n.Name)
+		case n.RestartPolicy != "" && n.RestartPolicy != "no":
+			return fmt.Errorf("%w: %s: %s has restart policy %q: Docker would undo a kill at once; drop the kill faults or give it restart policy no", scenarios.ErrInvalid, run.Path, n.Name, n.RestartPolicy)
+		}
+	}
+	return nil
+}
+
+// clientNodes are the rendered nodes as workloads sees them.
+func clientNodes(nodes []systems.Node) []workloads.Node {
+	out := make([]workloads.Node, len(nodes))
+	for i, n := range nodes {
+		out[i] = workloads.Node{Name: n.Name, Addr: n.Addr, Endpoint: n.Endpoint, Env: n.ClientEnv}
+	}
+	return out
+}
+
+// clientAdapter is the adapter the run's clients use: the built-in one
+// the client names, or a client program. close stops what it started.
+func clientAdapter(run scenarios.Scenario, dir string, nodes []workloads.Node) (workloads.Adapter, func(), error) {
+	c := run.Client()
+	if c.Builtin != "" {
+		a, err := workloads.Builtin(c.Builtin, workloads.BuiltinOptions{Reads: run.Workload.Reads})
+		return a, func() {}, err
+	}
+	ext := &workloads.External{Command: c.Command, LogDir: filepath.Join(dir, "clients"), OpTimeout: run.Workload.OpTimeout, Reads: run.Workload.Reads, Nodes: nodes, Kind: run.Workload.Kind}
+	if run.Workload.Client != nil { // a system's client.env is templated per node already (Node.Env)
+		for _, k := range sortedKeys(c.Env) {
+			ext.Env = append(ext.Env, k+"="+c.Env[k])
+		}
+	}
+	return ext, func() { ext.Close() }, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// readyCheck is how the run tells a node is ready, from the definition:
+// its HTTP, TCP or command check, or the client's own answer; a compose
+// service's healthcheck; else a connect to its first client port; else
+// nothing (nil).
+func readyCheck(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, adapter workloads.Adapter) (workloads.Check, string, error) {
+	r := d.Ready
+	switch {
+	case r != nil && r.HTTP != nil:
+		return workloads.HTTPCheck(r.HTTP.Port, r.HTTP.Path, r.HTTP.Status), fmt.Sprintf("GET %s on port %d", r.HTTP.Path, r.HTTP.Port), nil
+	case r != nil && r.TCP != nil:
+		return workloads.TCPCheck(r.TCP.Port), fmt.Sprintf("a connect to port %d", r.TCP.Port), nil
+	case r != nil && r.Client:
+		w, ok := adapter.(workloads.ReadyWaiter)
+		if !ok {
+			return nil, "", fmt.Errorf("%w: system %s: ready.client: its built-in client has no readiness check; give ready: http, tcp or command", scenarios.ErrInvalid, d.Name)
+		}
+		return workloads.ClientCheck(w), "the client's ready answer", nil
+	}
+	cmds := map[string][]string{}
+	for _, n := range nodes {
+		if len(n.ReadyCommand) > 0 {
+			cmds[n.Name] = n.ReadyCommand
+		}
+	}
+	if len(cmds) == len(nodes) && len(nodes) > 0 {
+		return workloads.ExecCheck(c, cmds), "a command in each node", nil
+	}
+	if len(d.Ports.Client) > 0 {
+		return workloads.TCPCheck(int(d.Ports.Client[0].Lo)), fmt.Sprintf("a connect to client port %d", d.Ports.Client[0].Lo), nil
+	}
+	return nil, "", nil
+}
+
+// leaderFunc is how the run finds the leader, from the definition; nil
+// when the system says no way (leader-targeted faults were refused when
+// the scenario was loaded).
+func leaderFunc(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, adapter workloads.Adapter) (workloads.LeaderFunc, error) {
+	l := d.Leader
+	if l == nil {
+		return nil, nil
+	}
+	wait := l.Timeout
+	if wait == 0 {
+		wait = 5 * time.Second
+	}
+	switch {
+	case l.HTTP != nil:
+		return workloads.WaitLeader(workloads.HTTPLeader(l.HTTP.Port, l.HTTP.Path, l.HTTP.Field, l.HTTP.Term), wait), nil
+	case len(l.Command) > 0:
+		cmds := map[string][]string{}
+		for _, n := range nodes {
+			cmds[n.Name] = n.LeaderCommand
+		}
+		return workloads.WaitLeader(workloads.ExecLeader(c, cmds), wait), nil
+	}
+	f, ok := adapter.(workloads.LeaderFinder)
+	if !ok {
+		return nil, fmt.Errorf("%w: system %s: leader.client: its built-in client cannot tell the leader; give leader: http or command", scenarios.ErrInvalid, d.Name)
+	}
+	return workloads.WaitLeader(f.Leader, wait), nil
+}
+
+// checkClientProgram asks a client program what it supports before the
+// run, when the definition relies on it for readiness or the leader: a
+// program that does not answer ready or leader stops the run here.
+func checkClientProgram(ctx context.Context, run scenarios.Scenario, adapter workloads.Adapter, nodes []workloads.Node) error {
+	ext, ok := adapter.(*workloads.External)
+	if !ok || len(nodes) == 0 {
+		return nil
+	}
+	d := run.Cluster.Def
+	var need []string
+	if d.Ready != nil && d.Ready.Client {
+		need = append(need, "ready")
+	}
+	if d.Leader != nil && d.Leader.Client && usesLeader(run) {
+		need = append(need, "leader")
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	h, err := ext.Hello(ctx, nodes[0])
+	if err != nil {
+		return err
+	}
+	for _, what := range need {
+		if !h.Can(what) {
+			return fmt.Errorf("%w: system %s says %s.client: true, but the client program %v does not answer %s requests (its answer to hello: %s); see docs/adapters.md, or give %s: http, tcp or command in %s",
+				workloads.ErrClientProgram, d.Name, what, ext.Command, what, h, what, run.SystemSource())
+		}
+	}
+	return nil
+}
+
+// usesLeader reports whether any fault aims at the leader.
+func usesLeader(run scenarios.Scenario) bool {
+	for _, f := range run.Nemesis.Faults {
+		if f.Node == "leader" {
+			return true
+		}
+	}
+	for _, e := range run.Nemesis.Timeline {
+		if e.Fault.Node == "leader" {
+			return true
+		}
+	}
+	return false
+}
+
+// notReady turns a readiness failure into the error a user reads: the
+// node, what was checked, its last log lines.
+func notReady(ctx context.Context, err error, how string, c *docker.Cluster, timeout time.Duration, dir string) error {
+	var nr *workloads.NotReadyError
+	if errors.As(err, &nr) {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return fmt.Errorf("%w: %s was not ready within %v (cluster.ready_timeout), checked by %s; its last try: %v; its last log lines: %s; all node logs will be in %s",
+			workloads.ErrNotReady, nr.Node, timeout, how, nr.Err, c.LogTail(tctx, nr.Node, 8), filepath.Join(dir, NodesDir))
+	}
+	return fmt.Errorf("%w within %v (cluster.ready_timeout); node logs will be in %s; raise cluster.ready_timeout if this machine is slow", err, timeout, filepath.Join(dir, NodesDir))
+}

@@ -1,0 +1,73 @@
+// Package testcluster starts clusters of a stand-in node for the tests of
+// packages docker and nemesis, which need containers with network
+// namespaces but no system under test. The node (docker/testdata/node)
+// answers on TCP port 8080 and counts its starts in its data folder; its
+// image is built FROM scratch, like every image faultline uses.
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/faultline/faultline/docker"
+)
+
+// Image is the stand-in node's image.
+const Image = "faultline-test/node:1"
+
+// root is faultline's source tree.
+func root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// ImageSpec is how the stand-in node's image is built.
+func ImageSpec() docker.ImageSpec {
+	r := root()
+	return docker.ImageSpec{Tag: Image, Owner: "tests", Build: &docker.BuildSpec{
+		Context:    filepath.Join(r, "docker", "testdata", "node"),
+		PrepareKey: "go build ./docker/testdata/node",
+		Prepare: func(ctx context.Context, out string, log io.Writer) error {
+			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(out, "node"), "./docker/testdata/node")
+			cmd.Dir = r
+			cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+			cmd.Stdout, cmd.Stderr = log, log
+			return cmd.Run()
+		},
+	}}
+}
+
+// Start builds the image if needed and starts n nodes, n1..nN, each with a
+// data folder at /data ($DATA). edit, when set, changes each node's spec.
+// Remove the cluster when done.
+func Start(ctx context.Context, cli *client.Client, n int, edit func(*docker.NodeSpec)) (*docker.Cluster, error) {
+	if err := docker.EnsureImage(ctx, cli, ImageSpec(), io.Discard); err != nil {
+		return nil, err
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d", i+1)
+	}
+	return docker.Start(ctx, cli, docker.ClusterSpec{
+		RunID: fmt.Sprintf("test-%d", time.Now().UnixNano()),
+		Names: names,
+		Nodes: func(addrs []netip.Addr) ([]docker.NodeSpec, error) {
+			specs := make([]docker.NodeSpec, n)
+			for i := range specs {
+				specs[i] = docker.NodeSpec{Name: names[i], Image: Image, Env: []string{"DATA=/data"}, Data: "/data", Cmd: []string{"--addr", addrs[i].String()}}
+				if edit != nil {
+					edit(&specs[i])
+				}
+			}
+			return specs, nil
+		},
+	})
+}

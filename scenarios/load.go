@@ -1,0 +1,119 @@
+package scenarios
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/faultline/faultline/internal/yamlpos"
+	"github.com/faultline/faultline/systems"
+)
+
+// Load reads, strictly parses, defaults and validates a scenario file.
+func Load(path string) (*Scenario, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	return Parse(path, src)
+}
+
+// Parse is Load on bytes already read; path names the source in errors
+// and is where a system file, a compose file or a client program named
+// relative to the scenario is looked for.
+func Parse(path string, src []byte) (*Scenario, error) {
+	if len(src) > MaxFileSize {
+		return nil, fmt.Errorf("%w: %s: larger than %d bytes; a scenario is a page of YAML", ErrInvalid, path, MaxFileSize)
+	}
+	var s Scenario
+	if err := yamlpos.Decode(ErrInvalid, path, src, &s); err != nil {
+		return nil, err
+	}
+	s.Path = path
+	if s.Name == "" {
+		s.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	loc := yamlpos.NewLocator(ErrInvalid, path, src)
+	if err := s.resolveSystem(loc); err != nil {
+		return nil, err
+	}
+	s.defaults()
+	if err := s.validate(loc); err != nil {
+		return nil, err
+	}
+	if c := s.Workload.Client; c != nil && len(c.Command) > 0 {
+		if err := systems.InsideTree(c.Command, path); err != nil {
+			return nil, loc.Errorf("workload.client.command", "%v", err)
+		}
+		c.Command = systems.ResolveCommand(c.Command, filepath.Dir(path))
+	}
+	return &s, nil
+}
+
+func (s *Scenario) defaults() {
+	d := s.Cluster.Def
+	if s.Cluster.Nodes == 0 && s.Cluster.Attach == nil {
+		switch r := d.Supports.NodeRange(); {
+		case len(d.Nodes) > 0:
+			s.Cluster.Nodes = len(d.Nodes)
+		case r.Min > 3:
+			s.Cluster.Nodes = r.Min
+		case r.Max < 3:
+			s.Cluster.Nodes = r.Max
+		default:
+			s.Cluster.Nodes = 3
+		}
+	}
+	if s.Cluster.ReadyTimeout == 0 {
+		s.Cluster.ReadyTimeout = 60 * time.Second
+		if d.Ready != nil && d.Ready.Timeout > 0 {
+			s.Cluster.ReadyTimeout = d.Ready.Timeout
+		}
+	}
+	w := &s.Workload
+	if w.Kind == "" {
+		w.Kind = "register"
+	}
+	if w.Keys == 0 {
+		w.Keys = 4
+	}
+	if w.Clients == 0 {
+		w.Clients = 10
+	}
+	if w.Rate == 0 {
+		w.Rate = 200
+	}
+	if w.Mix == (Mix{}) {
+		w.Mix = Mix{Read: 50, Write: 25, CAS: 25}
+	}
+	if w.OpTimeout == 0 {
+		w.OpTimeout = time.Second
+	}
+	if w.Reads == "" {
+		w.Reads = "linearizable"
+	}
+	if s.Checker.Budget == 0 {
+		s.Checker.Budget = 60 * time.Second
+	}
+}
+
+// Marshal writes the scenario as run, with defaults and seed filled in.
+// A system from a file is written inline, with its paths resolved, so the
+// run can be repeated from its store folder even when the file changes.
+func (s *Scenario) Marshal() ([]byte, error) {
+	out := *s
+	if out.Cluster.System.IsFile() && out.Cluster.Def != nil && out.Cluster.Compose == "" {
+		out.Cluster.System = SystemRef{Inline: out.Cluster.Def}
+	}
+	return yaml.MarshalWithOptions(&out, yaml.IndentSequence(true))
+}

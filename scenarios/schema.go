@@ -1,0 +1,381 @@
+// Package scenarios holds the scenario file schema (this file), its strict
+// loader (load.go), its validation (validate.go, limits.go, and system.go
+// for what depends on the system under test) and the scenarios faultline
+// ships (the *.yaml files beside this package).
+//
+// A scenario enters as YAML through Load, which rejects unknown or mistyped
+// fields and semantically invalid values with an error naming file:line and
+// the field, resolves the system under test (a built-in name, a system
+// file, an inline definition or a docker-compose file, through package
+// systems), fills in defaults, and returns a Scenario the harness runs. It
+// leaves as YAML again through Marshal, which writes the scenario as run
+// (seed, defaults and the system's definition included) into the run's
+// store folder so the run can be repeated exactly.
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/faultline/faultline/systems"
+)
+
+// Default is the scenario `make run` runs, relative to the repository root.
+const Default = "scenarios/etcd-register.yaml"
+
+// Errors a caller may want to tell apart.
+var (
+	// ErrInvalid wraps every error about the content of a scenario file.
+	ErrInvalid = errors.New("invalid scenario")
+)
+
+// Scenario is one scenario file. Durations are written as Go durations
+// ("10s", "1m30s").
+type Scenario struct {
+	// Name names the run's folder in the store; it defaults to the file name
+	// without its extension.
+	Name        string `yaml:"name,omitempty"`
+	Description string `yaml:"description,omitempty"`
+	// Seed makes every random choice of the run (operations, fault targets)
+	// repeatable. 0 means "pick one"; the seed picked is written into the
+	// scenario stored with the run.
+	Seed int64 `yaml:"seed"`
+	// TimeLimit is how long the workload runs.
+	TimeLimit time.Duration `yaml:"time_limit"`
+	Cluster   Cluster       `yaml:"cluster"`
+	Workload  Workload      `yaml:"workload"`
+	Nemesis   Nemesis       `yaml:"nemesis"`
+	Checker   Checker       `yaml:"checker"`
+
+	// Path is the file the scenario was loaded from.
+	Path string `yaml:"-"`
+}
+
+// Cluster is the system under test and how many nodes of it run.
+type Cluster struct {
+	// System is the system under test: a built-in name (etcd, the default;
+	// refkv), a system file beside the scenario ("./systems/mydb.yaml"),
+	// or a definition written inline (docs/systems.md).
+	System SystemRef `yaml:"system"`
+	// Params set the system's own knobs (its definition's params), for
+	// example refkv's bug.
+	Params map[string]string `yaml:"params,omitempty"`
+	// Nodes is the number of nodes, n1..nN; default 3, within what the
+	// system supports.
+	Nodes int `yaml:"nodes"`
+	// Image replaces the image the system's definition names.
+	Image string `yaml:"image,omitempty"`
+	// ReadyTimeout bounds the wait for every node to be ready; default the
+	// system's ready.timeout, else 60s.
+	ReadyTimeout time.Duration `yaml:"ready_timeout"`
+	// Compose is a docker-compose file whose services are the nodes
+	// (Services picks them; default every service). faultline creates the
+	// containers itself, on its own network (docs/systems.md).
+	Compose  string   `yaml:"compose,omitempty"`
+	Services []string `yaml:"services,omitempty"`
+	// Attach runs against containers somebody else started instead of
+	// starting any: faultline owns only its rules, never the containers.
+	Attach *Attach `yaml:"attach,omitempty"`
+
+	// Def is the system's definition, resolved by Load.
+	Def *systems.Definition `yaml:"-"`
+}
+
+// Attach selects running containers: by compose project (and services),
+// by container names, or by labels. Exactly one way.
+type Attach struct {
+	Project  string            `yaml:"project,omitempty"`
+	Services []string          `yaml:"services,omitempty"`
+	Names    []string          `yaml:"names,omitempty"`
+	Labels   map[string]string `yaml:"labels,omitempty"`
+}
+
+// SystemRef names the system under test or defines it inline.
+type SystemRef struct {
+	// Name is a built-in system's name or a system file's path, as
+	// written.
+	Name string
+	// Inline is a definition written in the scenario itself.
+	Inline *systems.Definition
+}
+
+// UnmarshalYAML takes a name or path (a string) or a definition (a
+// mapping).
+func (r *SystemRef) UnmarshalYAML(unmarshal func(any) error) error {
+	var name string
+	if err := unmarshal(&name); err == nil {
+		*r = SystemRef{Name: name}
+		return nil
+	}
+	var d systems.Definition
+	if err := unmarshal(&d); err != nil {
+		return err
+	}
+	*r = SystemRef{Inline: &d}
+	return nil
+}
+
+// MarshalYAML writes the name, or the inline definition.
+func (r SystemRef) MarshalYAML() (any, error) {
+	if r.Inline != nil {
+		return r.Inline, nil
+	}
+	return r.Name, nil
+}
+
+// IsFile reports whether the name is a system file's path.
+func (r SystemRef) IsFile() bool {
+	return strings.ContainsRune(r.Name, '/') || strings.HasSuffix(r.Name, ".yaml") || strings.HasSuffix(r.Name, ".yml")
+}
+
+// String names the system for messages.
+func (r SystemRef) String() string {
+	if r.Inline != nil {
+		return r.Inline.Name + " (inline)"
+	}
+	return r.Name
+}
+
+// Workload is what the clients do.
+type Workload struct {
+	// Kind is the workload: register (read / write / cas), set (adds and
+	// whole-set reads, with final reads), counter (increments and reads) or
+	// append (appends to lists and whole-list reads).
+	Kind string `yaml:"kind"`
+	// Keys is the number of independent objects in play at once; default 4.
+	Keys int `yaml:"keys"`
+	// OpsPerKey retires a key after that many operations for a fresh one
+	// (0: never), so per-key histories stay quick to check.
+	OpsPerKey int `yaml:"ops_per_key,omitempty"`
+	// Clients is the number of concurrent logical clients, pinned round-robin
+	// to the nodes; default 10.
+	Clients int `yaml:"clients"`
+	// Rate caps operations per second across all clients; 0 means as fast as
+	// the clients go. Default 200.
+	Rate float64 `yaml:"rate"`
+	// Mix weighs the operations; default read 50, write 25, cas 25.
+	Mix Mix `yaml:"mix"`
+	// OpTimeout bounds one operation; past it the outcome is unknown (info).
+	// Default 1s.
+	OpTimeout time.Duration `yaml:"op_timeout"`
+	// Reads is "linearizable" (default) or "serializable" (answered from
+	// the node's local state, which may be stale), among the modes the
+	// system supports.
+	Reads string `yaml:"reads"`
+	// Client, when set, replaces the system's own client: a client
+	// program ({command: [...]}, relative paths resolved against the
+	// scenario file's folder) or a built-in adapter ({builtin: NAME}); see
+	// docs/adapters.md.
+	Client *systems.Client `yaml:"client,omitempty"`
+}
+
+// Mix is the relative weight of each operation.
+type Mix struct {
+	Read  int `yaml:"read"`
+	Write int `yaml:"write"`
+	CAS   int `yaml:"cas"`
+}
+
+// Nemesis is the fault schedule: after StartAfter, every Every one fault
+// picked from Faults (at random, seeded, or in turn) is applied, held for
+// Hold, then recovered. The run always ends healed.
+type Nemesis struct {
+	// Order is how the next fault is picked: random (default, seeded) or
+	// cycle (each in turn, in the order listed).
+	Order string `yaml:"order,omitempty"`
+	// StartAfter is the warm-up: the workload runs this long before the
+	// first fault.
+	StartAfter time.Duration `yaml:"start_after,omitempty"`
+	// A fault starts every Every and is held for Hold. With EveryMax or
+	// HoldMax set, each interval or duration is drawn (seeded) between the
+	// two.
+	Every    time.Duration `yaml:"every,omitempty"`
+	EveryMax time.Duration `yaml:"every_max,omitempty"`
+	Hold     time.Duration `yaml:"hold,omitempty"`
+	HoldMax  time.Duration `yaml:"hold_max,omitempty"`
+	// Recovery is the last phase: no fault starts after time_limit minus
+	// Recovery, so the system is seen healing under load before the end.
+	Recovery time.Duration `yaml:"recovery,omitempty"`
+	Faults   []Fault       `yaml:"faults,omitempty"`
+	// Timeline is an explicit schedule instead: each fault at an offset
+	// from the start of the workload, for a duration. Entries may not
+	// overlap. A run stores the timeline it actually applied (with every
+	// random choice resolved), which `faultline replay` runs again.
+	Timeline []TimedFault `yaml:"timeline,omitempty"`
+}
+
+// TimedFault is one entry of an explicit timeline.
+type TimedFault struct {
+	At    time.Duration `yaml:"at" json:"at"`
+	For   time.Duration `yaml:"for" json:"for"`
+	Fault Fault         `yaml:"fault" json:"fault"`
+}
+
+// Fault is one entry of the nemesis' repertoire. Which fields apply depends
+// on Kind; see docs/faults.md.
+type Fault struct {
+	// Kind is a partition shape (isolate, halves, majorities-ring, bridge,
+	// one-way, custom), a gray fault (gray) or a process fault (kill,
+	// pause, restart-cluster).
+	Kind string `yaml:"kind" json:"kind,omitempty"`
+	// Node picks the node for isolate, bridge, kill, pause and gray: a
+	// name, "random" (the default) or "leader".
+	Node string `yaml:"node,omitempty" json:"node,omitempty"`
+	// Direction orients a partition: both (default; to for one-way and
+	// custom), to (packets to the target side are dropped) or from.
+	Direction string `yaml:"direction,omitempty" json:"direction,omitempty"`
+	// Ports and Protocols limit a partition to some traffic: port numbers,
+	// ranges ("9100-9105") and the system's port roles (peer, client), for
+	// example `ports: peer` to cut replication and keep the client port
+	// open.
+	Ports     Ports    `yaml:"ports,omitempty" json:"ports,omitempty"`
+	Protocols []string `yaml:"protocols,omitempty" json:"protocols,omitempty"`
+	// Action is drop (default, silent) or reject (TCP reset, ICMP
+	// unreachable).
+	Action string `yaml:"action,omitempty" json:"action,omitempty"`
+	// Flap switches the partition off and on again at this interval while
+	// it is held.
+	Flap time.Duration `yaml:"flap,omitempty" json:"flap,omitempty"`
+	// Grudge is the custom partition: each node maps to the nodes whose
+	// packets it drops.
+	Grudge map[string][]string `yaml:"grudge,omitempty" json:"grudge,omitempty"`
+	// From and To select directed links: one-way drops From's packets to
+	// To; gray degrades every link From x To (all nodes when one is empty).
+	From []string `yaml:"from,omitempty" json:"from,omitempty"`
+	To   []string `yaml:"to,omitempty" json:"to,omitempty"`
+	// Gray degradation of each selected link (percentages are 0-100):
+	// random loss, correlated with the previous packet's fate; delay with
+	// jitter drawn from distribution (uniform or normal); duplication;
+	// reordering (packets sent without the delay); corruption; a rate cap
+	// such as "1mbit".
+	Loss         float64       `yaml:"loss,omitempty" json:"loss,omitempty"`
+	Correlation  float64       `yaml:"correlation,omitempty" json:"correlation,omitempty"`
+	Delay        time.Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
+	Jitter       time.Duration `yaml:"jitter,omitempty" json:"jitter,omitempty"`
+	Distribution string        `yaml:"distribution,omitempty" json:"distribution,omitempty"`
+	Duplicate    float64       `yaml:"duplicate,omitempty" json:"duplicate,omitempty"`
+	Reorder      float64       `yaml:"reorder,omitempty" json:"reorder,omitempty"`
+	Corrupt      float64       `yaml:"corrupt,omitempty" json:"corrupt,omitempty"`
+	Rate         string        `yaml:"rate,omitempty" json:"rate,omitempty"`
+}
+
+// Ports is a fault's port scope: each entry a port ("2380"), a range
+// ("9100-9105") or a role of the system's ports ("peer", "client"). In YAML
+// one entry or a list, numbers or strings.
+type Ports []string
+
+// UnmarshalYAML takes a number, a string or a list of them.
+func (p *Ports) UnmarshalYAML(unmarshal func(any) error) error {
+	var list []any
+	if err := unmarshal(&list); err != nil {
+		var one any
+		if err := unmarshal(&one); err != nil {
+			return err
+		}
+		list = []any{one}
+	}
+	out := make(Ports, 0, len(list))
+	for _, v := range list {
+		switch v := v.(type) {
+		case string:
+			out = append(out, v)
+		case uint64:
+			out = append(out, strconv.FormatUint(v, 10))
+		case int64:
+			out = append(out, strconv.FormatInt(v, 10))
+		case int:
+			out = append(out, strconv.Itoa(v))
+		case float64:
+			out = append(out, strconv.FormatFloat(v, 'f', -1, 64))
+		default:
+			return fmt.Errorf("ports: %v is not a port, a range such as \"9100-9105\" or a role (peer, client)", v)
+		}
+	}
+	*p = out
+	return nil
+}
+
+// MarshalYAML writes numbers as numbers.
+func (p Ports) MarshalYAML() (any, error) {
+	out := make([]any, len(p))
+	for i, s := range p {
+		if n, err := strconv.Atoi(s); err == nil {
+			out[i] = n
+		} else {
+			out[i] = s
+		}
+	}
+	return out, nil
+}
+
+// RateBPS is the gray rate cap in bits per second (0: none). The scenario
+// was validated, so the rate parses.
+func (f Fault) RateBPS() uint64 {
+	bps, _ := ParseRate(f.Rate)
+	return bps
+}
+
+// ParseRate reads a rate as tc writes it: "1mbit", "512kbit", "10gbit",
+// "800bit", or in bytes "1mbps" (8 mbit). Empty is 0.
+func ParseRate(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"bit", 1}, {"bps", 8}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(strings.ToLower(strings.TrimSpace(s)), u.suffix); ok {
+			var v float64
+			if _, err := fmt.Sscanf(num, "%g", &v); err != nil || v <= 0 || v*u.mult < 8 {
+				return 0, fmt.Errorf("rate %q: want a positive number before %s, at least 8bit", s, u.suffix)
+			}
+			return uint64(v * u.mult), nil
+		}
+	}
+	return 0, fmt.Errorf("rate %q: want a number and a unit: bit, kbit, mbit, gbit (or bps, kbps, mbps, gbps for bytes)", s)
+}
+
+// Checker bounds the linearizability check.
+type Checker struct {
+	// Budget is the wall time the checker may spend; a key not decided
+	// within it is "unknown". Default 60s.
+	Budget time.Duration `yaml:"budget"`
+	// KeyBudget bounds each key on its own; default: only Budget.
+	KeyBudget time.Duration `yaml:"key_budget,omitempty"`
+	// StopAtFirstInvalid stops once one key is proven invalid, leaving the
+	// keys not finished unknown: the fastest verdict for CI.
+	StopAtFirstInvalid bool `yaml:"stop_at_first_invalid,omitempty"`
+	// Initial is the registers' initial value (default: no value).
+	Initial *int64 `yaml:"initial,omitempty"`
+}
+
+// WorkloadKinds lists the workloads a scenario may name.
+var WorkloadKinds = []string{"register", "set", "counter", "append"}
+
+// Fault kinds a scenario may name, by family.
+var (
+	PartitionKinds = []string{"isolate", "halves", "majorities-ring", "bridge", "one-way", "custom"}
+	GrayKinds      = []string{"gray"}
+	ProcessKinds   = []string{"kill", "pause", "restart-cluster"}
+	FaultKinds     = slices.Concat(PartitionKinds, GrayKinds, ProcessKinds)
+)
+
+// Limits on values that would otherwise run away with the machine or the
+// run: a scenario past them is refused, naming the field.
+const (
+	MaxFileSize    = 1 << 20
+	MaxTimeLimit   = 24 * time.Hour
+	MaxReady       = time.Hour
+	MaxOpTimeout   = 10 * time.Minute
+	MaxRate        = 100_000
+	MaxDelay       = time.Minute
+	MaxFaults      = 1000
+	MaxPorts       = 64
+	MaxCommandArgs = 64
+)

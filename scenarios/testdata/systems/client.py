@@ -1,0 +1,1 @@
+# A stand-in: the loader only checks that it is inside the tree.

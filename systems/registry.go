@@ -1,0 +1,205 @@
+package systems
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/faultline/faultline/internal/yamlpos"
+)
+
+// The built-in systems, each a system file in a folder of its own beside
+// this package, with its image's build context. This list is the only
+// place that knows a system by name.
+var builtinNames = []string{"etcd", "refkv"}
+
+//go:embed etcd/system.yaml refkv/system.yaml
+var builtinFiles embed.FS
+
+// MaxFileSize bounds a system file.
+const MaxFileSize = 1 << 20
+
+// BuiltinNames lists the built-in systems.
+func BuiltinNames() []string { return slices.Clone(builtinNames) }
+
+// IsBuiltin reports whether name is a built-in system.
+func IsBuiltin(name string) bool { return slices.Contains(builtinNames, name) }
+
+// Builtin returns a built-in system's definition. Its relative paths
+// (the image's build context) are resolved against its folder in
+// faultline's source tree when that is found (SourceRoot); without it the
+// definition still validates, and its image must already be in the engine.
+func Builtin(name string) (*Definition, error) {
+	if !IsBuiltin(name) {
+		return nil, fmt.Errorf("%w: unknown system %q; built in: %s, or a system file such as ./systems/mydb.yaml", ErrInvalid, name, strings.Join(builtinNames, ", "))
+	}
+	rel := name + "/system.yaml"
+	src, err := builtinFiles.ReadFile(rel)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join("systems", rel)
+	base := ""
+	if root, err := SourceRoot(); err == nil {
+		path = filepath.Join(root, "systems", rel)
+		base = filepath.Dir(path)
+	}
+	d, err := parse(path, src, base)
+	if err != nil {
+		return nil, fmt.Errorf("built-in system %s: %w", name, err)
+	}
+	d.Source = filepath.Join("systems", rel) + " (built in)"
+	return d, nil
+}
+
+// Load reads and validates a system file.
+func Load(path string) (*Definition, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read system file: %v", ErrInvalid, err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read system file: %v", ErrInvalid, err)
+	}
+	if len(src) > MaxFileSize {
+		return nil, fmt.Errorf("%w: %s: larger than %d bytes", ErrInvalid, path, MaxFileSize)
+	}
+	d, err := parse(path, src, filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	d.Source = path
+	return d, nil
+}
+
+// parse decodes, validates and resolves a system file whose relative paths
+// are relative to base ("" leaves them as written).
+func parse(path string, src []byte, base string) (*Definition, error) {
+	var d Definition
+	if err := yamlpos.Decode(ErrInvalid, path, src, &d); err != nil {
+		return nil, err
+	}
+	if d.Name == "" {
+		d.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		if d.Name == "system" {
+			d.Name = filepath.Base(filepath.Dir(path))
+		}
+	}
+	loc := yamlpos.NewLocator(ErrInvalid, path, src)
+	d.loc = loc
+	if err := d.Validate(loc); err != nil {
+		return nil, err
+	}
+	if base != "" {
+		if err := d.Resolve(loc, path, base); err != nil {
+			return nil, err
+		}
+	}
+	return &d, nil
+}
+
+// Resolve makes the definition's paths absolute against base (the folder
+// of the file that holds it): build contexts, inputs and prepare folders,
+// the client program's files. They must stay inside the working tree
+// (InsideTree). file is the file that holds the definition, for errors and
+// for finding its project.
+func (d *Definition) Resolve(loc *yamlpos.Locator, file, base string) error {
+	if err := resolveService(loc, "", &d.Service, file, base); err != nil {
+		return err
+	}
+	for i := range d.Nodes {
+		if err := resolveService(loc, "services."+d.Nodes[i].Name+".", &d.Nodes[i].Service, file, base); err != nil {
+			return err
+		}
+	}
+	if c := d.Client; c != nil && len(c.Command) > 0 {
+		if err := InsideTree(c.Command, file); err != nil {
+			return loc.Errorf("client.command", "%v", err)
+		}
+		c.Command = ResolveCommand(c.Command, base)
+	}
+	return nil
+}
+
+func resolveService(loc *yamlpos.Locator, prefix string, s *Service, file, base string) error {
+	b := s.Build
+	if b == nil {
+		return nil
+	}
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		a, err := filepath.Abs(filepath.Join(base, p))
+		if err != nil {
+			return filepath.Join(base, p)
+		}
+		return a
+	}
+	if err := insideTreeDir(b.Context, file); err != nil {
+		return loc.Errorf(prefix+"build.context", "%v", err)
+	}
+	b.Context = abs(b.Context)
+	if fi, err := os.Stat(b.Context); err != nil || !fi.IsDir() {
+		return loc.Errorf(prefix+"build.context", "%s is not a folder", b.Context)
+	}
+	for i, g := range b.Inputs {
+		if err := insideTreeDir(g, file); err != nil {
+			return loc.Errorf(fmt.Sprintf("%sbuild.inputs[%d]", prefix, i), "%v", err)
+		}
+		b.Inputs[i] = abs(g)
+	}
+	if p := b.Prepare; p != nil {
+		if p.Dir != "" {
+			if err := insideTreeDir(p.Dir, file); err != nil {
+				return loc.Errorf(prefix+"build.prepare.dir", "%v", err)
+			}
+			p.Dir = abs(p.Dir)
+		}
+		dir := p.Dir
+		if dir == "" {
+			dir = b.Context
+		}
+		p.Command = ResolveCommand(p.Command, dir)
+	}
+	return nil
+}
+
+// SourceRoot finds faultline's source tree, which holds the built-in
+// systems' build contexts: $FAULTLINE_SRC if set, else the nearest parent
+// of the working directory that has systems/etcd/system.yaml, else the
+// tree this binary was built from.
+func SourceRoot() (string, error) {
+	marker := filepath.Join("systems", "etcd", "system.yaml")
+	if dir := os.Getenv("FAULTLINE_SRC"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+			return "", fmt.Errorf("FAULTLINE_SRC=%s does not hold %s: %w", dir, marker, err)
+		}
+		return dir, nil
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for dir := wd; ; dir = filepath.Dir(dir) {
+			if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
+				return dir, nil
+			}
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+	}
+	if _, file, _, ok := runtime.Caller(0); ok {
+		dir := filepath.Dir(filepath.Dir(file))
+		if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
+			return dir, nil
+		}
+	}
+	return "", errors.New("faultline's source tree (with systems/etcd) not found: run from the faultline checkout or set FAULTLINE_SRC")
+}

@@ -1,0 +1,448 @@
+package systems
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+
+	"github.com/faultline/faultline/internal/yamlpos"
+)
+
+// Limits on what a definition may hold.
+const (
+	MaxList    = 64 // arguments, variables, ports, log files, params
+	MaxString  = 4096
+	MaxTimeout = time.Hour
+)
+
+var (
+	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	identRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
+)
+
+// ReadModes are the read modes a workload may ask a system for.
+var ReadModes = []string{"linearizable", "serializable"}
+
+// Validate checks what the definition says on its own; errors name the
+// field through loc (file:line: field: what is wrong). What depends on a
+// scenario (cluster size, params set, faults asked for) is checked by
+// CheckCluster and by the scenario's own validation.
+func (d *Definition) Validate(loc *yamlpos.Locator) error {
+	if !nameRE.MatchString(d.Name) {
+		return loc.Errorf("name", "%q must be letters, digits, '.', '_' or '-'", d.Name)
+	}
+	if len(d.Description) > MaxString {
+		return loc.Errorf("description", "longer than %d bytes", MaxString)
+	}
+	if len(d.Nodes) == 0 {
+		if err := validateService(loc, "", d.Service); err != nil {
+			return err
+		}
+	}
+	for _, n := range d.Nodes {
+		if err := validateService(loc, "services."+n.Name+".", n.Service); err != nil {
+			return err
+		}
+	}
+	if d.Data != "" && !path.IsAbs(d.Data) {
+		return loc.Errorf("data", "%q must be an absolute path in the node, such as /data", d.Data)
+	}
+	if len(d.Ports.Client)+len(d.Ports.Peer) > MaxList {
+		return loc.Errorf("ports", "more than %d ports", MaxList)
+	}
+	if len(d.Endpoint) > MaxString {
+		return loc.Errorf("endpoint", "longer than %d bytes", MaxString)
+	}
+	if err := d.validateReady(loc); err != nil {
+		return err
+	}
+	if err := d.validateLeader(loc); err != nil {
+		return err
+	}
+	if len(d.Logs) > MaxList {
+		return loc.Errorf("logs", "more than %d files", MaxList)
+	}
+	for i, l := range d.Logs {
+		if !path.IsAbs(l) || strings.Contains(l, "\x00") {
+			return loc.Errorf(fmt.Sprintf("logs[%d]", i), "%q must be an absolute path in the node", l)
+		}
+	}
+	if len(d.Params) > MaxList {
+		return loc.Errorf("params", "more than %d params", MaxList)
+	}
+	for _, k := range d.ParamNames() {
+		p := d.Params[k]
+		if !identRE.MatchString(k) {
+			return loc.Errorf("params", "%q is not a param name (letters, digits, _; templates read it as {{.Params.%s}})", k, k)
+		}
+		if len(p.Values) > 0 && !slices.Contains(p.Values, p.Default) {
+			return loc.Errorf("params."+k+".default", "%q is not one of its values (%s)", p.Default, strings.Join(p.Values, ", "))
+		}
+	}
+	if r := d.Supports.Nodes; r != nil && (r.Min < 1 || r.Max < r.Min || r.Max > MaxNodes) {
+		return loc.Errorf("supports.nodes", "min %d, max %d: want 1 <= min <= max <= %d", r.Min, r.Max, MaxNodes)
+	}
+	for i, m := range d.Supports.Reads {
+		if !slices.Contains(ReadModes, m) {
+			return loc.Errorf(fmt.Sprintf("supports.reads[%d]", i), "%q is not a read mode (%s)", m, strings.Join(ReadModes, ", "))
+		}
+	}
+	if c := d.Client; c != nil {
+		if err := ValidateClient(loc.Under("client"), c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateService(loc *yamlpos.Locator, prefix string, s Service) error {
+	if s.Image == "" {
+		return loc.Errorf(prefix+"image", "is required: the image every node runs (with build:, the tag faultline builds)")
+	}
+	if err := checkImageRef(s.Image); err != nil {
+		return loc.Errorf(prefix+"image", "%v", err)
+	}
+	if b := s.Build; b != nil {
+		if b.Context == "" {
+			return loc.Errorf(prefix+"build.context", "is required: the folder holding the Dockerfile")
+		}
+		if b.Dockerfile != "" && (filepath.IsAbs(b.Dockerfile) || strings.HasPrefix(filepath.Clean(b.Dockerfile), "..")) {
+			return loc.Errorf(prefix+"build.dockerfile", "%q must be a path inside the context", b.Dockerfile)
+		}
+		if err := checkEnv(loc, prefix+"build.args", b.Args); err != nil {
+			return err
+		}
+		if p := b.Prepare; p != nil {
+			if len(p.Command) == 0 {
+				return loc.Errorf(prefix+"build.prepare.command", "needs the program to run, for example [./make-rootfs.sh]")
+			}
+			if err := checkList(loc, prefix+"build.prepare.command", p.Command); err != nil {
+				return err
+			}
+			if err := checkEnv(loc, prefix+"build.prepare.env", p.Env); err != nil {
+				return err
+			}
+		}
+		if len(b.Inputs) > MaxList {
+			return loc.Errorf(prefix+"build.inputs", "more than %d globs", MaxList)
+		}
+		for i, g := range b.Inputs {
+			if _, err := filepath.Match(g, ""); err != nil {
+				return loc.Errorf(fmt.Sprintf("%sbuild.inputs[%d]", prefix, i), "%q is not a glob: %v", g, err)
+			}
+		}
+	}
+	for _, l := range []struct {
+		field string
+		list  []string
+	}{{"command", s.Command}, {"entrypoint", s.Entrypoint}} {
+		if err := checkList(loc, prefix+l.field, l.list); err != nil {
+			return err
+		}
+	}
+	if err := checkEnv(loc, prefix+"env", s.Env); err != nil {
+		return err
+	}
+	for _, f := range []struct{ field, v string }{{"workdir", s.Workdir}, {"user", s.User}} {
+		if len(f.v) > MaxString || strings.ContainsRune(f.v, 0) {
+			return loc.Errorf(prefix+f.field, "longer than %d bytes or holds a NUL byte", MaxString)
+		}
+	}
+	return nil
+}
+
+// checkImageRef accepts what the Engine accepts as a reference (a
+// registry host with a port, a tag, a digest).
+func checkImageRef(ref string) error {
+	if len(ref) > 256 {
+		return fmt.Errorf("%q is longer than 256 bytes", ref)
+	}
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		return fmt.Errorf("%q is not an image reference such as faultline/etcd:v3.6.16 or host:5000/mydb:1.0 (%v)", ref, err)
+	}
+	return nil
+}
+
+// CheckImageRef is checkImageRef for callers outside the package (a
+// scenario's cluster.image).
+func CheckImageRef(ref string) error { return checkImageRef(ref) }
+
+func checkList(loc *yamlpos.Locator, field string, list []string) error {
+	if len(list) > MaxList {
+		return loc.Errorf(field, "more than %d arguments", MaxList)
+	}
+	for i, a := range list {
+		if len(a) > MaxString || strings.ContainsRune(a, 0) {
+			return loc.Errorf(fmt.Sprintf("%s[%d]", field, i), "longer than %d bytes or holds a NUL byte", MaxString)
+		}
+	}
+	return nil
+}
+
+func checkEnv(loc *yamlpos.Locator, field string, env map[string]string) error {
+	if len(env) > MaxList {
+		return loc.Errorf(field, "more than %d variables", MaxList)
+	}
+	for k, v := range env {
+		if !envNameRE.MatchString(k) || len(v) > MaxString || strings.ContainsRune(v, 0) {
+			return loc.Errorf(field, "%q is not an environment variable name (letters, digits, _) with a value under %d bytes", k, MaxString)
+		}
+	}
+	return nil
+}
+
+func checkPort(loc *yamlpos.Locator, field string, p int) error {
+	if p < 1 || p > 65535 {
+		return loc.Errorf(field, "port %d is not between 1 and 65535", p)
+	}
+	return nil
+}
+
+func (d *Definition) validateReady(loc *yamlpos.Locator) error {
+	r := d.Ready
+	if r == nil {
+		return nil
+	}
+	n := 0
+	for _, set := range []bool{r.HTTP != nil, r.TCP != nil, len(r.Command) > 0, r.Client} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return loc.Errorf("ready", "give exactly one of http, tcp, command or client: true (got %d)", n)
+	}
+	if r.Timeout < 0 || r.Timeout > MaxTimeout {
+		return loc.Errorf("ready.timeout", "%v is not between 0 and %v", r.Timeout, MaxTimeout)
+	}
+	switch {
+	case r.HTTP != nil:
+		if err := checkPort(loc, "ready.http.port", r.HTTP.Port); err != nil {
+			return err
+		}
+		if r.HTTP.Path != "" && !strings.HasPrefix(r.HTTP.Path, "/") {
+			return loc.Errorf("ready.http.path", "%q must start with /", r.HTTP.Path)
+		}
+		if r.HTTP.Status != 0 && (r.HTTP.Status < 100 || r.HTTP.Status > 599) {
+			return loc.Errorf("ready.http.status", "%d is not an HTTP status", r.HTTP.Status)
+		}
+	case r.TCP != nil:
+		return checkPort(loc, "ready.tcp.port", r.TCP.Port)
+	case len(r.Command) > 0:
+		return checkList(loc, "ready.command", r.Command)
+	}
+	return nil
+}
+
+func (d *Definition) validateLeader(loc *yamlpos.Locator) error {
+	l := d.Leader
+	if l == nil {
+		return nil
+	}
+	n := 0
+	for _, set := range []bool{l.HTTP != nil, len(l.Command) > 0, l.Client} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return loc.Errorf("leader", "give exactly one of http, command or client: true (got %d)", n)
+	}
+	if l.Timeout < 0 || l.Timeout > MaxTimeout {
+		return loc.Errorf("leader.timeout", "%v is not between 0 and %v", l.Timeout, MaxTimeout)
+	}
+	if h := l.HTTP; h != nil {
+		if err := checkPort(loc, "leader.http.port", h.Port); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(h.Path, "/") {
+			return loc.Errorf("leader.http.path", "%q must start with /", h.Path)
+		}
+		if h.Field == "" {
+			return loc.Errorf("leader.http.field", "names the JSON field that holds the leader, for example leader or status.leader")
+		}
+	}
+	if len(l.Command) > 0 {
+		return checkList(loc, "leader.command", l.Command)
+	}
+	return nil
+}
+
+// ValidateClient checks a client: exactly one of a built-in adapter or a
+// program. Which built-in names exist is package workloads' knowledge; the
+// scenario checks it.
+func ValidateClient(loc *yamlpos.Locator, c *Client) error {
+	switch {
+	case c.Builtin != "" && len(c.Command) > 0:
+		return loc.Errorf("", "give builtin or command, not both")
+	case c.Builtin == "" && len(c.Command) == 0:
+		return loc.Errorf("command", "needs the program to run, for example [python3, client.py] (or builtin: NAME)")
+	case c.Builtin != "" && len(c.Env) > 0:
+		return loc.Errorf("env", "applies to a client program, not to builtin %s", c.Builtin)
+	}
+	if err := checkList(loc, "command", c.Command); err != nil {
+		return err
+	}
+	return checkEnv(loc, "env", c.Env)
+}
+
+// CheckCluster checks the definition against a cluster of n nodes with
+// params set: the size is supported, every param is known and allowed, and
+// every template renders (an unknown variable is found here, naming the
+// field in the definition's own file). paramLoc locates the cluster's
+// fields (nodes, params).
+func (d *Definition) CheckCluster(paramLoc *yamlpos.Locator, n int, params map[string]string) error {
+	loc := d.loc
+	if loc == nil {
+		loc = yamlpos.NewLocator(ErrInvalid, d.Source, nil)
+	}
+	if len(d.Nodes) == 0 {
+		if r := d.Supports.NodeRange(); n < r.Min || n > r.Max {
+			return paramLoc.Errorf("nodes", "system %s runs with %d to %d nodes, not %d", d.Name, r.Min, r.Max, n)
+		}
+	}
+	for _, k := range sortedKeys(params) {
+		p, ok := d.Params[k]
+		if !ok {
+			known := "it has none"
+			if len(d.Params) > 0 {
+				known = "known: " + strings.Join(d.ParamNames(), ", ")
+			}
+			return paramLoc.Errorf("params."+k, "system %s has no param %q; %s", d.Name, k, known)
+		}
+		if len(p.Values) > 0 && !slices.Contains(p.Values, params[k]) {
+			return paramLoc.Errorf("params."+k, "unknown %s %q for system %s; known: %s", k, params[k], d.Name, strings.Join(p.Values, ", "))
+		}
+	}
+	names := d.NodeNames(n)
+	addrs := make([]string, len(names))
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom4([4]byte{10, 213, 0, byte(11 + i)}).String()
+	}
+	if _, err := d.Render(Cluster{Names: names, Addrs: addrs, RunID: "validate", Params: params}); err != nil {
+		var te *templateError
+		if errors.As(err, &te) {
+			return loc.Errorf(te.Field, "%v", te.Err)
+		}
+		return loc.Errorf("", "%v", err)
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// InsideTree refuses arguments that name files outside the working tree:
+// the current folder, or the project holding the file that names them
+// (the nearest folder above it with .git or go.mod). An argument without
+// a slash (a program on PATH) or starting with "-" is not a path.
+func InsideTree(args []string, file string) error {
+	roots := treeRoots(file)
+	for i, arg := range args {
+		if !strings.Contains(arg, "/") || strings.HasPrefix(arg, "-") || strings.Contains(arg, "{{") {
+			continue
+		}
+		if !insideRoots(roots, resolvePath(filepath.Dir(file), arg)) {
+			hint := "keep it inside the project"
+			if i == 0 {
+				hint = "name the program without a path (it is looked up on PATH), or keep it inside the project"
+			}
+			return fmt.Errorf("[%d] %q is outside the working tree (%s); %s", i, arg, strings.Join(roots, ", "), hint)
+		}
+	}
+	return nil
+}
+
+// insideTreeDir is InsideTree for one folder or glob (a build context, an
+// input).
+func insideTreeDir(p, file string) error {
+	if !insideRoots(treeRoots(file), resolvePath(filepath.Dir(file), p)) {
+		return fmt.Errorf("%q is outside the working tree (%s); keep build files inside the project", p, strings.Join(treeRoots(file), ", "))
+	}
+	return nil
+}
+
+func treeRoots(file string) []string {
+	var roots []string
+	if wd, err := os.Getwd(); err == nil {
+		roots = append(roots, wd)
+	}
+	if abs, err := filepath.Abs(filepath.Dir(file)); err == nil {
+		root := abs
+		for dir := abs; ; dir = filepath.Dir(dir) {
+			if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+				root = dir
+				break
+			}
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				root = dir
+				break
+			}
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+		roots = append(roots, root)
+	}
+	return roots
+}
+
+func resolvePath(base, p string) string {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(base, p)
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	if resolved, err := filepath.EvalSymlinks(p); err == nil {
+		p = resolved
+	}
+	return p
+}
+
+func insideRoots(roots []string, p string) bool {
+	for _, r := range roots {
+		if rr, err := filepath.EvalSymlinks(r); err == nil {
+			r = rr
+		}
+		if rel, err := filepath.Rel(r, p); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return true
+		}
+	}
+	return false
+}
+
+// ResolveCommand makes the arguments of a command that name a file beside
+// base absolute, so the file that holds them runs from any folder and a
+// copy stored with a run still finds them.
+func ResolveCommand(cmd []string, base string) []string {
+	out := slices.Clone(cmd)
+	for i, arg := range out {
+		if filepath.IsAbs(arg) || strings.HasPrefix(arg, "-") || strings.Contains(arg, "{{") {
+			continue
+		}
+		p := filepath.Join(base, arg)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			if abs, err := filepath.Abs(p); err == nil {
+				out[i] = abs
+			}
+		}
+	}
+	return out
+}
