@@ -5,13 +5,14 @@ GO       ?= go
 BIN      := bin/faultline
 SCENARIO ?= scenarios/etcd-register.yaml
 
-.PHONY: build images run test bench bench-detect lint fmt clean deps
+.PHONY: build images run test bench bench-detect bench-systems lint fmt clean deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/faultline
 
-# Builds the etcd image FROM scratch from the Go module proxy; a no-op when
-# its inputs have not changed.
+# Builds the built-in systems' images (etcd from the Go module proxy, refkv
+# from this module) FROM scratch; a no-op when their inputs have not changed.
+# A run builds any other system's image it needs (docs/systems.md).
 images: build
 	./$(BIN) images
 
@@ -56,6 +57,16 @@ $(addprefix bug-,$(BUGS)): bug-%: images
 # scenario (2 seeds). About 40 minutes; runs are kept in store/bench-detect.
 bench-detect: images
 	$(GO) run ./cmd/bench-detect -seeds 5 -correct-seeds 2 scenarios/bugs
+
+# Systems side by side: each example system's and etcd's cluster ready time
+# (3 nodes), the operations per second the client paths record with the
+# rate cap lifted (built-in etcd adapter, a client program, the JSON-lines
+# path alone), and how soon the example systems' anomalies are found over
+# 5 seeds. About 15 minutes; runs are kept in store/bench-systems and
+# store/bench-detect.
+bench-systems: images
+	$(GO) run ./cmd/bench-systems -runs 3
+	$(GO) run ./cmd/bench-detect -seeds 5 examples/redis-sentinel/scenarios/isolate-master.yaml examples/mnesia/scenarios/split-brain.yaml
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

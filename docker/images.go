@@ -22,6 +22,12 @@ import (
 // labelInputs on an image holds the hash of everything it was built from.
 const labelInputs = "faultline.inputs"
 
+// imageFormat is part of every image's hash: raise it when how faultline
+// builds images changes, so that images built the old way are rebuilt.
+// 2: images no longer carry the faultline label (their containers
+// inherited it).
+const imageFormat = 2
+
 // ImageSpec is an image a node runs: one the engine has, or one faultline
 // builds locally (no registry is ever used).
 type ImageSpec struct {
@@ -96,6 +102,7 @@ func EnsureImage(ctx context.Context, cli *client.Client, spec ImageSpec, log io
 // images are built.
 func inputsHash(b *BuildSpec) (string, error) {
 	h := sha256.New()
+	fmt.Fprintf(h, "faultline image %d\n", imageFormat)
 	files, err := contextFiles(b.Context)
 	if err != nil {
 		return "", err
@@ -220,7 +227,7 @@ func buildImage(ctx context.Context, cli *client.Client, tag string, b *BuildSpe
 		Tags:        []string{tag},
 		Dockerfile:  b.Dockerfile,
 		BuildArgs:   args,
-		Labels:      map[string]string{LabelFaultline: "true", labelInputs: hash},
+		Labels:      map[string]string{labelInputs: hash}, // not LabelFaultline: containers inherit image labels, and a container of somebody else from this image is not faultline's
 		Remove:      true,
 		ForceRemove: true,
 	})

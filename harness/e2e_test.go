@@ -397,6 +397,28 @@ func TestPythonClient(t *testing.T) {
 		t.Errorf("serializable reads through the Python client: verdict %s, want invalid", rep.Verdict)
 	}
 	assertClean(t, rep.RunID)
+
+	// The program as a system's own client: it answers ready and names
+	// the leader the fault is aimed at (protocol 2).
+	if _, err := harness.EnsureImages(context.Background(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = runFile(t, filepath.Join("testdata", "etcd-python-system.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != checker.Valid || len(rep.Timeline) != 1 {
+		t.Fatalf("verdict %s, timeline %+v", rep.Verdict, rep.Timeline)
+	}
+	isolated := ""
+	for n := range rep.Timeline[0].Fault.Grudge {
+		isolated = n
+	}
+	logs, _ := os.ReadFile(filepath.Join(rep.StoreDir, "clients", "control-n1.log"))
+	if isolated == "" || strings.Contains(string(logs), "protocol 1") {
+		t.Errorf("isolated %q; control program log: %s", isolated, logs)
+	}
+	assertClean(t, rep.RunID)
 }
 
 // TestShrink shrinks a failing run (two isolations of n1 with serializable

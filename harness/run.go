@@ -206,19 +206,19 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 		rep.Timings.TeardownMS = time.Since(t).Milliseconds()
 	}()
 	wnodes := clientNodes(rendered)
-	adapter, closeAdapter, err := clientAdapter(run, dir, wnodes)
+	adapter, checks, closeClients, err := clients(run, dir, wnodes)
 	if err != nil {
 		return rep, err
 	}
-	defer closeAdapter()
-	if err := checkClientProgram(ctx, run, adapter, wnodes); err != nil {
+	defer closeClients()
+	if err := checkClientProgram(ctx, run, checks, wnodes); err != nil {
 		return rep, err
 	}
-	ready, how, err := readyCheck(def, rendered, cluster, adapter)
+	ready, how, err := readyCheck(def, rendered, cluster, checks)
 	if err != nil {
 		return rep, err
 	}
-	leader, err := leaderFunc(def, rendered, cluster, adapter)
+	leader, err := leaderFunc(def, rendered, cluster, checks)
 	if err != nil {
 		return rep, err
 	}

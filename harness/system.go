@@ -194,21 +194,44 @@ func clientNodes(nodes []systems.Node) []workloads.Node {
 	return out
 }
 
-// clientAdapter is the adapter the run's clients use: the built-in one
-// the client names, or a client program. close stops what it started.
-func clientAdapter(run scenarios.Scenario, dir string, nodes []workloads.Node) (workloads.Adapter, func(), error) {
-	c := run.Client()
+// clientAdapter is an adapter for a client: the built-in one it names, or
+// a client program. close stops what it started. A system's own
+// client.env reaches programs through the nodes (templated per node); a
+// workload's client.env is given as it is.
+func clientAdapter(run scenarios.Scenario, c *systems.Client, dir string, nodes []workloads.Node) (workloads.Adapter, func(), error) {
 	if c.Builtin != "" {
 		a, err := workloads.Builtin(c.Builtin, workloads.BuiltinOptions{Reads: run.Workload.Reads})
 		return a, func() {}, err
 	}
 	ext := &workloads.External{Command: c.Command, LogDir: filepath.Join(dir, "clients"), OpTimeout: run.Workload.OpTimeout, Reads: run.Workload.Reads, Nodes: nodes, Kind: run.Workload.Kind}
-	if run.Workload.Client != nil { // a system's client.env is templated per node already (Node.Env)
+	if c == run.Workload.Client {
 		for _, k := range sortedKeys(c.Env) {
 			ext.Env = append(ext.Env, k+"="+c.Env[k])
 		}
 	}
 	return ext, func() { ext.Close() }, nil
+}
+
+// clients are the adapter the workload runs through (the scenario's
+// client, else the system's) and the one that answers the system's
+// `ready: {client: true}` and `leader: {client: true}`: the system's own
+// client, so that a scenario bringing its own program still has the
+// system's checks.
+func clients(run scenarios.Scenario, dir string, nodes []workloads.Node) (work, checks workloads.Adapter, close func(), err error) {
+	work, closeWork, err := clientAdapter(run, run.Client(), dir, nodes)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	own := run.Cluster.Def.Client
+	if own == nil || run.Workload.Client == nil {
+		return work, work, closeWork, nil
+	}
+	checks, closeChecks, err := clientAdapter(run, own, dir, nodes)
+	if err != nil {
+		closeWork()
+		return nil, nil, nil, err
+	}
+	return work, checks, func() { closeWork(); closeChecks() }, nil
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -285,8 +308,8 @@ func leaderFunc(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, 
 // checkClientProgram asks a client program what it supports before the
 // run, when the definition relies on it for readiness or the leader: a
 // program that does not answer ready or leader stops the run here.
-func checkClientProgram(ctx context.Context, run scenarios.Scenario, adapter workloads.Adapter, nodes []workloads.Node) error {
-	ext, ok := adapter.(*workloads.External)
+func checkClientProgram(ctx context.Context, run scenarios.Scenario, checks workloads.Adapter, nodes []workloads.Node) error {
+	ext, ok := checks.(*workloads.External)
 	if !ok || len(nodes) == 0 {
 		return nil
 	}

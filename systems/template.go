@@ -23,7 +23,7 @@ type Member struct {
 // {{.Node.Index}}, {{.Node.Addr}}, {{.Nodes}} and {{.Peers}} (every node,
 // every other node: range over them for .Name and .Addr), {{.Size}},
 // {{.RunID}}, {{.DataDir}} and {{.Params.NAME}}; the functions join,
-// names, addrs and add help build peer lists:
+// names, addrs, add and majority help build peer lists and quorums:
 //
 //	--initial-cluster={{range $i, $n := .Nodes}}{{if $i}},{{end}}{{$n.Name}}=http://{{$n.Addr}}:2380{{end}}
 //	--peers={{addrs .Peers | join ","}}
@@ -53,7 +53,8 @@ var funcs = template.FuncMap{
 		}
 		return out
 	},
-	"add": func(a, b int) int { return a + b },
+	"add":      func(a, b int) int { return a + b },
+	"majority": func(n int) int { return n/2 + 1 },
 }
 
 // expand renders one template. name is the field it came from, so that

@@ -1,8 +1,11 @@
 // Command bench-detect measures what faultline finds in refkv: for each
 // bug scenario (scenarios/bugs), several seeds with the bug switched on,
 // the same with the fault replaced by its weaker form (where the scenario's
-// fault has one), and the correct build under the scenario. It prints a
-// Markdown table; `make bench-detect` runs it.
+// fault has one), and the correct build under the scenario. Any other
+// scenario that is expected to come out invalid (an example system's, say
+// examples/redis-sentinel/scenarios/isolate-master.yaml) gets its seeds run
+// and a row of its own. It prints Markdown tables; `make bench-detect`
+// runs it on the refkv bugs.
 //
 //	go run ./cmd/bench-detect [-seeds 5] [-store DIR] [-correct-seeds 1] scenarios/bugs
 package main
@@ -51,7 +54,7 @@ func main() {
 	if *verbose {
 		log = os.Stderr
 	}
-	var rows []row
+	var rows, plain []row
 	for _, f := range files {
 		sc, err := scenarios.Load(f)
 		if err != nil {
@@ -60,8 +63,8 @@ func main() {
 		}
 		bug := sc.Cluster.Params["bug"]
 		if sc.Cluster.Def.Name != "refkv" || bug == "" || bug == "none" {
-			fmt.Fprintf(os.Stderr, "bench-detect: %s is not a refkv bug scenario (cluster.params.bug is not set)\n", f)
-			os.Exit(3)
+			plain = append(plain, row{file: f, fault: describe(faultsOf(sc)), bugged: runSeeds(ctx, sc, *seeds, *store, log, "expected invalid")})
+			continue
 		}
 		r := row{bug: bug, file: f, fault: describe(sc.Nemesis.Faults)}
 		r.bugged = runSeeds(ctx, sc, *seeds, *store, log, "bug")
@@ -80,7 +83,24 @@ func main() {
 	slices.SortStableFunc(rows, func(a, b row) int {
 		return slices.Index(refkv.Bugs, refkv.Bug(a.bug)) - slices.Index(refkv.Bugs, refkv.Bug(b.bug))
 	})
-	printTable(os.Stdout, rows, *seeds)
+	if len(rows) > 0 {
+		printTable(os.Stdout, rows, *seeds)
+	}
+	if len(plain) > 0 {
+		fmt.Fprintf(os.Stdout, "\n| scenario | fault | detected (of %d seeds), median time to detect |\n|---|---|---|\n", *seeds)
+		for _, r := range plain {
+			fmt.Fprintf(os.Stdout, "| %s | %s | %s |\n", r.file, r.fault, cell(r.bugged))
+		}
+	}
+}
+
+// faultsOf lists a scenario's faults, from its list or its timeline.
+func faultsOf(sc *scenarios.Scenario) []scenarios.Fault {
+	fs := slices.Clone(sc.Nemesis.Faults)
+	for _, e := range sc.Nemesis.Timeline {
+		fs = append(fs, e.Fault)
+	}
+	return fs
 }
 
 // describe says in a few words what a scenario's faults are.

@@ -217,7 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				code = exitError
 				continue
 			}
-			fmt.Fprintf(stdout, "ok: %s: %d-node %s (%s), %s workload, %d faults, %v\n", f, sc.Cluster.Nodes, sc.Cluster.Def.Name, sc.SystemSource(), sc.Workload.Kind, len(sc.Nemesis.Faults), sc.TimeLimit)
+			fmt.Fprintf(stdout, "ok: %s: %d-node %s from %s, %s workload, %s, %v\n", f, len(sc.NodeNames()), sc.Cluster.Def.Name, sc.SystemSource(), sc.Workload.Kind, plural(len(sc.Nemesis.Faults)+len(sc.Nemesis.Timeline), "fault"), sc.TimeLimit)
 		}
 		return code
 	case "list":
@@ -480,6 +480,29 @@ func cleanPass(ctx context.Context, cli *client.Client, left []docker.Leftover, 
 			fmt.Fprintf(stdout, "kept run %s (%d objects): %s; `faultline clean -all` removes it anyway\n", run, len(objs), why)
 			continue
 		}
+		// Containers of somebody else's cluster that the run attached to
+		// are started again or thawed (a kill or pause the harness did not
+		// live to undo), then healed below; they are never removed.
+		var attached []string
+		for _, l := range objs {
+			if l.Kind == "attached" {
+				attached = append(attached, l.ID)
+			}
+		}
+		if len(attached) > 0 {
+			if err := docker.Restore(ctx, cli, attached); err != nil {
+				fmt.Fprintf(stderr, "faultline: restore attached containers: %v\n", err)
+				code = exitError
+			}
+			if fresh, err := docker.Leftovers(ctx, cli); err == nil {
+				objs = objs[:0]
+				for _, l := range fresh {
+					if l.RunID == run {
+						objs = append(objs, l)
+					}
+				}
+			}
+		}
 		// Faults first: a running node of a killed harness may still hold
 		// faultline's table and qdisc (its queue died with the harness, and
 		// its rules let packets bypass it).
@@ -505,9 +528,21 @@ func cleanPass(ctx context.Context, cli *client.Client, left []docker.Leftover, 
 			continue
 		}
 		for _, l := range objs {
+			if l.Kind == "attached" {
+				fmt.Fprintf(stdout, "left %s running: it is not faultline's (the run attached to it)\n", l.Name)
+				continue
+			}
 			fmt.Fprintf(stdout, "removed %s %s\n", l.Kind, l.Name)
 			removed++
 		}
 	}
 	return removed, code
+}
+
+// plural writes "1 fault", "3 faults".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -5,10 +5,14 @@ faultline starts one copy per logical client and sends it one JSON request
 per line on standard input; the program answers one JSON response per line
 on standard output (see docs/adapters.md). It talks to its node through
 etcd's JSON gateway (/v3/kv/...), so it needs nothing but the standard
-library. It implements the register workload: read, write, cas.
+library. It implements the register workload (read, write, cas) and
+protocol 2's hello, ready and leader requests.
 
   request:  {"id": 7, "f": "cas", "key": "k1", "value": [3, 4]}
   response: {"id": 7, "type": "ok"}   (or "fail" / "info", with "error")
+
+  request:  {"id": 1, "f": "hello", "key": "", "value": {"protocol": 2, ...}}
+  response: {"id": 1, "type": "ok", "value": {"protocol": 2, "supports": ["ready", "leader"], "workloads": ["register"]}}
 
 Reads that error are "fail" (they change nothing); writes and compare-and-
 sets that error are "info" (they may have been applied).
@@ -24,7 +28,7 @@ import urllib.request
 ENDPOINT = os.environ["FAULTLINE_ENDPOINT"]
 WORKLOAD = os.environ.get("FAULTLINE_WORKLOAD", "register")
 TIMEOUT = float(os.environ.get("FAULTLINE_OP_TIMEOUT", "1")) * 0.9
-SERIALIZABLE = os.environ.get("SERIALIZABLE_READS") == "1"
+SERIALIZABLE = os.environ.get("SERIALIZABLE_READS") == "1" or os.environ.get("FAULTLINE_READS") == "serializable"
 
 
 def b64(s):
@@ -43,6 +47,19 @@ def call(path, body):
 
 
 def handle(f, key, value):
+    if f == "hello":
+        return {"type": "ok", "value": {"protocol": 2, "supports": ["ready", "leader"], "workloads": ["register"]}}
+    if f == "ready":
+        # A linearizable read needs an elected leader and a quorum behind it.
+        call("/v3/kv/range", {"key": b64("faultline-ready")})
+        return {"type": "ok"}
+    if f == "leader":
+        # This member's view: the leader's ID, mapped to its name.
+        leader = call("/v3/maintenance/status", {}).get("leader")
+        for m in call("/v3/cluster/member/list", {}).get("members", []):
+            if m.get("ID") == leader:
+                return {"type": "ok", "value": m.get("name")}
+        return {"type": "ok", "value": None}
     if f == "read":
         resp = call("/v3/kv/range", {"key": b64(key), "serializable": SERIALIZABLE})
         kvs = resp.get("kvs", [])
@@ -70,13 +87,13 @@ def main():
     for line in sys.stdin:
         req = json.loads(line)
         f = req["f"]
-        if WORKLOAD != "register":
+        if WORKLOAD != "register" and f not in ("hello", "ready", "leader"):
             resp = {"type": "fail", "error": "this client implements the register workload only"}
         else:
             try:
                 resp = handle(f, req["key"], req.get("value"))
             except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
-                resp = {"type": "fail" if f == "read" else "info", "error": str(e)}
+                resp = {"type": "info" if f in ("write", "cas") else "fail", "error": str(e)}
         resp["id"] = req["id"]
         print(json.dumps(resp), flush=True)
 
