@@ -99,3 +99,40 @@ func TestProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestAttachRefusals: attaching to containers faultline started for a run
+// is refused, naming the run; so are names that match nothing.
+func TestAttachRefusals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts containers")
+	}
+	ctx := context.Background()
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c, err := testcluster.Start(ctx, cli, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Remove(context.Background()) })
+	name := "faultline-" + c.RunID + "-n1"
+	_, _, err = docker.Attach(ctx, cli, "attach-test", docker.Selector{Names: []string{name}})
+	if !errors.Is(err, docker.ErrAttach) || !strings.Contains(err.Error(), "belongs to faultline run "+c.RunID) {
+		t.Errorf("attach to a run's container: %v", err)
+	}
+	_, _, err = docker.Attach(ctx, cli, "attach-test", docker.Selector{Names: []string{"no-such-container-here"}})
+	if !errors.Is(err, docker.ErrAttach) || !strings.Contains(err.Error(), "no container named no-such-container-here") {
+		t.Errorf("attach to nothing: %v", err)
+	}
+	_, _, err = docker.Attach(ctx, cli, "attach-test", docker.Selector{Labels: map[string]string{"faultline-test-no-such-label": "x"}})
+	if !errors.Is(err, docker.ErrAttach) || !strings.Contains(err.Error(), "labels faultline-test-no-such-label=x matches no container") {
+		t.Errorf("attach by labels to nothing: %v", err)
+	}
+	for _, l := range func() []docker.Leftover { l, _ := docker.Leftovers(ctx, cli); return l }() {
+		if l.RunID == "attach-test" {
+			t.Errorf("a refused attach left %+v", l)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func main() {
 		client *systems.Client
 	}{
 		{"built-in Go adapter (etcd client v3, gRPC)", nil},
-		{"client program: examples/etcd-python/client.py (HTTP JSON gateway, a connection per operation)", &systems.Client{Command: []string{"python3", at("examples/etcd-python/client.py")}}},
+		{"client program: examples/etcd-python/client.py (Python, etcd's HTTP JSON gateway, one kept-alive connection each)", &systems.Client{Command: []string{"python3", at("examples/etcd-python/client.py")}}},
 		{"client program: cmd/bench-systems/echo.py (answers from memory: the JSON-lines path alone)", &systems.Client{Command: []string{"python3", at("cmd/bench-systems/echo.py")}}},
 	} {
 		sc := load(at("scenarios/etcd-register.yaml"))

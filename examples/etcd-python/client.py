@@ -18,12 +18,12 @@ Reads that error are "fail" (they change nothing); writes and compare-and-
 sets that error are "info" (they may have been applied).
 """
 import base64
+import http.client
 import json
 import os
 import socket
 import sys
-import urllib.error
-import urllib.request
+import urllib.parse
 
 ENDPOINT = os.environ["FAULTLINE_ENDPOINT"]
 WORKLOAD = os.environ.get("FAULTLINE_WORKLOAD", "register")
@@ -35,15 +35,32 @@ def b64(s):
     return base64.b64encode(str(s).encode()).decode()
 
 
-# The node is reached directly: any HTTP proxy in the environment is ignored.
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# One connection to the node, kept open between operations (http.client
+# uses no proxy: the node is reached directly). After any error it is
+# closed, and the next operation opens a new one.
+_url = urllib.parse.urlsplit(ENDPOINT)
+_conn = None
+
+
+class BadStatus(OSError):
+    pass
 
 
 def call(path, body):
-    req = urllib.request.Request(ENDPOINT + path, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with OPENER.open(req, timeout=TIMEOUT) as resp:
-        return json.load(resp)
+    global _conn
+    if _conn is None:
+        _conn = http.client.HTTPConnection(_url.hostname, _url.port or 80, timeout=TIMEOUT)
+    try:
+        _conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        resp = _conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise BadStatus("%s: %d %s" % (path, resp.status, data[:200].decode(errors="replace")))
+        return json.loads(data)
+    except Exception:
+        _conn.close()
+        _conn = None
+        raise
 
 
 def handle(f, key, value):
@@ -92,7 +109,7 @@ def main():
         else:
             try:
                 resp = handle(f, req["key"], req.get("value"))
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+            except (http.client.HTTPException, socket.timeout, TimeoutError, ConnectionError, OSError, ValueError) as e:
                 resp = {"type": "info" if f in ("write", "cas") else "fail", "error": str(e)}
         resp["id"] = req["id"]
         print(json.dumps(resp), flush=True)
