@@ -86,7 +86,7 @@ func TestBadScenarios(t *testing.T) {
 		{"unknown bug", "time_limit: 5s\ncluster:\n  system: refkv\n  params:\n    bug: lost-update\n", "bad.yaml:5: cluster.params.bug: unknown bug \"lost-update\" for system refkv; known: none, stale-leader-reads"},
 		{"the old bug field", "time_limit: 5s\ncluster:\n  system: refkv\n  bug: split-brain\n", "bad.yaml:4:3: unknown field \"bug\""},
 		{"refkv set workload", "time_limit: 5s\ncluster:\n  system: refkv\nworkload:\n  kind: set\n", "bad.yaml:5: workload.kind: system refkv's client runs the register workloads, not set"},
-		{"refkv kill", "time_limit: 9s\ncluster:\n  system: refkv\nnemesis:\n  every: 4s\n  hold: 2s\n  faults:\n    - kind: kill\n", "bad.yaml:8: nemesis.faults[0].kind: system refkv does not support kill (supports.kill: false in systems/refkv/system.yaml (built in))"},
+		{"refkv kill", "time_limit: 9s\ncluster:\n  system: refkv\nnemesis:\n  every: 4s\n  hold: 2s\n  faults:\n    - kind: kill\n", "bad.yaml:8: nemesis.faults[0].kind: system refkv does not support kill (supports.kill: false in built-in systems/refkv/system.yaml)"},
 		{"absurd time limit", "time_limit: 1000h\n", "bad.yaml:1: time_limit: 1000h0m0s is more than the 24h0m0s faultline allows"},
 		{"absurd rate", "time_limit: 5s\nworkload:\n  rate: 1e9\n", "bad.yaml:3: workload.rate: 1e+09 operations per second is more than"},
 		{"absurd delay", "time_limit: 5s\nnemesis:\n  every: 2s\n  hold: 1s\n  faults:\n    - kind: gray\n      delay: 5m\n", "bad.yaml:7: nemesis.faults[0].delay: 5m0s is more than"},

@@ -9,7 +9,6 @@ import (
 
 	"github.com/faultline/faultline/internal/yamlpos"
 	"github.com/faultline/faultline/systems"
-	"github.com/faultline/faultline/workloads"
 )
 
 // DefaultSystem is the system a scenario that names none runs.
@@ -141,9 +140,6 @@ func (s *Scenario) validateSystem(loc *yamlpos.Locator) error {
 		if err := systems.ValidateClient(loc.Under("workload.client"), w.Client); err != nil {
 			return err
 		}
-	}
-	if client.Builtin != "" && !workloads.IsBuiltin(client.Builtin) {
-		return loc.Errorf(s.clientField()+".builtin", "no built-in client %q; built in: %s (or give a client program: command)", client.Builtin, strings.Join(workloads.BuiltinNames(), ", "))
 	}
 	if len(client.Workloads) > 0 && !slices.Contains(client.Workloads, w.Kind) {
 		return loc.Errorf("workload.kind", "system %s's client runs the %s workloads, not %s", d.Name, strings.Join(client.Workloads, ", "), w.Kind)

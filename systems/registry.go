@@ -19,6 +19,17 @@ import (
 // place that knows a system by name.
 var builtinNames = []string{"etcd", "refkv"}
 
+// The built-in clients a system file may name (client.builtin): the Go
+// adapters package workloads implements under these names
+// (workloads.Builtin; its tests hold the two lists equal).
+var builtinClients = []string{"etcd", "refkv"}
+
+// BuiltinClientNames lists the built-in clients.
+func BuiltinClientNames() []string { return slices.Clone(builtinClients) }
+
+// IsBuiltinClient reports whether name is a built-in client.
+func IsBuiltinClient(name string) bool { return slices.Contains(builtinClients, name) }
+
 //go:embed etcd/system.yaml refkv/system.yaml
 var builtinFiles embed.FS
 
@@ -54,7 +65,7 @@ func Builtin(name string) (*Definition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("built-in system %s: %w", name, err)
 	}
-	d.Source = filepath.Join("systems", rel) + " (built in)"
+	d.Source = "built-in " + filepath.Join("systems", rel)
 	return d, nil
 }
 

@@ -279,10 +279,11 @@ func (d *Definition) validateLeader(loc *yamlpos.Locator) error {
 }
 
 // ValidateClient checks a client: exactly one of a built-in adapter or a
-// program. Which built-in names exist is package workloads' knowledge; the
-// scenario checks it.
+// program.
 func ValidateClient(loc *yamlpos.Locator, c *Client) error {
 	switch {
+	case c.Builtin != "" && !IsBuiltinClient(c.Builtin):
+		return loc.Errorf("builtin", "no built-in client %q; built in: %s (or give a client program: command)", c.Builtin, strings.Join(builtinClients, ", "))
 	case c.Builtin != "" && len(c.Command) > 0:
 		return loc.Errorf("", "give builtin or command, not both")
 	case c.Builtin == "" && len(c.Command) == 0:

@@ -15,8 +15,10 @@ type BuiltinOptions struct {
 }
 
 // builtins are the Go adapters faultline ships, by the name a system's
-// definition gives in client.builtin. A system without one uses a client
-// program (External); adding a system needs no entry here.
+// definition gives in client.builtin (the names are listed in package
+// systems, which validates definitions; a test holds the lists equal). A
+// system without one uses a client program (External); adding a system
+// needs no entry here.
 var builtins = map[string]func(BuiltinOptions) Adapter{
 	"etcd":  func(o BuiltinOptions) Adapter { return Etcd{Serializable: o.Reads == "serializable"} },
 	"refkv": func(BuiltinOptions) Adapter { return RefKV{} },

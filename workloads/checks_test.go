@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/systems"
 	"github.com/faultline/faultline/workloads"
 )
 
@@ -122,5 +124,13 @@ func TestLeaderChecks(t *testing.T) {
 	_, err = workloads.WaitLeader(workloads.ExecLeader(none, nil), 300*time.Millisecond)(ctx, all[:1])
 	if err == nil || time.Since(start) < 250*time.Millisecond {
 		t.Errorf("wait for a leader: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestBuiltinNames: the built-in adapters are the ones system files may
+// name.
+func TestBuiltinNames(t *testing.T) {
+	if got, want := workloads.BuiltinNames(), systems.BuiltinClientNames(); !slices.Equal(got, want) {
+		t.Errorf("workloads has built-in adapters %v, systems lists %v", got, want)
 	}
 }

@@ -270,12 +270,14 @@ func printList(w io.Writer) {
 	}
 	files, _ := filepath.Glob(filepath.Join(root, "scenarios", "*.yaml"))
 	bugs, _ := filepath.Glob(filepath.Join(root, "scenarios", "bugs", "*.yaml"))
-	for _, f := range append(files, bugs...) {
+	examples, _ := filepath.Glob(filepath.Join(root, "examples", "*", "scenarios", "*.yaml"))
+	compose, _ := filepath.Glob(filepath.Join(root, "examples", "*", "*-compose.yaml"))
+	for _, f := range slices.Concat(files, bugs, examples, compose) {
 		desc := ""
 		if sc, err := scenarios.Load(f); err == nil {
 			desc = sc.Description
 		}
 		rel, _ := filepath.Rel(root, f)
-		fmt.Fprintf(w, "  %-42s %s\n", rel, desc)
+		fmt.Fprintf(w, "  %-56s %s\n", rel, desc)
 	}
 }

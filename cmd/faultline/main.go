@@ -5,7 +5,7 @@
 //	faultline validate SCENARIO|FOLDER...      check scenario files
 //	faultline list                             fault kinds, workloads, shipped scenarios
 //	faultline check STORE_DIR|HISTORY          re-check a stored run or a Jepsen history offline
-//	faultline images                           build the images faultline ships
+//	faultline images                           build the built-in systems' images
 //	faultline clean [-all]                     heal and remove what killed runs left
 //
 // Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.
@@ -49,19 +49,20 @@ const (
 )
 
 const usage = `usage:
-  faultline run [-store DIR] [-junit FILE] [-summary FILE] [-seed N] [-bug NAME]
+  faultline run [-store DIR] [-junit FILE] [-summary FILE] [-seed N] [-param NAME=VALUE] [-bug NAME]
                 SCENARIO.yaml|FOLDER ...    run scenarios, check their histories, report
-                                             (-bug: refkv's bug to switch on, none for the correct build)
+                                             (-param: one of the system's params; -bug NAME: -param bug=NAME,
+                                             refkv's bug to switch on, none for the correct build)
   faultline replay [-store DIR] STORE_DIR     run a stored run again: same seed, same faults at the same offsets
   faultline shrink [-tries N] [-budget D] STORE_DIR
                                              find a smaller scenario that still fails (writes shrunk.yaml)
   faultline validate SCENARIO.yaml|FOLDER ... check scenario files without running them
-  faultline list                             fault kinds, workloads, shipped scenarios
+  faultline list                             fault kinds, workloads, built-in systems, shipped scenarios
   faultline check [-budget D] [-key-budget D] [-first-invalid] [-initial N]
                   [-model register|cas-register|append|set|counter]
                   [-format auto|faultline|jepsen-edn|jepsen-log] STORE_DIR|HISTORY
                                              re-check a stored run, or a Jepsen history, offline
-  faultline images                           build the images faultline ships
+  faultline images                           build the built-in systems' images
   faultline clean [-all]                     heal and remove what killed runs left (runs in progress are kept)
 
 exit codes: 0 valid, 1 invalid, 2 unknown (checker budget spent), 3 could not run,
