@@ -502,8 +502,15 @@ func writeReport(dir string, run scenarios.Scenario, rep Report) (err error) {
 	}()
 	recs, _ := history.ReadFile(filepath.Join(dir, HistoryFile)) // what could be read
 	yaml, _ := os.ReadFile(filepath.Join(dir, ScenarioFile))
+	system := ""
+	if d := run.Cluster.Def; d != nil {
+		system = fmt.Sprintf("%s from %s", d.Name, d.Source)
+		if names := run.NodeNames(); len(names) > 0 {
+			system += ": " + strings.Join(names, ", ")
+		}
+	}
 	return report.Write(filepath.Join(dir, report.File), report.Input{
-		Scenario: run.Name, Description: run.Description, Seed: run.Seed, RunID: rep.RunID,
+		Scenario: run.Name, Description: run.Description, System: system, Seed: run.Seed, RunID: rep.RunID,
 		ScenarioYAML: yaml, Result: rep.Result, Error: rep.Error, Records: recs, Dir: dir,
 	})
 }

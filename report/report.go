@@ -38,6 +38,9 @@ const File = "report.html"
 type Input struct {
 	Scenario    string
 	Description string
+	// System says what ran: the system's name, where its definition is,
+	// and its nodes ("redis-sentinel from mytest/system.yaml: n1, n2, n3").
+	System string
 	Seed        int64
 	RunID       string
 	// ScenarioYAML is the scenario as run.

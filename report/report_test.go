@@ -38,7 +38,7 @@ func render(t *testing.T) string {
 	os.MkdirAll(filepath.Join(dir, "nodes"), 0o755)
 	os.WriteFile(filepath.Join(dir, "nodes", "n1.log"), []byte("log"), 0o644)
 	path := filepath.Join(dir, report.File)
-	err = report.Write(path, report.Input{Scenario: "etcd-stale-reads", Seed: 42, RunID: "r1", ScenarioYAML: []byte("seed: 42\n"), Result: res, Records: recs, Dir: dir})
+	err = report.Write(path, report.Input{Scenario: "etcd-stale-reads", System: "etcd from built-in systems/etcd/system.yaml: n1, n2, n3", Seed: 42, RunID: "r1", ScenarioYAML: []byte("seed: 42\n"), Result: res, Records: recs, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +54,7 @@ func TestReportContent(t *testing.T) {
 	for _, want := range []string{
 		`class="verdict invalid">INVALID<`, "seed 42", "cannot linearize read()", `href="key-k0.html"`, `href="nodes/n1.log"`,
 		"Fault timeline", "Latency of every operation", "Operations completed per second", "udp/47001: from \\ to",
+		"<th>system</th><td>etcd from built-in systems/etcd/system.yaml: n1, n2, n3</td>",
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report lacks %q", want)
