@@ -41,8 +41,8 @@ type Input struct {
 	// System says what ran: the system's name, where its definition is,
 	// and its nodes ("redis-sentinel from mytest/system.yaml: n1, n2, n3").
 	System string
-	Seed        int64
-	RunID       string
+	Seed   int64
+	RunID  string
 	// ScenarioYAML is the scenario as run.
 	ScenarioYAML []byte
 	// Result is the checker's result; Verdict "" when the run stopped before
