@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,7 +114,7 @@ func inputsHash(b *BuildSpec) (string, error) {
 		}
 	}
 	fmt.Fprintf(h, "dockerfile %s\n", b.Dockerfile)
-	for _, k := range sortedKeys(b.Args) {
+	for _, k := range slices.Sorted(maps.Keys(b.Args)) {
 		fmt.Fprintf(h, "arg %s=%s\n", k, b.Args[k])
 	}
 	fmt.Fprintf(h, "prepare %s\n", b.PrepareKey)
@@ -135,15 +136,6 @@ func inputsHash(b *BuildSpec) (string, error) {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func hashFile(h io.Writer, root, name string) error {

@@ -38,19 +38,7 @@ func storeRoot(t *testing.T) string {
 
 func runScenario(t *testing.T, file string, edit func(*scenarios.Scenario)) (harness.Report, error) {
 	t.Helper()
-	sc, err := scenarios.Load(filepath.Join("..", "scenarios", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(sc)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	var log bytes.Buffer
-	rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: storeRoot(t), Log: &log})
-	t.Logf("harness log:\n%s", log.String())
-	return rep, err
+	return runFile(t, filepath.Join("..", "scenarios", file), edit)
 }
 
 // assertClean checks that nothing of the run is left: no container, no

@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,7 +178,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report,
 	clusterStart := time.Now()
 	if run.Cluster.Attach == nil {
 		params := ""
-		for _, k := range sortedKeys(run.Cluster.Params) {
+		for _, k := range slices.Sorted(maps.Keys(run.Cluster.Params)) {
 			params += fmt.Sprintf(", %s %s", k, run.Cluster.Params[k])
 		}
 		logf("starting %d-node %s cluster (%s%s)", len(run.NodeNames()), def.Name, def.Source, params)

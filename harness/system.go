@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -94,7 +95,11 @@ func startCluster(ctx context.Context, cli *client.Client, run scenarios.Scenari
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := attachedFaults(run, info); err != nil {
+		err = attachedFaults(run, info)
+		if err == nil {
+			err = attachedNames(run, c.Nodes)
+		}
+		if err != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
 			c.Remove(rctx)
@@ -185,6 +190,44 @@ func attachedFaults(run scenarios.Scenario, info []docker.AttachedNode) error {
 	return nil
 }
 
+// attachedNames refuses faults that name a node the attach selector did
+// not find (a selector by labels names no nodes before the run).
+func attachedNames(run scenarios.Scenario, nodes []docker.Node) error {
+	have := map[string]bool{}
+	var names []string
+	for _, n := range nodes {
+		have[n.Name] = true
+		names = append(names, n.Name)
+	}
+	check := func(field string, f scenarios.Fault) error {
+		var named []string
+		if f.Node != "" && f.Node != "random" && f.Node != "leader" {
+			named = append(named, f.Node)
+		}
+		named = append(append(named, f.From...), f.To...)
+		for dst, srcs := range f.Grudge {
+			named = append(append(named, dst), srcs...)
+		}
+		for _, n := range named {
+			if !have[n] {
+				return fmt.Errorf("%w: %s: %s names node %q, which the attach selector did not find (it found %s)", scenarios.ErrInvalid, run.Path, field, n, strings.Join(names, ", "))
+			}
+		}
+		return nil
+	}
+	for i, f := range run.Nemesis.Faults {
+		if err := check(fmt.Sprintf("nemesis.faults[%d]", i), f); err != nil {
+			return err
+		}
+	}
+	for i, e := range run.Nemesis.Timeline {
+		if err := check(fmt.Sprintf("nemesis.timeline[%d].fault", i), e.Fault); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // clientNodes are the rendered nodes as workloads sees them.
 func clientNodes(nodes []systems.Node) []workloads.Node {
 	out := make([]workloads.Node, len(nodes))
@@ -205,7 +248,7 @@ func clientAdapter(run scenarios.Scenario, c *systems.Client, dir string, nodes 
 	}
 	ext := &workloads.External{Command: c.Command, LogDir: filepath.Join(dir, "clients"), OpTimeout: run.Workload.OpTimeout, Reads: run.Workload.Reads, Nodes: nodes, Kind: run.Workload.Kind}
 	if c == run.Workload.Client {
-		for _, k := range sortedKeys(c.Env) {
+		for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 			ext.Env = append(ext.Env, k+"="+c.Env[k])
 		}
 	}
@@ -232,15 +275,6 @@ func clients(run scenarios.Scenario, dir string, nodes []workloads.Node) (work, 
 		return nil, nil, nil, err
 	}
 	return work, checks, func() { closeWork(); closeChecks() }, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // readyCheck is how the run tells a node is ready, from the definition:

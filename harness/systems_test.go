@@ -16,10 +16,9 @@ import (
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/history"
-	"github.com/faultline/faultline/internal/testcluster"
+	"github.com/faultline/faultline/internal/attachtest"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/scenarios"
-	"github.com/faultline/faultline/systems"
 	"github.com/faultline/faultline/workloads"
 )
 
@@ -121,21 +120,11 @@ func TestUserSystemErrors(t *testing.T) {
 	}
 }
 
-// composeProject starts etcd as docker compose would (testcluster), with
-// faultline's etcd image, removed when the test ends.
+// composeProject starts etcd as docker compose would (testcluster),
+// removed when the test ends.
 func composeProject(t *testing.T, cli *client.Client, project, restart string) []string {
 	t.Helper()
-	ctx := context.Background()
-	d, err := systems.Builtin("etcd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, img := range harness.ImagesOf(d, "") {
-		if err := docker.EnsureImage(ctx, cli, img, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ids, remove, err := testcluster.ComposeEtcd(ctx, cli, d.Image, project, restart)
+	ids, remove, err := attachtest.ComposeEtcd(context.Background(), cli, project, restart)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,10 +201,12 @@ nemesis:
 	for _, tc := range []struct{ src, want string }{
 		{"time_limit: 5s\ncluster:\n  system: etcd\n  attach: {project: no-such-project}\n", "compose project no-such-project matches no container"},
 		{fmt.Sprintf("time_limit: 5s\ncluster:\n  system: etcd\n  attach: {project: %s, services: [etcd9]}\n", project), "has no running service etcd9"},
+		{fmt.Sprintf("time_limit: 9s\ncluster:\n  system: etcd\n  attach: {labels: {com.docker.compose.project: %s}}\nnemesis:\n  timeline:\n    - {at: 1s, for: 2s, fault: {kind: isolate, node: n1}}\n", project),
+			`nemesis.timeline[0].fault names node "n1", which the attach selector did not find (it found`},
 	} {
 		os.WriteFile(path, []byte(tc.src), 0o644)
 		rep, err := runFile(t, path, nil)
-		if !errors.Is(err, docker.ErrAttach) || !strings.Contains(err.Error(), tc.want) {
+		if !(errors.Is(err, docker.ErrAttach) || errors.Is(err, scenarios.ErrInvalid)) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("error %v, want %q", err, tc.want)
 		}
 		assertClean(t, rep.RunID)

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 )
 
@@ -25,7 +27,7 @@ func (p *Prepare) Cmd(ctx context.Context, contextDir, out string) (*exec.Cmd, e
 		cmd.Dir = contextDir
 	}
 	cmd.Env = append(os.Environ(), "FAULTLINE_BUILD_OUT="+out)
-	for _, k := range sortedKeys(p.Env) {
+	for _, k := range slices.Sorted(maps.Keys(p.Env)) {
 		cmd.Env = append(cmd.Env, k+"="+p.Env[k])
 	}
 	return cmd, nil

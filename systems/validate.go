@@ -3,6 +3,7 @@ package systems
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path"
@@ -312,7 +313,7 @@ func (d *Definition) CheckCluster(paramLoc *yamlpos.Locator, n int, params map[s
 			return paramLoc.Errorf("nodes", "system %s runs with %d to %d nodes, not %d", d.Name, r.Min, r.Max, n)
 		}
 	}
-	for _, k := range sortedKeys(params) {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
 		p, ok := d.Params[k]
 		if !ok {
 			known := "it has none"
@@ -338,15 +339,6 @@ func (d *Definition) CheckCluster(paramLoc *yamlpos.Locator, n int, params map[s
 		return loc.Errorf("", "%v", err)
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // InsideTree refuses arguments that name files outside the working tree:

@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/harness"
-	"github.com/faultline/faultline/internal/testcluster"
+	"github.com/faultline/faultline/internal/attachtest"
 	"github.com/faultline/faultline/nemesis"
 )
 
@@ -32,11 +31,8 @@ func TestSIGKILLAttached(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	if _, err := harness.EnsureImages(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
 	project := fmt.Sprintf("flkill%d", time.Now().UnixNano()%1_000_000)
-	ids, remove, err := testcluster.ComposeEtcd(ctx, cli, "faultline/etcd:v3.6.16", project, "no")
+	ids, remove, err := attachtest.ComposeEtcd(ctx, cli, project, "no")
 	if err != nil {
 		t.Fatal(err)
 	}

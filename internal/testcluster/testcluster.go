@@ -15,8 +15,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
 	"github.com/faultline/faultline/docker"
@@ -72,46 +70,4 @@ func Start(ctx context.Context, cli *client.Client, n int, edit func(*docker.Nod
 			return specs, nil
 		},
 	})
-}
-
-// ComposeEtcd starts a three-member etcd cluster the way docker compose
-// would (its labels, a network of its own, the restart policy given), not
-// through faultline: what `cluster.attach: {project: ...}` finds. The
-// members are the compose services etcd1..etcd3. image is faultline's
-// etcd image, which must be in the engine. remove takes it all away.
-func ComposeEtcd(ctx context.Context, cli *client.Client, image, project, restart string) (ids []string, remove func(), err error) {
-	netName := project + "_default"
-	if _, err := cli.NetworkCreate(ctx, netName, network.CreateOptions{Driver: "bridge", Labels: map[string]string{"com.docker.compose.project": project}}); err != nil {
-		return nil, nil, err
-	}
-	remove = func() {
-		for _, id := range ids {
-			cli.ContainerRemove(context.Background(), id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		}
-		cli.NetworkRemove(context.Background(), netName)
-	}
-	initial := "etcd1=http://etcd1:2380,etcd2=http://etcd2:2380,etcd3=http://etcd3:2380"
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("etcd%d", i)
-		cfg := &container.Config{
-			Image: image,
-			Cmd: []string{"--name=" + name, "--data-dir=/data", "--listen-client-urls=http://0.0.0.0:2379", "--advertise-client-urls=http://" + name + ":2379",
-				"--listen-peer-urls=http://0.0.0.0:2380", "--initial-advertise-peer-urls=http://" + name + ":2380", "--initial-cluster=" + initial,
-				"--heartbeat-interval=100", "--election-timeout=1000"},
-			Labels: map[string]string{"com.docker.compose.project": project, "com.docker.compose.service": name, "com.docker.compose.container-number": "1"},
-		}
-		hc := &container.HostConfig{NetworkMode: container.NetworkMode(netName), RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(restart)}}
-		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{netName: {Aliases: []string{name}}}}
-		c, err := cli.ContainerCreate(ctx, cfg, hc, nc, nil, fmt.Sprintf("%s-%s-1", project, name))
-		if err != nil {
-			remove()
-			return nil, nil, err
-		}
-		ids = append(ids, c.ID)
-		if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
-			remove()
-			return nil, nil, err
-		}
-	}
-	return ids, remove, nil
 }
