@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,9 @@ func TestExampleSystems(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts clusters")
 	}
+	if _, err := harness.EnsureImages(context.Background(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		file string
 		want checker.Verdict
@@ -56,6 +60,8 @@ func TestExampleSystems(t *testing.T) {
 		{"../examples/mnesia/scenarios/split-brain.yaml", checker.Invalid, []string{"n1/data/mnesia/schema.DAT", "n3/data/mnesia/schema.DAT"}},
 		{"../examples/mnesia/scenarios/short-blip.yaml", checker.Valid, nil},
 		{"../examples/etcd-compose/etcd-compose.yaml", checker.Valid, nil},
+		// Services that build their own image from refkv's.
+		{"testdata/compose-build/compose-build.yaml", checker.Valid, nil},
 	} {
 		t.Run(strings.TrimPrefix(tc.file, "../examples/"), func(t *testing.T) {
 			rep, err := runFile(t, tc.file, nil)
