@@ -33,7 +33,6 @@ import (
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
-	"github.com/vishvananda/netlink"
 )
 
 // Labels on every object faultline creates.
@@ -345,17 +344,7 @@ func usedPrefixes(ctx context.Context, cli *client.Client) ([]netip.Prefix, erro
 		}
 	}
 	// Routes the host already has (VPNs, other bridges) are off limits too.
-	if routes, err := netlink.RouteList(nil, netlink.FAMILY_V4); err == nil {
-		for _, r := range routes {
-			if r.Dst == nil {
-				continue
-			}
-			if p, err := netip.ParsePrefix(r.Dst.String()); err == nil && p.Bits() > 0 {
-				used = append(used, p)
-			}
-		}
-	}
-	return used, nil
+	return append(used, hostRoutes()...), nil
 }
 
 func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/internal/testcluster"
+	"github.com/faultline/faultline/internal/testenv"
 )
 
 // TestClusterLifecycle starts a real 3-node cluster of the stand-in node,
@@ -24,9 +25,7 @@ import (
 // and removes everything (containers, network, volumes), leaving nothing
 // labelled behind.
 func TestClusterLifecycle(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts containers")
-	}
+	testenv.EndToEnd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cli, err := docker.Connect(ctx)
@@ -121,9 +120,7 @@ func TestClusterLifecycle(t *testing.T) {
 // Dockerfile gives ErrImage with their last output; an image neither there
 // nor buildable is named with what to do.
 func TestImageBuilds(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds images")
-	}
+	testenv.EndToEnd(t)
 	ctx := context.Background()
 	cli, err := docker.Connect(ctx)
 	if err != nil {

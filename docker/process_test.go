@@ -10,15 +10,14 @@ import (
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/internal/testcluster"
+	"github.com/faultline/faultline/internal/testenv"
 )
 
 // TestProcesses kills, restarts, pauses and resumes real nodes, keeps a
 // node's data folder across a kill, refuses a node of another run, and
 // removes a cluster with a node still paused.
 func TestProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts containers")
-	}
+	testenv.EndToEnd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cli, err := docker.Connect(ctx)
@@ -103,9 +102,7 @@ func TestProcesses(t *testing.T) {
 // TestAttachRefusals: attaching to containers faultline started for a run
 // is refused, naming the run; so are names that match nothing.
 func TestAttachRefusals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts containers")
-	}
+	testenv.EndToEnd(t)
 	ctx := context.Background()
 	cli, err := docker.Connect(ctx)
 	if err != nil {

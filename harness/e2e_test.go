@@ -16,6 +16,7 @@ import (
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/scenarios"
 )
@@ -82,6 +83,7 @@ func readResults(t *testing.T, dir string) harness.Report {
 // TestDefaultScenarioIsValid: etcd with linearizable reads survives the
 // default partitions; the run is stored in full and cleaned up.
 func TestDefaultScenarioIsValid(t *testing.T) {
+	testenv.EndToEnd(t)
 	rep, err := runScenario(t, "etcd-register.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +132,7 @@ func TestDefaultScenarioIsValid(t *testing.T) {
 // TestStaleReadsAreFound: serializable reads from an isolated member are
 // stale; the whole pipeline must say invalid and name the key.
 func TestStaleReadsAreFound(t *testing.T) {
+	testenv.EndToEnd(t)
 	rep, err := runScenario(t, "etcd-stale-reads.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -188,6 +191,7 @@ func TestStaleReadsAreFound(t *testing.T) {
 // TestRunErrors: what cannot run says why, keeps what it recorded and
 // leaves nothing behind.
 func TestRunErrors(t *testing.T) {
+	testenv.EndToEnd(t)
 	tests := []struct {
 		name  string
 		edit  func(*scenarios.Scenario)
@@ -250,6 +254,7 @@ func nemesisEvents(t *testing.T, dir string) []history.Record {
 // cluster and each verified by probes recorded with its event; etcd stays
 // linearizable.
 func TestPartitionShapes(t *testing.T) {
+	testenv.EndToEnd(t)
 	rep, err := runScenario(t, "etcd-partitions.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -282,6 +287,7 @@ func TestPartitionShapes(t *testing.T) {
 // TestGrayFaults: delayed, lossy, duplicating and rate-limited links on a
 // real cluster; etcd stays linearizable.
 func TestGrayFaults(t *testing.T) {
+	testenv.EndToEnd(t)
 	rep, err := runScenario(t, "etcd-gray.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -314,6 +320,7 @@ func TestGrayFaults(t *testing.T) {
 // whole cluster restarted; every node comes back on its data and etcd
 // stays linearizable.
 func TestProcessFaults(t *testing.T) {
+	testenv.EndToEnd(t)
 	rep, err := runScenario(t, "etcd-process.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -343,6 +350,7 @@ func TestProcessFaults(t *testing.T) {
 // TestWorkloads runs the set, counter and append workloads against etcd
 // under partitions and a leader kill; each checker must find etcd valid.
 func TestWorkloads(t *testing.T) {
+	testenv.EndToEnd(t)
 	for _, kind := range []string{"set", "counter", "append"} {
 		t.Run(kind, func(t *testing.T) {
 			rep, err := runScenario(t, "etcd-"+kind+".yaml", nil)
@@ -365,6 +373,7 @@ func TestWorkloads(t *testing.T) {
 // valid with linearizable reads, and invalid, like the Go client, once the
 // program is told to read serializably while a node is isolated.
 func TestPythonClient(t *testing.T) {
+	testenv.EndToEnd(t)
 	rep, err := runScenario(t, "etcd-python-client.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -412,6 +421,7 @@ func TestPythonClient(t *testing.T) {
 // TestShrink shrinks a failing run (two isolations of n1 with serializable
 // reads) to a smaller scenario that still fails.
 func TestShrink(t *testing.T) {
+	testenv.EndToEnd(t)
 	rep, err := runScenario(t, "etcd-stale-reads.yaml", func(s *scenarios.Scenario) {
 		s.TimeLimit = 14 * time.Second
 		s.Nemesis = scenarios.Nemesis{Timeline: []scenarios.TimedFault{

@@ -21,6 +21,7 @@ import (
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/scenarios"
 )
@@ -89,6 +90,7 @@ func assertHistoryKept(t *testing.T, rep harness.Report) {
 // on. The next fault needs that node: the run must stop with an error
 // naming the node, keep its history, and leave nothing behind.
 func TestNodeRemovedUnderneath(t *testing.T) {
+	testenv.EndToEnd(t)
 	src := `time_limit: 12s
 cluster: {system: refkv}
 nemesis:
@@ -157,6 +159,7 @@ func startFlakyEngine(t *testing.T) *flakyEngine {
 // recorded, say that cleanup is incomplete, and `faultline clean`'s removal
 // must finish the job once the engine answers again.
 func TestEngineFailsMidRun(t *testing.T) {
+	testenv.EndToEnd(t)
 	engine := startFlakyEngine(t)
 	src := `time_limit: 10s
 cluster: {system: refkv}

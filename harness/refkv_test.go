@@ -9,6 +9,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/scenarios"
 )
 
@@ -17,6 +18,7 @@ import (
 // under its port-scoped cut and missed under a cut of every port, and the
 // correct build is valid under both. Real containers, real rules.
 func TestRefKVDetection(t *testing.T) {
+	testenv.EndToEnd(t)
 	// With no umask to hide it, a store file created too open shows.
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)

@@ -18,6 +18,7 @@ import (
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/internal/attachtest"
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/scenarios"
 	"github.com/faultline/faultline/workloads"
@@ -44,9 +45,7 @@ func runFile(t *testing.T, path string, edit func(*scenarios.Scenario)) (harness
 // (examples/<system>/scenarios) and wants the verdict each one expects:
 // systems faultline knows only from their system file or compose file.
 func TestExampleSystems(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts clusters")
-	}
+	testenv.EndToEnd(t)
 	if _, err := harness.EnsureImages(context.Background(), io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +95,7 @@ func TestExampleSystems(t *testing.T) {
 // workload with an error naming the image or the node and its last log
 // lines, and leave nothing behind.
 func TestUserSystemErrors(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts clusters")
-	}
+	testenv.EndToEnd(t)
 	for _, tc := range []struct {
 		file  string
 		is    error
@@ -144,9 +141,7 @@ func composeProject(t *testing.T, cli *client.Client, project, restart string) [
 // healed; selectors that match nothing, or kills Docker would undo, are
 // refused before anything is touched.
 func TestAttach(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts clusters")
-	}
+	testenv.EndToEnd(t)
 	ctx := context.Background()
 	cli, err := docker.Connect(ctx)
 	if err != nil {

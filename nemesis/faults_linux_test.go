@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 )
 
@@ -42,6 +43,7 @@ func checkPairs(t *testing.T, nodes []testNode, port int, cut ...string) {
 }
 
 func TestDirections(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 3)
 	n := bind(t, nodes)
 	ctx := context.Background()
@@ -58,6 +60,7 @@ func TestDirections(t *testing.T) {
 }
 
 func TestPortScoped(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 2)
 	n := bind(t, nodes)
 	ctx := context.Background()
@@ -108,6 +111,7 @@ func TestPortScoped(t *testing.T) {
 var err error // set inside inNS closures
 
 func TestReject(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 2)
 	n := bind(t, nodes)
 	ctx := context.Background()
@@ -154,6 +158,7 @@ func TestReject(t *testing.T) {
 // datagrams. With 4000 datagrams at 30% the standard deviation of the
 // delivered share is 0.7 points; the tolerance is 3 points.
 func TestLoss(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 2)
 	n := bind(t, nodes)
 	ctx := context.Background()
@@ -212,6 +217,7 @@ func flood(t *testing.T, src, dst testNode, count int) int {
 // TestVerify: the verifier agrees with correct rules and catches rules that
 // are not what the nemesis believes (here, a table removed behind its back).
 func TestVerify(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 3)
 	n := bind(t, nodes)
 	ctx := context.Background()
@@ -245,6 +251,7 @@ func TestVerify(t *testing.T) {
 // TestProbeHost: the probe must find what every other test here relies on
 // and report netem as the kernel has it.
 func TestProbeHost(t *testing.T) {
+	testenv.EndToEnd(t)
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}

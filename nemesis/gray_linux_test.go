@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 )
 
@@ -93,6 +94,7 @@ func gray(t *testing.T, n *nemesis.Net, g nemesis.Gray) {
 }
 
 func TestDelay(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 2)
 	n := bind(t, nodes)
 	t.Cleanup(func() { n.Heal(context.Background()) })
@@ -135,6 +137,7 @@ func TestDelay(t *testing.T) {
 }
 
 func TestDuplicateReorderCorrupt(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 2)
 	n := bind(t, nodes)
 	t.Cleanup(func() { n.Heal(context.Background()) })
@@ -184,6 +187,7 @@ func TestDuplicateReorderCorrupt(t *testing.T) {
 }
 
 func TestCorrelatedLoss(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 2)
 	n := bind(t, nodes)
 	t.Cleanup(func() { n.Heal(context.Background()) })
@@ -212,6 +216,7 @@ func TestCorrelatedLoss(t *testing.T) {
 
 // TestRate measures TCP throughput through an 8 mbit/s cap (1 MB/s).
 func TestRate(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 2)
 	n := bind(t, nodes)
 	t.Cleanup(func() { n.Heal(context.Background()) })
@@ -258,6 +263,7 @@ func TestRate(t *testing.T) {
 // TestNetemEngine runs delay and loss through sch_netem where the kernel
 // has it. This project's machines lack netem, so here it skips and says so.
 func TestNetemEngine(t *testing.T) {
+	testenv.EndToEnd(t)
 	caps, err := nemesis.ProbeHost()
 	if err != nil {
 		t.Fatal(err)
@@ -285,6 +291,7 @@ func TestNetemEngine(t *testing.T) {
 // with the queue rule gone (the kernel would then let packets pass
 // undegraded) verification says so.
 func TestVerifyGray(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 2)
 	n := bind(t, nodes)
 	ctx := context.Background()

@@ -1,11 +1,15 @@
-// Package nemesis holds faultline's fault catalogue. For now: network
-// partitions, expressed as directed grudges and installed inside each node's
-// own network namespace as an nftables table that faultline owns.
+// Package nemesis holds faultline's fault catalogue: network partitions,
+// expressed as directed grudges (optionally scoped to ports and protocols),
+// gray links (loss, delay, duplication, reordering, corruption, rate caps),
+// and process faults (kill, pause, restart the cluster). Network faults are
+// installed inside each node's own network namespace, as an nftables table
+// and qdiscs that faultline owns; process faults act through Processes.
 //
-// Data enters as a Grudge (which node drops packets from which nodes), built
-// by a Shape from the node names and a seeded random source; the Net applies
-// it to the nodes' namespaces and heals them. Nothing here knows Docker: a
-// Node is a name, an address and the path of a network namespace
+// Data enters as a Fault; a partition's Grudge (which node drops packets
+// from which nodes) is built by a Shape from the node names and a seeded
+// random source, and the Net applies the desired state to the nodes'
+// namespaces, verifies it with probes and heals them. Nothing here knows
+// Docker: a Node is a name, an address and the path of a network namespace
 // (/proc/PID/ns/net for a container, /run/netns/NAME for a test).
 package nemesis
 

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 )
 
@@ -174,6 +175,7 @@ func bind(t *testing.T, nodes []testNode) *nemesis.Net {
 // checks, for every directed pair, that UDP datagrams arrive exactly when
 // the grudge allows them.
 func TestPartitionsWithRealPackets(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 3)
 	net := bind(t, nodes)
 	ctx := context.Background()
@@ -219,6 +221,7 @@ func TestPartitionsWithRealPackets(t *testing.T) {
 // TestHealRemovesOnlyFaultlineTable checks heal leaves other tables alone
 // and that the table is gone afterwards.
 func TestHealRemovesOnlyFaultlineTable(t *testing.T) {
+	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 2)
 	net := bind(t, nodes)
 	ctx := context.Background()
@@ -245,6 +248,7 @@ func TestHealRemovesOnlyFaultlineTable(t *testing.T) {
 }
 
 func TestGrudgeValidation(t *testing.T) {
+	testenv.EndToEnd(t)
 	net, err := nemesis.NewNet([]nemesis.Node{{Name: "n1", Addr: netip.MustParseAddr("10.231.0.1"), NetNS: "/nonexistent"}})
 	must(t, err)
 	err = net.Partition(context.Background(), nemesis.Partition{Grudge: nemesis.Grudge{"n1": {"n9"}}})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/report"
 )
 
@@ -74,6 +75,7 @@ func TestReportContent(t *testing.T) {
 // TestReportInBrowser opens the report in headless Chromium and reads the
 // page it rendered: the verdict and the three charts must be on it.
 func TestReportInBrowser(t *testing.T) {
+	testenv.EndToEnd(t)
 	browser := ""
 	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(b); err == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/internal/attachtest"
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 )
 
@@ -22,9 +23,7 @@ import (
 // namespaces, starts the killed container again, removes faultline's
 // marker and leaves every container there and running.
 func TestSIGKILLAttached(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts clusters")
-	}
+	testenv.EndToEnd(t)
 	ctx := context.Background()
 	cli, err := docker.Connect(ctx)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/faultline/faultline/internal/testenv"
 )
 
 func TestValidateAndList(t *testing.T) {
@@ -37,6 +39,7 @@ func TestValidateAndList(t *testing.T) {
 // and one invalid, and checks the exit code, the JUnit file and the
 // Markdown summary a CI job reads.
 func TestRunFolderForCI(t *testing.T) {
+	testenv.EndToEnd(t)
 	dir := t.TempDir()
 	for _, s := range []struct{ name, src string }{
 		{"a-register.yaml", "../../scenarios/etcd-register.yaml"},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 )
 
@@ -69,6 +70,7 @@ func startRun(t *testing.T, bin, store string) (*exec.Cmd, *bufio.Scanner) {
 }
 
 func TestCtrlCCleansUp(t *testing.T) {
+	testenv.EndToEnd(t)
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	store := filepath.Join(dir, "store")
@@ -123,6 +125,7 @@ func TestCtrlCCleansUp(t *testing.T) {
 // was left, and `faultline clean` must heal the nodes' namespaces and
 // remove containers and network.
 func TestSIGKILLThenClean(t *testing.T) {
+	testenv.EndToEnd(t)
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	store := filepath.Join(dir, "store")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 )
 
@@ -107,6 +108,7 @@ func runNodes(t *testing.T, runID string) []nemesis.Node {
 // run; and the history parses up to its last complete line and re-checks
 // with `faultline check`.
 func TestSIGKILLAnywhere(t *testing.T) {
+	testenv.EndToEnd(t)
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	scenario := filepath.Join(dir, "kill.yaml")
@@ -242,6 +244,7 @@ func TestSIGKILLAnywhere(t *testing.T) {
 // tears down, checks what it recorded, says it was interrupted and exits 4,
 // leaving nothing of its own behind.
 func TestSIGTERMInterrupts(t *testing.T) {
+	testenv.EndToEnd(t)
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	scenario := filepath.Join(dir, "term.yaml")

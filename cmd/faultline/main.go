@@ -1,14 +1,17 @@
 // Command faultline runs network-partition scenarios against a cluster in
-// Docker and checks the recorded history for linearizability.
+// Docker (any system its system file describes) and checks the recorded
+// history.
 //
-//	faultline run [-store DIR] [-junit F] [-summary F] SCENARIO|FOLDER...   run, check, report
-//	faultline validate SCENARIO|FOLDER...      check scenario files
-//	faultline list                             fault kinds, workloads, shipped scenarios
+//	faultline run [-store DIR] [-junit F] [-summary F] [-seed N] [-param K=V] SCENARIO|FOLDER...   run, check, report
+//	faultline replay STORE_DIR                 run a stored run again
+//	faultline shrink STORE_DIR                 find a smaller scenario that still fails
+//	faultline validate SCENARIO|FOLDER...      check scenario files (and the system files they name)
+//	faultline list                             fault kinds, workloads, built-in systems, shipped scenarios
 //	faultline check STORE_DIR|HISTORY          re-check a stored run or a Jepsen history offline
 //	faultline images                           build the built-in systems' images
 //	faultline clean [-all]                     heal and remove what killed runs left
 //
-// Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.
+// Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run, 4 interrupted.
 package main
 
 import (
