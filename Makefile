@@ -73,14 +73,21 @@ bench-systems: images
 	$(GO) run ./cmd/bench-systems -runs 3
 	$(GO) run ./cmd/bench-detect -seeds 5 examples/redis-sentinel/scenarios/isolate-master.yaml examples/mnesia/scenarios/split-brain.yaml
 
-# gofmt, go vet, and the builds a laptop needs: everything builds on macOS
-# (the nemesis says "not supported" there at run time), and the offline
-# parts (checker, history, scenarios) on Windows too.
-lint:
+# gofmt, go vet, golangci-lint (.golangci.yml: functions of at most 100
+# lines, staticcheck's bug finders), and the builds a laptop needs:
+# everything builds on macOS (the nemesis says "not supported" there at
+# run time), and the offline parts (checker, history, scenarios) on Windows
+# too. golangci-lint is installed from the Go module proxy when missing.
+GOLANGCI := $(shell $(GO) env GOPATH)/bin/golangci-lint
+$(GOLANGCI):
+	GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+
+lint: $(GOLANGCI)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=darwin $(GO) build ./...
 	GOOS=windows $(GO) build ./checker/... ./history/... ./scenarios/...
+	$(GOLANGCI) run ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -148,30 +148,50 @@ func CheckSet(records []history.Record, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	type addInfo struct {
-		done  int64 // completion time of an acknowledged add; -1 if not acknowledged
-		state history.Type
+	adds, reads, err := setOps(paired)
+	if err != nil {
+		return Result{}, err
 	}
-	type read struct {
-		call, ret int64
-		elems     map[int64]bool
+	res := Result{Verdict: Valid, Counts: counts, BudgetMS: opts.Budget.Milliseconds()}
+	for _, key := range slices.Sorted(maps.Keys(adds)) {
+		res.Keys = append(res.Keys, checkSetKey(key, adds[key], reads[key]))
 	}
-	adds := map[string]map[int64]addInfo{}
-	reads := map[string][]read{}
+	finish(&res, began)
+	return res, nil
+}
+
+// setAdd is one add of a set: when it was acknowledged (-1 if it was not)
+// and how it ended.
+type setAdd struct {
+	done  int64
+	state history.Type
+}
+
+// setRead is one successful whole-set read.
+type setRead struct {
+	call, ret int64
+	elems     map[int64]bool
+}
+
+// setOps sorts a set history's operations by key: the adds by element,
+// the successful reads.
+func setOps(paired []pairedOp) (map[string]map[int64]setAdd, map[string][]setRead, error) {
+	adds := map[string]map[int64]setAdd{}
+	reads := map[string][]setRead{}
 	for _, p := range paired {
 		key := p.inv.Key
 		switch p.inv.F {
 		case "add":
 			var v int64
 			if err := json.Unmarshal(p.inv.Value, &v); err != nil {
-				return Result{}, fmt.Errorf("%w: record %d: add needs a number, got %s", ErrBadHistory, p.inv.Index, p.inv.Value)
+				return nil, nil, fmt.Errorf("%w: record %d: add needs a number, got %s", ErrBadHistory, p.inv.Index, p.inv.Value)
 			}
-			if adds[key] == nil {
-				adds[key] = map[int64]addInfo{}
-			}
-			a := addInfo{done: -1, state: p.typ}
+			a := setAdd{done: -1, state: p.typ}
 			if p.typ == history.OK {
 				a.done = p.ret
+			}
+			if adds[key] == nil {
+				adds[key] = map[int64]setAdd{}
 			}
 			adds[key][v] = a
 		case "read":
@@ -180,74 +200,73 @@ func CheckSet(records []history.Record, opts Options) (Result, error) {
 			}
 			var list []int64
 			if err := json.Unmarshal(p.out, &list); err != nil {
-				return Result{}, fmt.Errorf("%w: record %d: read needs a list, got %s", ErrBadHistory, p.inv.Index, p.out)
+				return nil, nil, fmt.Errorf("%w: record %d: read needs a list, got %s", ErrBadHistory, p.inv.Index, p.out)
 			}
-			r := read{call: p.call, ret: p.ret, elems: map[int64]bool{}}
+			r := setRead{call: p.call, ret: p.ret, elems: map[int64]bool{}}
 			for _, v := range list {
 				r.elems[v] = true
 			}
 			reads[key] = append(reads[key], r)
 			if adds[key] == nil {
-				adds[key] = map[int64]addInfo{}
+				adds[key] = map[int64]setAdd{}
 			}
 		default:
-			return Result{}, fmt.Errorf("%w: record %d: unknown set operation %q", ErrBadHistory, p.inv.Index, p.inv.F)
+			return nil, nil, fmt.Errorf("%w: record %d: unknown set operation %q", ErrBadHistory, p.inv.Index, p.inv.F)
 		}
 	}
-	res := Result{Verdict: Valid, Counts: counts, BudgetMS: opts.Budget.Milliseconds()}
-	keys := slices.Sorted(maps.Keys(adds))
-	for _, key := range keys {
-		kr := KeyResult{Key: key, Verdict: Valid, Operations: len(adds[key]) + len(reads[key])}
-		rs := reads[key]
-		if len(rs) == 0 {
-			kr.Verdict, kr.Note = Unknown, "no successful read: nothing to compare the adds with"
-			res.Keys = append(res.Keys, kr)
+	return adds, reads, nil
+}
+
+// checkSetKey checks one set: acknowledged adds the final read lacks
+// (lost), elements nobody added (unexpected), acknowledged adds a later
+// read lacks (stale).
+func checkSetKey(key string, adds map[int64]setAdd, rs []setRead) KeyResult {
+	kr := KeyResult{Key: key, Verdict: Valid, Operations: len(adds) + len(rs)}
+	if len(rs) == 0 {
+		kr.Verdict, kr.Note = Unknown, "no successful read: nothing to compare the adds with"
+		return kr
+	}
+	slices.SortFunc(rs, func(a, b setRead) int { return int(a.ret - b.ret) })
+	final := rs[len(rs)-1]
+	var lost, unexpected, stale, recovered []int64
+	for v, a := range adds {
+		switch {
+		case a.state == history.OK && !final.elems[v] && a.done < final.call:
+			lost = append(lost, v)
+		case a.state == history.Info && final.elems[v]:
+			recovered = append(recovered, v)
+		}
+		if a.state != history.OK {
 			continue
 		}
-		slices.SortFunc(rs, func(a, b read) int { return int(a.ret - b.ret) })
-		final := rs[len(rs)-1]
-		var lost, unexpected, stale, recovered []int64
-		for v, a := range adds[key] {
-			switch {
-			case a.state == history.OK && !final.elems[v] && a.done < final.call:
-				lost = append(lost, v)
-			case a.state == history.Info && final.elems[v]:
-				recovered = append(recovered, v)
-			}
-			if a.state != history.OK {
-				continue
-			}
-			for _, r := range rs {
-				if r.call > a.done && !r.elems[v] {
-					stale = append(stale, v)
-					break
-				}
-			}
-		}
 		for _, r := range rs {
-			for v := range r.elems {
-				if _, ok := adds[key][v]; !ok && !slices.Contains(unexpected, v) {
-					unexpected = append(unexpected, v)
-				}
+			if r.call > a.done && !r.elems[v] {
+				stale = append(stale, v)
+				break
 			}
 		}
-		stale = slices.DeleteFunc(stale, func(v int64) bool { return slices.Contains(lost, v) })
-		for _, a := range []struct {
-			name string
-			vs   []int64
-		}{{"lost", lost}, {"unexpected", unexpected}, {"stale", stale}} {
-			if len(a.vs) > 0 {
-				kr.Verdict = Invalid
-				kr.Anomalies = append(kr.Anomalies, describeElems(a.name, a.vs))
-			}
-		}
-		if len(recovered) > 0 {
-			kr.Note = describeElems("recovered (unknown outcome, then read)", recovered)
-		}
-		res.Keys = append(res.Keys, kr)
 	}
-	finish(&res, began)
-	return res, nil
+	for _, r := range rs {
+		for v := range r.elems {
+			if _, ok := adds[v]; !ok && !slices.Contains(unexpected, v) {
+				unexpected = append(unexpected, v)
+			}
+		}
+	}
+	stale = slices.DeleteFunc(stale, func(v int64) bool { return slices.Contains(lost, v) })
+	for _, a := range []struct {
+		name string
+		vs   []int64
+	}{{"lost", lost}, {"unexpected", unexpected}, {"stale", stale}} {
+		if len(a.vs) > 0 {
+			kr.Verdict = Invalid
+			kr.Anomalies = append(kr.Anomalies, describeElems(a.name, a.vs))
+		}
+	}
+	if len(recovered) > 0 {
+		kr.Note = describeElems("recovered (unknown outcome, then read)", recovered)
+	}
+	return kr
 }
 
 func describeElems(what string, vs []int64) string {

@@ -65,14 +65,16 @@ type AttachedNode struct {
 	AutoRemove    bool
 }
 
-// Attach binds a run to running containers that somebody else started.
-// faultline owns only what it adds (its rules in their namespaces, its
-// marker volume); Remove heals nothing but removes the marker and starts
-// or thaws any of the containers a fault left stopped or paused. Nodes
-// are named by compose service (service-N for replicas), else by
-// container name; their addresses are on the first network all of them
-// share.
-func Attach(ctx context.Context, cli *client.Client, runID string, sel Selector) (*Cluster, []AttachedNode, error) {
+// attachedMatch is a running container a selector found, with its node name.
+type attachedMatch struct {
+	name string
+	insp container.InspectResponse
+}
+
+// findAttached lists the running containers a selector finds, refusing a
+// container of a faultline run, one that is not running, and names or
+// services that match nothing.
+func findAttached(ctx context.Context, cli *client.Client, sel Selector) ([]attachedMatch, error) {
 	f := filters.NewArgs()
 	switch {
 	case sel.Project != "":
@@ -86,17 +88,13 @@ func Attach(ctx context.Context, cli *client.Client, runID string, sel Selector)
 			}
 		}
 	case len(sel.Names) == 0:
-		return nil, nil, fmt.Errorf("%w: the selector names no project, container or label", ErrAttach)
+		return nil, fmt.Errorf("%w: the selector names no project, container or label", ErrAttach)
 	}
 	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: list containers: %v", ErrAttach, err)
+		return nil, fmt.Errorf("%w: list containers: %v", ErrAttach, err)
 	}
-	type match struct {
-		name string
-		insp container.InspectResponse
-	}
-	var found []match
+	var found []attachedMatch
 	seen := map[string]bool{}
 	for _, ct := range list {
 		name := containerName(ct)
@@ -111,17 +109,17 @@ func Attach(ctx context.Context, cli *client.Client, runID string, sel Selector)
 		}
 		insp, err := cli.ContainerInspect(ctx, ct.ID)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: inspect %s: %v", ErrAttach, name, err)
+			return nil, fmt.Errorf("%w: inspect %s: %v", ErrAttach, name, err)
 		}
 		if insp.Config != nil {
 			if run := insp.Config.Labels[LabelRun]; run != "" {
-				return nil, nil, fmt.Errorf("%w: %s belongs to faultline run %s; attach only to containers faultline did not start", ErrAttach, containerName(ct), run)
+				return nil, fmt.Errorf("%w: %s belongs to faultline run %s; attach only to containers faultline did not start", ErrAttach, containerName(ct), run)
 			}
 		}
 		if insp.State == nil || !insp.State.Running || insp.State.Paused {
-			return nil, nil, fmt.Errorf("%w: %s is not running (%s); start it first, faultline attaches only to a running cluster", ErrAttach, containerName(ct), ct.State)
+			return nil, fmt.Errorf("%w: %s is not running (%s); start it first, faultline attaches only to a running cluster", ErrAttach, containerName(ct), ct.State)
 		}
-		found = append(found, match{name: name, insp: insp})
+		found = append(found, attachedMatch{name: name, insp: insp})
 		seen[name] = true
 	}
 	// Compose replicas share a service name: number them as compose does.
@@ -137,21 +135,36 @@ func Attach(ctx context.Context, cli *client.Client, runID string, sel Selector)
 	if len(sel.Names) > 0 {
 		for _, n := range sel.Names {
 			if !seen[n] {
-				return nil, nil, fmt.Errorf("%w: no container named %s", ErrAttach, n)
+				return nil, fmt.Errorf("%w: no container named %s", ErrAttach, n)
 			}
 		}
 	}
 	if len(sel.Services) > 0 {
 		for _, s := range sel.Services {
 			if !seen[s] {
-				return nil, nil, fmt.Errorf("%w: compose project %s has no running service %s", ErrAttach, sel.Project, s)
+				return nil, fmt.Errorf("%w: compose project %s has no running service %s", ErrAttach, sel.Project, s)
 			}
 		}
 	}
 	if len(found) == 0 {
-		return nil, nil, fmt.Errorf("%w: %s matches no container", ErrAttach, sel)
+		return nil, fmt.Errorf("%w: %s matches no container", ErrAttach, sel)
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].name < found[j].name })
+	return found, nil
+}
+
+// Attach binds a run to running containers that somebody else started.
+// faultline owns only what it adds (its rules in their namespaces, its
+// marker volume); Remove heals nothing but removes the marker and starts
+// or thaws any of the containers a fault left stopped or paused. Nodes
+// are named by compose service (service-N for replicas), else by
+// container name; their addresses are on the first network all of them
+// share.
+func Attach(ctx context.Context, cli *client.Client, runID string, sel Selector) (*Cluster, []AttachedNode, error) {
+	found, err := findAttached(ctx, cli, sel)
+	if err != nil {
+		return nil, nil, err
+	}
 	netName, err := sharedNetwork(found[0].insp, func(yield func(container.InspectResponse) bool) {
 		for _, m := range found {
 			if !yield(m.insp) {

@@ -179,73 +179,88 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 	}
 	volumes := map[string]bool{}
 	for i, ns := range nodes {
-		mounts, err := c.mounts(ctx, cctx, ns, volumes, labels)
-		if err != nil {
+		if err := c.createNode(ctx, cctx, ns, addrs[i], volumes, labels); err != nil {
 			return c, err
 		}
-		nodeLabels := map[string]string{}
-		for k, v := range ns.Labels {
-			nodeLabels[k] = v
-		}
-		for k, v := range map[string]string{LabelFaultline: "true", LabelRun: spec.RunID, LabelNode: ns.Name, LabelOwner: Owner()} {
-			nodeLabels[k] = v
-		}
-		cfg := &container.Config{
-			Image:      ns.Image,
-			Hostname:   ns.Name,
-			Cmd:        ns.Cmd,
-			Entrypoint: ns.Entrypoint,
-			Env:        ns.Env,
-			WorkingDir: ns.WorkDir,
-			User:       ns.User,
-			Labels:     nodeLabels,
-			StopSignal: ns.StopSignal,
-		}
-		netName := "faultline-" + spec.RunID
-		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: addrs[i].String()}, Aliases: append([]string{ns.Name}, ns.Aliases...)},
-		}}
-		hc := &container.HostConfig{NetworkMode: container.NetworkMode(netName), Mounts: mounts, RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
-			ExtraHosts: ns.ExtraHosts, ReadonlyRootfs: ns.ReadOnly}
-		if ns.Init {
-			hc.Init = &ns.Init
-		}
-		if len(ns.Tmpfs) > 0 {
-			hc.Tmpfs = map[string]string{}
-			for _, t := range ns.Tmpfs {
-				hc.Tmpfs[t] = ""
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return c, fmt.Errorf("%w: %v", ErrStart, err)
-		}
-		created, err := cli.ContainerCreate(cctx, cfg, hc, nc, nil, fmt.Sprintf("faultline-%s-%s", spec.RunID, ns.Name))
-		if err != nil {
-			if cerrdefs.IsNotFound(err) {
-				return c, fmt.Errorf("%w: image %s of %s not found in the Docker engine", ErrImage, ns.Image, ns.Name)
-			}
-			return c, fmt.Errorf("%w: create %s: %v", ErrStart, ns.Name, err)
-		}
-		c.Nodes = append(c.Nodes, Node{Name: ns.Name, ContainerID: created.ID, Addr: addrs[i]})
 	}
+	return c, c.startNodes(ctx, cctx)
+}
+
+// createNode creates one node's container (and its volumes) on the run's
+// network at its address.
+func (c *Cluster) createNode(ctx, cctx context.Context, ns NodeSpec, addr netip.Addr, volumes map[string]bool, labels map[string]string) error {
+	mounts, err := c.mounts(ctx, cctx, ns, volumes, labels)
+	if err != nil {
+		return err
+	}
+	nodeLabels := map[string]string{}
+	for k, v := range ns.Labels {
+		nodeLabels[k] = v
+	}
+	for k, v := range map[string]string{LabelFaultline: "true", LabelRun: c.RunID, LabelNode: ns.Name, LabelOwner: Owner()} {
+		nodeLabels[k] = v
+	}
+	cfg := &container.Config{
+		Image:      ns.Image,
+		Hostname:   ns.Name,
+		Cmd:        ns.Cmd,
+		Entrypoint: ns.Entrypoint,
+		Env:        ns.Env,
+		WorkingDir: ns.WorkDir,
+		User:       ns.User,
+		Labels:     nodeLabels,
+		StopSignal: ns.StopSignal,
+	}
+	netName := "faultline-" + c.RunID
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: addr.String()}, Aliases: append([]string{ns.Name}, ns.Aliases...)},
+	}}
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(netName), Mounts: mounts, RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		ExtraHosts: ns.ExtraHosts, ReadonlyRootfs: ns.ReadOnly}
+	if ns.Init {
+		hc.Init = &ns.Init
+	}
+	if len(ns.Tmpfs) > 0 {
+		hc.Tmpfs = map[string]string{}
+		for _, t := range ns.Tmpfs {
+			hc.Tmpfs[t] = ""
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %v", ErrStart, err)
+	}
+	created, err := c.cli.ContainerCreate(cctx, cfg, hc, nc, nil, fmt.Sprintf("faultline-%s-%s", c.RunID, ns.Name))
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("%w: image %s of %s not found in the Docker engine", ErrImage, ns.Image, ns.Name)
+		}
+		return fmt.Errorf("%w: create %s: %v", ErrStart, ns.Name, err)
+	}
+	c.Nodes = append(c.Nodes, Node{Name: ns.Name, ContainerID: created.ID, Addr: addr})
+	return nil
+}
+
+// startNodes starts the created containers in order, each of which must
+// keep running.
+func (c *Cluster) startNodes(ctx, cctx context.Context) error {
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
 		if err := ctx.Err(); err != nil {
-			return c, fmt.Errorf("%w: %v", ErrStart, err)
+			return fmt.Errorf("%w: %v", ErrStart, err)
 		}
-		if err := cli.ContainerStart(cctx, n.ContainerID, container.StartOptions{}); err != nil {
-			return c, fmt.Errorf("%w: start %s: %v", ErrStart, n.Name, err)
+		if err := c.cli.ContainerStart(cctx, n.ContainerID, container.StartOptions{}); err != nil {
+			return fmt.Errorf("%w: start %s: %v", ErrStart, n.Name, err)
 		}
-		insp, err := cli.ContainerInspect(cctx, n.ContainerID)
+		insp, err := c.cli.ContainerInspect(cctx, n.ContainerID)
 		if err != nil {
-			return c, fmt.Errorf("%w: inspect %s: %v", ErrStart, n.Name, err)
+			return fmt.Errorf("%w: inspect %s: %v", ErrStart, n.Name, err)
 		}
 		if insp.State == nil || !insp.State.Running || insp.State.Pid == 0 {
-			return c, fmt.Errorf("%w: %s exited at once (exit code %d); its last lines: %s", ErrStart, n.Name, exitCode(insp), c.LogTail(cctx, n.Name, 10))
+			return fmt.Errorf("%w: %s exited at once (exit code %d); its last lines: %s", ErrStart, n.Name, exitCode(insp), c.LogTail(cctx, n.Name, 10))
 		}
 		n.Pid = insp.State.Pid
 	}
-	return c, nil
+	return nil
 }
 
 // mounts creates the node's volumes (its data folder's, and each named

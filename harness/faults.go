@@ -16,46 +16,23 @@ import (
 	"github.com/faultline/faultline/systems"
 )
 
-// faultFor turns a validated scenario entry into a fault of the catalogue;
-// the system's definition gives its port roles (ports: peer).
+// faultFor builds the fault of a validated scenario entry (the catalogue
+// is nemesis's); the system's definition gives its port roles (ports:
+// peer).
 func faultFor(d *systems.Definition, f scenarios.Fault) (nemesis.Fault, error) {
-	scope := nemesis.Scope{Protocols: f.Protocols}
 	ports, err := d.ResolvePorts(f.Ports)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNemesis, err)
 	}
+	var scope []nemesis.PortRange
 	for _, p := range ports {
-		scope.Ports = append(scope.Ports, nemesis.PortRange{Lo: p.Lo, Hi: p.Hi})
+		scope = append(scope, nemesis.PortRange{Lo: p.Lo, Hi: p.Hi})
 	}
-	partition := func(shape nemesis.Shape) nemesis.Fault {
-		return &nemesis.PartitionFault{Shape: shape, Direction: nemesis.Direction(f.Direction), Scope: scope, Action: nemesis.Action(f.Action), Flap: f.Flap}
+	fault, err := f.Build(scope)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNemesis, err)
 	}
-	switch f.Kind {
-	case "isolate":
-		return partition(nemesis.Isolate{Node: f.Node}), nil
-	case "halves":
-		return partition(nemesis.Halves{}), nil
-	case "majorities-ring":
-		return partition(nemesis.MajoritiesRing{}), nil
-	case "bridge":
-		return partition(nemesis.Bridge{Node: f.Node}), nil
-	case "one-way":
-		return partition(nemesis.OneWay{From: f.From, To: f.To}), nil
-	case "custom":
-		return partition(nemesis.Custom{G: nemesis.Grudge(f.Grudge)}), nil
-	case "gray":
-		return &nemesis.GrayFault{Links: nemesis.LinkSpec{From: f.From, To: f.To, Node: f.Node}, Template: nemesis.Gray{
-			Loss: f.Loss, Correlation: f.Correlation, Delay: f.Delay, Jitter: f.Jitter, Distribution: f.Distribution,
-			Duplicate: f.Duplicate, Reorder: f.Reorder, Corrupt: f.Corrupt, Rate: f.RateBPS(),
-		}}, nil
-	case "kill":
-		return &nemesis.KillFault{Node: f.Node}, nil
-	case "pause":
-		return &nemesis.PauseFault{Node: f.Node}, nil
-	case "restart-cluster":
-		return &nemesis.RestartClusterFault{}, nil
-	}
-	return nil, fmt.Errorf("%w: unknown fault %q", ErrNemesis, f.Kind)
+	return fault, nil
 }
 
 // checkFaults builds every fault of the scenario and refuses, before
@@ -191,7 +168,7 @@ func runNemesis(ctx context.Context, begin, stop time.Time, d *systems.Definitio
 			logf("fault %s", desc)
 			active.Store(desc)
 		}
-		resolved := resolve(s.spec, f)
+		resolved := nemesis.Resolved(s.spec, f)
 		held := ierr == nil && sleepUntil(injected.Add(s.hold))
 		heldFor := time.Since(injected).Truncate(time.Millisecond)
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -223,39 +200,4 @@ func between(rng *rand.Rand, lo, hi time.Duration) time.Duration {
 		return lo
 	}
 	return lo + time.Duration(rng.Int64N(int64(hi-lo)+1))
-}
-
-// resolve writes down what a fault actually did as a scenario entry that
-// does it again without any random choice: the partition as its exact
-// grudge, the node that was killed or paused, the node whose links were
-// degraded.
-func resolve(spec scenarios.Fault, f nemesis.Fault) scenarios.Fault {
-	out := spec
-	switch f := f.(type) {
-	case *nemesis.PartitionFault:
-		p := f.Applied()
-		out = scenarios.Fault{Kind: "custom", Direction: "to", Grudge: map[string][]string(p.Grudge), Ports: spec.Ports, Protocols: spec.Protocols, Action: spec.Action, Flap: spec.Flap}
-	case *nemesis.KillFault:
-		if k := f.Killed(); len(k) == 1 {
-			out.Node = k[0]
-		}
-	case *nemesis.PauseFault:
-		out.Node = f.Paused()
-	case *nemesis.GrayFault:
-		if spec.Node == "random" || spec.Node == "leader" {
-			// The node every degraded link touches.
-			count := map[string]int{}
-			links := f.Applied()
-			for _, l := range links {
-				count[l.From]++
-				count[l.To]++
-			}
-			for n, c := range count {
-				if c == len(links) {
-					out.Node = n
-				}
-			}
-		}
-	}
-	return out
 }

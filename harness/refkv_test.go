@@ -9,6 +9,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/scenarios"
 )
@@ -26,7 +27,7 @@ func TestRefKVDetection(t *testing.T) {
 		sc.Seed = 1
 		sc.TimeLimit = 20 * time.Second
 	}
-	check := func(t *testing.T, edit func(*scenarios.Scenario), want checker.Verdict) harness.Detection {
+	check := func(t *testing.T, edit func(*scenarios.Scenario), want checker.Verdict) checker.Detection {
 		t.Helper()
 		rep, err := runScenario(t, "bugs/heartbeat-port-fd.yaml", func(sc *scenarios.Scenario) {
 			shorten(sc)
@@ -35,7 +36,11 @@ func TestRefKVDetection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := harness.Detect(rep)
+		recs, err := history.ReadFile(filepath.Join(rep.StoreDir, harness.HistoryFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := checker.Detect(recs, rep.Result)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +61,7 @@ func TestRefKVDetection(t *testing.T) {
 		t.Logf("detected %.1fs after the first operation, first fault at %.1fs", d.After.Seconds(), d.FirstFault.Seconds())
 	})
 	weaken := func(sc *scenarios.Scenario) {
-		w, what, ok := harness.Weaker(sc)
+		w, what, ok := sc.Weaker()
 		if !ok || what != "every port cut instead of some" {
 			t.Fatalf("Weaker: %q %v", what, ok)
 		}
@@ -69,42 +74,6 @@ func TestRefKVDetection(t *testing.T) {
 		check(t, func(sc *scenarios.Scenario) { sc.Cluster.Params = map[string]string{"bug": "none"} }, checker.Valid)
 		check(t, func(sc *scenarios.Scenario) { sc.Cluster.Params = map[string]string{"bug": "none"}; weaken(sc) }, checker.Valid)
 	})
-}
-
-func TestWeaker(t *testing.T) {
-	cases := []struct {
-		in        scenarios.Fault
-		want      scenarios.Fault
-		what      string
-		hasWeaker bool
-	}{
-		{scenarios.Fault{Kind: "isolate", Node: "leader", Direction: "to", Action: "reject"},
-			scenarios.Fault{Kind: "isolate", Node: "leader", Direction: "both", Action: "reject"}, "cut both ways instead of one way", true},
-		{scenarios.Fault{Kind: "one-way", From: []string{"n1"}, To: []string{"n2"}},
-			scenarios.Fault{Kind: "one-way", From: []string{"n1"}, To: []string{"n2"}, Direction: "both"}, "cut both ways instead of one way", true},
-		{scenarios.Fault{Kind: "isolate", Node: "leader", Ports: scenarios.Ports{"7001"}, Protocols: []string{"tcp"}},
-			scenarios.Fault{Kind: "isolate", Node: "leader"}, "every port cut instead of some", true},
-		{scenarios.Fault{Kind: "gray", Node: "leader", Delay: 200 * time.Millisecond},
-			scenarios.Fault{Kind: "isolate", Node: "leader"}, "clean cut instead of gray", true},
-		{scenarios.Fault{Kind: "isolate", Node: "leader"}, scenarios.Fault{}, "", false},
-	}
-	for _, c := range cases {
-		sc := &scenarios.Scenario{Nemesis: scenarios.Nemesis{Faults: []scenarios.Fault{c.in}}}
-		got, what, ok := harness.Weaker(sc)
-		if ok != c.hasWeaker || what != c.what {
-			t.Errorf("%+v: got %q %v, want %q %v", c.in, what, ok, c.what, c.hasWeaker)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		if g := got.Nemesis.Faults[0]; g.Kind != c.want.Kind || g.Node != c.want.Node || g.Direction != c.want.Direction || len(g.Ports) != 0 && len(c.want.Ports) == 0 || g.Delay != c.want.Delay {
-			t.Errorf("%+v: weakened to %+v, want %+v", c.in, g, c.want)
-		}
-		if sc.Nemesis.Faults[0].Kind != c.in.Kind || len(sc.Nemesis.Faults[0].Ports) != len(c.in.Ports) {
-			t.Errorf("Weaker changed its input: %+v", sc.Nemesis.Faults[0])
-		}
-	}
 }
 
 // assertStorePermissions: what a run stores is readable, and writable by

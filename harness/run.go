@@ -21,11 +21,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/docker/docker/client"
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/docker"
@@ -33,6 +34,7 @@ import (
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/report"
 	"github.com/faultline/faultline/scenarios"
+	"github.com/faultline/faultline/systems"
 	"github.com/faultline/faultline/workloads"
 )
 
@@ -48,12 +50,11 @@ var (
 type Options struct {
 	// StoreRoot is where runs are stored; default "store".
 	StoreRoot string
-	// Log receives progress lines; default os.Stderr.
+	// Progress receives what the run is doing (the command draws a status
+	// line on a terminal from it); default: plain lines to Log.
+	Progress Progress
+	// Log receives progress lines when Progress is nil; default os.Stderr.
 	Log io.Writer
-	// Status draws a live status line on Log (a terminal) while the
-	// workload runs: elapsed / limit, ops/s, ok / fail / info, the fault in
-	// force. Progress lines still appear above it.
-	Status bool
 }
 
 // Timings are the measured phases of a run, in milliseconds.
@@ -87,396 +88,436 @@ type Report struct {
 // run could not be carried out (Docker, images, cluster, nemesis, Ctrl-C);
 // the report then says where the partial history is. Cleanup of containers,
 // network and rules happens in every case.
-func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep Report, err error) {
-	began := time.Now()
+//
+// A run is a sequence of steps over one state (run): prepare, start the
+// cluster, wait until it is ready, bind the nemesis, open the clients,
+// drive the workload and the faults, final reads, check. Each step that
+// creates something registers its undo; finish runs them, last first, and
+// writes results.json, replay.yaml and report.html whatever happened.
+func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (Report, error) {
+	r := newRun(ctx, sc, opts)
+	err := r.steps(r.prepare, r.startCluster, r.waitReady, r.bindNemesis, r.openClients, r.drive, r.finalReads, r.check)
+	return r.finish(err)
+}
+
+// run is one run's state, shared by its steps.
+type run struct {
+	ctx      context.Context
+	sc       scenarios.Scenario // the scenario as run (seed picked)
+	def      *systems.Definition
+	opts     Options
+	progress Progress
+	began    time.Time
+	rep      Report
+	// clusterStart is when the first container was asked for (after the
+	// images were built): the cluster ready time counts from it.
+	clusterStart time.Time
+	dir          string
+	undo         []func(error) error // what finish runs, last first
+
+	engine   nemesis.Engine
+	cli      *client.Client
+	h        *history.Writer
+	cluster  *docker.Cluster
+	rendered []systems.Node
+	nodes    []workloads.Node
+	adapter  workloads.Adapter // the workload's client
+	ready    workloads.Check   // nil: no readiness check
+	how      string            // what ready checks, for messages
+	leader   workloads.LeaderFunc
+	net      *nemesis.Net
+	clients  []workloads.Pinned
+	wcfg     workloads.Config
+	gen      workloads.Generator
+	stats    workloads.Stats
+}
+
+func newRun(ctx context.Context, sc *scenarios.Scenario, opts Options) *run {
 	if opts.StoreRoot == "" {
 		opts.StoreRoot = "store"
 	}
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
-	out := &statusWriter{w: opts.Log}
-	logf := func(format string, args ...any) { out.line(fmt.Sprintf("faultline: "+format, args...)) }
+	p := opts.Progress
+	if p == nil {
+		p = Lines(opts.Log)
+	}
+	return &run{ctx: ctx, sc: *sc, def: sc.Cluster.Def, opts: opts, progress: p, began: time.Now()}
+}
 
-	// Refuse faults this host cannot apply before anything starts.
-	engine, err := checkFaults(sc, sc.Cluster.Def)
+func (r *run) logf(format string, args ...any) { r.progress.Logf(format, args...) }
+
+// later registers an undo: it gets the run's error so far and returns it,
+// or the error the undo itself met when there was none.
+func (r *run) later(f func(error) error) { r.undo = append(r.undo, f) }
+
+// steps runs each step until one fails.
+func (r *run) steps(steps ...func() error) error {
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish undoes what the steps created, last first, and writes what the
+// store keeps of the run, also after an error.
+func (r *run) finish(err error) (Report, error) {
+	for i := len(r.undo) - 1; i >= 0; i-- {
+		err = r.undo[i](err)
+	}
+	rep := &r.rep
+	rep.Timings.TotalMS = time.Since(r.began).Milliseconds()
+	if err != nil && r.ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+		// Whatever failed, it failed because the run was stopped.
+		err = fmt.Errorf("%w: %v", ErrInterrupted, err)
+	}
+	if r.dir == "" {
+		return *rep, err
+	}
 	if err != nil {
-		return rep, err
+		rep.Error = err.Error()
 	}
-	run := *sc
-	def := run.Cluster.Def
-	if run.Seed == 0 {
-		run.Seed = mrand.Int64N(1<<53) + 1
+	if werr := checker.WriteJSON(filepath.Join(r.dir, ResultsFile), rep); werr != nil && err == nil {
+		err = fmt.Errorf("write results: %w", werr)
 	}
-	rep = Report{Scenario: run.Name, Seed: run.Seed, RunID: newRunID(began)}
-	dir, err := newStoreDir(opts.StoreRoot, run.Name, began)
+	if len(rep.Timeline) > 0 {
+		if rerr := writeReplay(r.dir, r.sc, rep.Timeline); rerr != nil {
+			r.logf("warning: %s not written: %v", ReplayFile, rerr)
+		}
+	}
+	if rerr := writeReport(r.dir, r.sc, *rep); rerr != nil {
+		r.logf("warning: %s not written: %v", report.File, rerr)
+	}
+	return *rep, err
+}
+
+// prepare refuses faults the host cannot apply, makes the store folder
+// with the scenario as run, connects to the engine, has the images built
+// and opens the history.
+func (r *run) prepare() error {
+	var err error
+	if r.engine, err = checkFaults(&r.sc, r.def); err != nil {
+		return err
+	}
+	if r.sc.Seed == 0 {
+		r.sc.Seed = mrand.Int64N(1<<53) + 1
+	}
+	r.rep = Report{Scenario: r.sc.Name, Seed: r.sc.Seed, RunID: newRunID(r.began)}
+	if r.dir, err = newStoreDir(r.opts.StoreRoot, r.sc.Name, r.began); err != nil {
+		return err
+	}
+	r.rep.StoreDir = r.dir
+	asRun, err := r.sc.Marshal()
 	if err != nil {
-		return rep, err
+		return fmt.Errorf("write scenario as run: %w", err)
 	}
-	rep.StoreDir = dir
-	defer func() {
-		rep.Timings.TotalMS = time.Since(began).Milliseconds()
-		if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
-			// Whatever failed, it failed because the run was stopped.
-			err = fmt.Errorf("%w: %v", ErrInterrupted, err)
-		}
-		if err != nil {
-			rep.Error = err.Error()
-		}
-		if werr := checker.WriteJSON(filepath.Join(dir, ResultsFile), rep); werr != nil && err == nil {
-			err = fmt.Errorf("write results: %w", werr)
-		}
-		if len(rep.Timeline) > 0 {
-			if rerr := writeReplay(dir, run, rep.Timeline); rerr != nil {
-				logf("warning: %s not written: %v", ReplayFile, rerr)
+	if err := os.WriteFile(filepath.Join(r.dir, ScenarioFile), asRun, 0o644); err != nil {
+		return fmt.Errorf("write scenario as run: %w", err)
+	}
+	r.logf("run %s of %s (seed %d), store %s", r.rep.RunID, r.sc.Name, r.sc.Seed, r.dir)
+	if r.cli, err = docker.Connect(r.ctx); err != nil {
+		return err
+	}
+	r.later(func(err error) error { r.cli.Close(); return err })
+	r.warnLeftovers()
+	if r.sc.Cluster.Attach == nil {
+		for _, img := range ImagesOf(r.def, r.sc.Cluster.Image) {
+			if err := docker.EnsureImage(r.ctx, r.cli, img, indented{r.progress}); err != nil {
+				return err
 			}
 		}
-		if rerr := writeReport(dir, run, rep); rerr != nil {
-			logf("warning: %s not written: %v", report.File, rerr)
-		}
-	}()
-	asRun, err := run.Marshal()
-	if err != nil {
-		return rep, fmt.Errorf("write scenario as run: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ScenarioFile), asRun, 0o644); err != nil {
-		return rep, fmt.Errorf("write scenario as run: %w", err)
+	if r.h, err = history.Create(filepath.Join(r.dir, HistoryFile), r.began); err != nil {
+		return err
 	}
-	logf("run %s of %s (seed %d), store %s", rep.RunID, run.Name, run.Seed, dir)
+	r.later(func(err error) error { r.h.Close(); return err })
+	return nil
+}
 
-	cli, err := docker.Connect(ctx)
+// warnLeftovers says what runs whose harness is gone left in the engine.
+func (r *run) warnLeftovers() {
+	all, err := docker.Leftovers(r.ctx, r.cli)
 	if err != nil {
-		return rep, err
+		return
 	}
-	defer cli.Close()
-	if all, err := docker.Leftovers(ctx, cli); err == nil {
-		var left []docker.Leftover
-		for _, l := range all {
-			if l.Liveness != docker.OwnerAlive {
-				left = append(left, l)
-			}
-		}
-		if len(left) > 0 {
-			logf("warning: %d faultline objects left by earlier runs (first: %s %s); `faultline clean` removes them", len(left), left[0].Kind, left[0].Name)
+	var left []docker.Leftover
+	for _, l := range all {
+		if l.Liveness != docker.OwnerAlive {
+			left = append(left, l)
 		}
 	}
-	if run.Cluster.Attach == nil {
-		for _, img := range ImagesOf(def, run.Cluster.Image) {
-			if err := docker.EnsureImage(ctx, cli, img, prefixWriter{opts.Log}); err != nil {
-				return rep, err
-			}
-		}
+	if len(left) > 0 {
+		r.logf("warning: %d faultline objects left by earlier runs (first: %s %s); `faultline clean` removes them", len(left), left[0].Kind, left[0].Name)
 	}
+}
 
-	h, err := history.Create(filepath.Join(dir, HistoryFile), began)
-	if err != nil {
-		return rep, err
-	}
-	defer h.Close()
-
-	// Cluster up, with teardown that runs whatever happens next.
-	clusterStart := time.Now()
-	if run.Cluster.Attach == nil {
+// startCluster starts the nodes (or attaches to running ones), with
+// teardown registered at once: logs saved, containers, network and
+// volumes removed.
+func (r *run) startCluster() error {
+	if r.sc.Cluster.Attach == nil {
 		params := ""
-		for _, k := range slices.Sorted(maps.Keys(run.Cluster.Params)) {
-			params += fmt.Sprintf(", %s %s", k, run.Cluster.Params[k])
+		for _, k := range slices.Sorted(maps.Keys(r.sc.Cluster.Params)) {
+			params += fmt.Sprintf(", %s %s", k, r.sc.Cluster.Params[k])
 		}
-		logf("starting %d-node %s cluster (%s%s)", len(run.NodeNames()), def.Name, def.Source, params)
+		r.logf("starting %d-node %s cluster (%s%s)", len(r.sc.NodeNames()), r.def.Name, r.def.Source, params)
 	}
-	cluster, rendered, err := startCluster(ctx, cli, run, rep.RunID, logf)
+	r.clusterStart = time.Now()
+	var err error
+	if r.cluster, r.rendered, err = startCluster(r.ctx, r.cli, r.sc, r.rep.RunID, r.logf); err != nil {
+		return err
+	}
+	r.later(r.teardown)
+	return nil
+}
+
+func (r *run) teardown(err error) error {
+	t := time.Now()
+	if r.sc.Cluster.Attach != nil {
+		r.logf("tearing down: saving node logs, restoring the attached containers, removing faultline's marker")
+	} else {
+		r.logf("tearing down: saving node logs, removing containers and network")
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), time.Minute)
+	defer cancel()
+	if lerr := r.cluster.SaveLogs(tctx, filepath.Join(r.dir, NodesDir), r.def.Logs); lerr != nil {
+		r.logf("warning: node logs incomplete: %v", lerr)
+	}
+	if rerr := r.cluster.Remove(tctx); rerr != nil {
+		r.logf("error: cleanup incomplete: %v; run `faultline clean`", rerr)
+		if err == nil {
+			err = fmt.Errorf("cleanup: %w", rerr)
+		}
+	}
+	r.rep.Timings.TeardownMS = time.Since(t).Milliseconds()
+	return err
+}
+
+// waitReady opens the clients' adapters, asks a client program what it
+// supports when the system relies on it, finds the readiness and leader
+// checks, and waits until every node is ready.
+func (r *run) waitReady() error {
+	r.nodes = clientNodes(r.rendered)
+	adapter, checks, closeClients, err := clients(r.sc, r.dir, r.nodes)
 	if err != nil {
-		return rep, err
+		return err
 	}
-	defer func() {
-		t := time.Now()
-		if run.Cluster.Attach != nil {
-			logf("tearing down: saving node logs, restoring the attached containers, removing faultline's marker")
-		} else {
-			logf("tearing down: saving node logs, removing containers and network")
-		}
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if lerr := cluster.SaveLogs(tctx, filepath.Join(dir, NodesDir), def.Logs); lerr != nil {
-			logf("warning: node logs incomplete: %v", lerr)
-		}
-		if rerr := cluster.Remove(tctx); rerr != nil {
-			logf("error: cleanup incomplete: %v; run `faultline clean`", rerr)
-			if err == nil {
-				err = fmt.Errorf("cleanup: %w", rerr)
-			}
-		}
-		rep.Timings.TeardownMS = time.Since(t).Milliseconds()
-	}()
-	wnodes := clientNodes(rendered)
-	adapter, checks, closeClients, err := clients(run, dir, wnodes)
-	if err != nil {
-		return rep, err
+	r.adapter = adapter
+	r.later(func(err error) error { closeClients(); return err })
+	if err := checkClientProgram(r.ctx, r.sc, checks, r.nodes); err != nil {
+		return err
 	}
-	defer closeClients()
-	if err := checkClientProgram(ctx, run, checks, wnodes); err != nil {
-		return rep, err
+	if r.ready, r.how, err = readyCheck(r.def, r.rendered, r.cluster, checks); err != nil {
+		return err
 	}
-	ready, how, err := readyCheck(def, rendered, cluster, checks)
-	if err != nil {
-		return rep, err
+	if r.leader, err = leaderFunc(r.def, r.rendered, r.cluster, checks); err != nil {
+		return err
 	}
-	leader, err := leaderFunc(def, rendered, cluster, checks)
-	if err != nil {
-		return rep, err
-	}
-	waitReady := func(ctx context.Context) error {
-		if ready == nil {
-			return nil
-		}
-		return workloads.WaitReady(ctx, wnodes, ready)
-	}
-	rctx, cancel := context.WithTimeout(ctx, run.Cluster.ReadyTimeout)
-	err = waitReady(rctx)
+	rctx, cancel := context.WithTimeout(r.ctx, r.sc.Cluster.ReadyTimeout)
+	err = r.isReady(rctx)
 	cancel()
 	if err != nil {
-		if ctx.Err() != nil {
-			return rep, fmt.Errorf("%w while waiting for the cluster", ErrInterrupted)
+		if r.ctx.Err() != nil {
+			return fmt.Errorf("%w while waiting for the cluster", ErrInterrupted)
 		}
-		return rep, notReady(ctx, err, how, cluster, run.Cluster.ReadyTimeout, dir)
+		return notReady(r.ctx, err, r.how, r.cluster, r.sc.Cluster.ReadyTimeout, r.dir)
 	}
-	rep.Timings.ClusterReadyMS = time.Since(clusterStart).Milliseconds()
-	if ready == nil {
-		logf("cluster started in %.1fs (system %s says no readiness check: the workload starts at once)", time.Since(clusterStart).Seconds(), def.Name)
+	since := time.Since(r.clusterStart)
+	r.rep.Timings.ClusterReadyMS = since.Milliseconds()
+	if r.ready == nil {
+		r.logf("cluster started in %.1fs (system %s says no readiness check: the workload starts at once)", since.Seconds(), r.def.Name)
 	} else {
-		logf("cluster ready in %.1fs (%s)", time.Since(clusterStart).Seconds(), how)
+		r.logf("cluster ready in %.1fs (%s)", since.Seconds(), r.how)
 	}
+	return nil
+}
 
-	// Nemesis bound to the nodes' namespaces; every exit path heals.
+// isReady waits for every node to pass the readiness check (none: at once).
+func (r *run) isReady(ctx context.Context) error {
+	if r.ready == nil {
+		return nil
+	}
+	return workloads.WaitReady(ctx, r.nodes, r.ready)
+}
+
+// bindNemesis binds the network faults to the nodes' namespaces; every
+// exit path heals.
+func (r *run) bindNemesis() error {
 	var nodes []nemesis.Node
-	for _, n := range cluster.Nodes {
+	for _, n := range r.cluster.Nodes {
 		nodes = append(nodes, nemesis.Node{Name: n.Name, Addr: n.Addr, NetNS: n.NetNS()})
 	}
-	net, err := nemesis.NewNet(nodes)
-	if err != nil {
-		return rep, err
+	var err error
+	if r.net, err = nemesis.NewNet(nodes); err != nil {
+		return err
 	}
-	net.SetSeed(uint64(run.Seed))
-	net.SetEngine(engine)
-	defer func() {
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	r.net.SetSeed(uint64(r.sc.Seed))
+	r.net.SetEngine(r.engine)
+	r.later(func(err error) error {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
 		defer cancel()
-		if herr := net.Heal(hctx); herr != nil && err == nil {
-			err = fmt.Errorf("%w: final heal: %v", ErrNemesis, herr)
+		if herr := r.net.Heal(hctx); herr != nil && err == nil {
+			return fmt.Errorf("%w: final heal: %v", ErrNemesis, herr)
 		}
-	}()
+		return err
+	})
+	return nil
+}
 
-	// Clients, one per logical process, pinned round-robin to the nodes.
-	var clients []workloads.Pinned
-	defer func() {
-		for _, c := range clients {
+// openClients opens one client per logical process, pinned round-robin to
+// the nodes, and makes the workload's generator.
+func (r *run) openClients() error {
+	r.later(func(err error) error {
+		for _, c := range r.clients {
 			c.Client.Close()
 		}
-	}()
-	for i := range run.Workload.Clients {
-		n := wnodes[i%len(wnodes)]
-		c, err := adapter.Open(ctx, n, run.Workload.Kind, i)
+		return err
+	})
+	w := r.sc.Workload
+	for i := range w.Clients {
+		n := r.nodes[i%len(r.nodes)]
+		c, err := r.adapter.Open(r.ctx, n, w.Kind, i)
 		if err != nil {
-			return rep, err
+			return err
 		}
-		clients = append(clients, workloads.Pinned{Node: n.Name, Client: c})
+		r.clients = append(r.clients, workloads.Pinned{Node: n.Name, Client: c})
 	}
-	wcfg := workloads.Config{
-		Kind: run.Workload.Kind, Keys: run.Workload.Keys, OpsPerKey: run.Workload.OpsPerKey, Rate: run.Workload.Rate,
-		Read: run.Workload.Mix.Read, Write: run.Workload.Mix.Write, CAS: run.Workload.Mix.CAS,
-		OpTimeout: run.Workload.OpTimeout, Seed: uint64(run.Seed),
+	r.wcfg = workloads.Config{
+		Kind: w.Kind, Keys: w.Keys, OpsPerKey: w.OpsPerKey, Rate: w.Rate,
+		Read: w.Mix.Read, Write: w.Mix.Write, CAS: w.Mix.CAS,
+		OpTimeout: w.OpTimeout, Seed: uint64(r.sc.Seed),
 	}
-	gen, err := workloads.NewGenerator(wcfg)
-	if err != nil {
-		return rep, err
-	}
+	var err error
+	r.gen, err = workloads.NewGenerator(r.wcfg)
+	return err
+}
 
-	logf("workload %s for %v: %d clients, %d keys, reads %s", run.Workload.Kind, run.TimeLimit, run.Workload.Clients, run.Workload.Keys, run.Workload.Reads)
+// drive runs the workload and the fault schedule together until the time
+// limit, then heals and records the heal. An interrupted run still checks
+// what it recorded (briefly), so the report says what it saw.
+func (r *run) drive() error {
+	w := r.sc.Workload
+	r.logf("workload %s for %v: %d clients, %d keys, reads %s", w.Kind, r.sc.TimeLimit, w.Clients, w.Keys, w.Reads)
 	workStart := time.Now()
-	stop := workStart.Add(run.TimeLimit)
-	var stats workloads.Stats
-	g, gctx := errgroup.WithContext(ctx)
+	stop := workStart.Add(r.sc.TimeLimit)
+	g, gctx := errgroup.WithContext(r.ctx)
 	g.Go(func() error {
 		var err error
-		stats, err = workloads.Run(gctx, stop, wcfg, gen, clients, h)
+		r.stats, err = workloads.Run(gctx, stop, r.wcfg, r.gen, r.clients, r.h)
 		return err
 	})
 	nm := &nemesis.Nemesis{
-		Net:  net,
-		Proc: cluster,
-		Env: nemesis.Env{
-			Nodes: net.Names(),
-			Rng:   mrand.New(mrand.NewPCG(uint64(run.Seed), 0xfa017)),
-		},
-		Record: recorder(h),
+		Net:    r.net,
+		Proc:   r.cluster,
+		Env:    nemesis.Env{Nodes: r.net.Names(), Rng: mrand.New(mrand.NewPCG(uint64(r.sc.Seed), 0xfa017))},
+		Record: recorder(r.h),
 	}
-	if leader != nil {
-		nm.Env.Leader = func(ctx context.Context) (string, error) { return leader(ctx, wnodes) }
+	if r.leader != nil {
+		nm.Env.Leader = func(ctx context.Context) (string, error) { return r.leader(ctx, r.nodes) }
 	}
 	var active atomic.Value // the fault in force, for the status line
 	active.Store("")
 	g.Go(func() error {
 		var err error
-		rep.Timeline, err = runNemesis(gctx, workStart, stop, def, run.Nemesis, nm, logf, &active)
+		r.rep.Timeline, err = runNemesis(gctx, workStart, stop, r.def, r.sc.Nemesis, nm, r.logf, &active)
 		return err
 	})
-	if opts.Status {
-		sctx, cancel := context.WithCancel(gctx)
-		defer cancel()
-		go out.run(sctx, func() string {
-			ok, fail, info := h.Completed()
-			el := time.Since(workStart)
-			s := fmt.Sprintf("faultline: %4.0fs / %v  %4.0f ops/s  ok %d  fail %d  info %d", el.Seconds(), run.TimeLimit, float64(ok+fail+info)/max(el.Seconds(), 0.001), ok, fail, info)
-			if f := active.Load().(string); f != "" {
-				s += "  fault: " + f
-			}
-			return s
-		})
-	}
+	done := r.progress.Workload(func() WorkloadState {
+		ok, fail, info := r.h.Completed()
+		return WorkloadState{Elapsed: time.Since(workStart), Limit: r.sc.TimeLimit, OK: ok, Fail: fail, Info: info, Fault: active.Load().(string)}
+	})
 	werr := g.Wait()
-	out.stop()
-	rep.Timings.WorkloadMS = time.Since(workStart).Milliseconds()
+	done()
+	r.rep.Timings.WorkloadMS = time.Since(workStart).Milliseconds()
 	if secs := time.Since(workStart).Seconds(); secs > 0 {
-		rep.OpsPerSecond = float64(stats.OK+stats.Fail+stats.Info) / secs
+		r.rep.OpsPerSecond = float64(r.stats.OK+r.stats.Fail+r.stats.Info) / secs
 	}
-	if herr := net.Heal(context.WithoutCancel(ctx)); herr != nil {
-		return rep, fmt.Errorf("%w: final heal: %v", ErrNemesis, herr)
+	if herr := r.net.Heal(context.WithoutCancel(r.ctx)); herr != nil {
+		return fmt.Errorf("%w: final heal: %v", ErrNemesis, herr)
 	}
 	if herr := nm.Record("heal", map[string]string{"why": "end of run"}); herr != nil && werr == nil {
 		werr = herr
 	}
-	if ctx.Err() != nil {
-		// Interrupted: still check what was recorded (briefly), so the
-		// report says what the run saw before it was stopped.
-		if err := h.Close(); err == nil {
-			if records, err := history.ReadFile(filepath.Join(dir, HistoryFile)); err == nil {
-				opts := checkerOptions(run.Checker, dir)
-				opts.Budget = min(opts.Budget, 10*time.Second)
-				logf("interrupted: checking the %d records made so far (at most %v; Ctrl-C again to stop now)", len(records), opts.Budget)
-				if res, err := checker.Check(records, run.Workload.Kind, opts); err == nil {
-					rep.Result = res
-				}
-			}
-		}
-		return rep, fmt.Errorf("%w; history kept in %s", ErrInterrupted, dir)
+	if r.ctx.Err() != nil {
+		r.checkInterrupted()
+		return fmt.Errorf("%w; history kept in %s", ErrInterrupted, r.dir)
 	}
-	if werr != nil {
-		return rep, werr
-	}
-	// Final reads of every key, once the cluster is whole again: what was
-	// acknowledged must still be there.
-	if len(gen.Final()) > 0 {
-		fctx, cancel := context.WithTimeout(ctx, run.Cluster.ReadyTimeout)
-		if err := waitReady(fctx); err != nil {
-			logf("warning: cluster not ready for the final reads: %v", err)
-		}
-		// Fresh process numbers above any a client used (each unknown
-		// outcome moved one client up by the number of clients).
-		first := len(clients) * int(stats.Info+1)
-		fstats, err := workloads.RunFinal(fctx, wcfg, gen, clients, first, h)
-		cancel()
-		if err != nil {
-			return rep, err
-		}
-		stats.OK, stats.Fail, stats.Info = stats.OK+fstats.OK, stats.Fail+fstats.Fail, stats.Info+fstats.Info
-	}
-	// The history is complete and on disk before checking begins.
-	if err := h.Close(); err != nil {
-		return rep, fmt.Errorf("close history: %w", err)
-	}
-	logf("workload done: %d ok, %d fail, %d info (%.0f ops/s)", stats.OK, stats.Fail, stats.Info, rep.OpsPerSecond)
-
-	records, err := history.ReadFile(filepath.Join(dir, HistoryFile))
-	if err != nil {
-		return rep, err
-	}
-	logf("checking %d records (budget %v)", len(records), run.Checker.Budget)
-	t := time.Now()
-	res, err := checker.Check(records, run.Workload.Kind, checkerOptions(run.Checker, dir))
-	if err != nil {
-		return rep, err
-	}
-	rep.Timings.CheckMS = time.Since(t).Milliseconds()
-	rep.Result = res
-	// The verdict goes to disk before teardown, so a harness killed while
-	// tearing down loses nothing it knew (the final write adds timings).
-	if werr := checker.WriteJSON(filepath.Join(dir, ResultsFile), rep); werr != nil {
-		logf("warning: %s not written yet: %v", ResultsFile, werr)
-	}
-	return rep, nil
+	return werr
 }
 
-// checkerOptions are the scenario's checker settings, with visualizations
-// written into dir.
-func checkerOptions(c scenarios.Checker, dir string) checker.Options {
-	return checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir}
-}
-
-// statusWriter writes progress lines and, on a terminal, keeps a live
-// status line below them.
-type statusWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	status string // the line on screen now, "" when none
-	done   chan struct{}
-}
-
-func (s *statusWriter) line(l string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.status != "" {
-		fmt.Fprint(s.w, "\r\033[K")
-	}
-	fmt.Fprintln(s.w, l)
-	if s.status != "" {
-		fmt.Fprint(s.w, s.status)
-	}
-}
-
-// run redraws the status line twice a second until ctx ends.
-func (s *statusWriter) run(ctx context.Context, status func() string) {
-	s.mu.Lock()
-	s.done = make(chan struct{})
-	done := s.done
-	s.mu.Unlock()
-	defer close(done)
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		line := status()
-		if len(line) > 160 {
-			line = line[:157] + "..."
-		}
-		s.mu.Lock()
-		fmt.Fprint(s.w, "\r\033[K"+line)
-		s.status = line
-		s.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// stop clears the status line for good.
-func (s *statusWriter) stop() {
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
-	if done == nil {
+// checkInterrupted checks what an interrupted run recorded, within at most
+// 10 s.
+func (r *run) checkInterrupted() {
+	if err := r.h.Close(); err != nil {
 		return
 	}
-	// The drawing goroutine ends with its context; wait for it, then clear.
-	select {
-	case <-done:
-	case <-time.After(time.Second):
+	records, err := history.ReadFile(filepath.Join(r.dir, HistoryFile))
+	if err != nil {
+		return
 	}
-	s.mu.Lock()
-	if s.status != "" {
-		fmt.Fprint(s.w, "\r\033[K")
-		s.status = ""
+	opts := CheckerOptions(r.sc.Checker, r.dir)
+	opts.Budget = min(opts.Budget, 10*time.Second)
+	r.logf("interrupted: checking the %d records made so far (at most %v; Ctrl-C again to stop now)", len(records), opts.Budget)
+	if res, err := checker.Check(records, r.sc.Workload.Kind, opts); err == nil {
+		r.rep.Result = res
 	}
-	s.mu.Unlock()
+}
+
+// finalReads reads every key once the cluster is whole again: what was
+// acknowledged must still be there.
+func (r *run) finalReads() error {
+	if len(r.gen.Final()) == 0 {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(r.ctx, r.sc.Cluster.ReadyTimeout)
+	defer cancel()
+	if err := r.isReady(fctx); err != nil {
+		r.logf("warning: cluster not ready for the final reads: %v", err)
+	}
+	// Fresh process numbers above any a client used (each unknown outcome
+	// moved one client up by the number of clients).
+	first := len(r.clients) * int(r.stats.Info+1)
+	fstats, err := workloads.RunFinal(fctx, r.wcfg, r.gen, r.clients, first, r.h)
+	if err != nil {
+		return err
+	}
+	r.stats.OK, r.stats.Fail, r.stats.Info = r.stats.OK+fstats.OK, r.stats.Fail+fstats.Fail, r.stats.Info+fstats.Info
+	return nil
+}
+
+// check closes the history (it is on disk before checking begins), checks
+// it, and writes the verdict before teardown, so a harness killed while
+// tearing down loses nothing it knew (finish adds the timings).
+func (r *run) check() error {
+	if err := r.h.Close(); err != nil {
+		return fmt.Errorf("close history: %w", err)
+	}
+	r.logf("workload done: %d ok, %d fail, %d info (%.0f ops/s)", r.stats.OK, r.stats.Fail, r.stats.Info, r.rep.OpsPerSecond)
+	records, err := history.ReadFile(filepath.Join(r.dir, HistoryFile))
+	if err != nil {
+		return err
+	}
+	r.logf("checking %d records (budget %v)", len(records), r.sc.Checker.Budget)
+	t := time.Now()
+	res, err := checker.Check(records, r.sc.Workload.Kind, CheckerOptions(r.sc.Checker, r.dir))
+	if err != nil {
+		return err
+	}
+	r.rep.Timings.CheckMS = time.Since(t).Milliseconds()
+	r.rep.Result = res
+	if werr := checker.WriteJSON(filepath.Join(r.dir, ResultsFile), r.rep); werr != nil {
+		r.logf("warning: %s not written yet: %v", ResultsFile, werr)
+	}
+	return nil
+}
+
+// CheckerOptions are a scenario's checker settings, with visualizations
+// written into dir: the one mapping from a scenario to the checker.
+func CheckerOptions(c scenarios.Checker, dir string) checker.Options {
+	return checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir}
 }
 
 // writeReplay writes the scenario again with the faults it applied as an
@@ -521,14 +562,4 @@ func newRunID(t time.Time) string {
 	var b [3]byte
 	rand.Read(b[:])
 	return t.UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b[:])
-}
-
-// prefixWriter indents build output under faultline's own lines.
-type prefixWriter struct{ w io.Writer }
-
-func (p prefixWriter) Write(b []byte) (int, error) {
-	if _, err := fmt.Fprintf(p.w, "  | %s", b); err != nil {
-		return 0, err
-	}
-	return len(b), nil
 }

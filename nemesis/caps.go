@@ -53,30 +53,47 @@ func (c Capabilities) String() string {
 	return fmt.Sprintf("has %s; lacks %s", strings.Join(have, ", "), strings.Join(lack, ", "))
 }
 
+// Needer is a fault that needs kernel features on this host.
+type Needer interface {
+	Needs() []Feature
+}
+
+var (
+	_ Needer = (*PartitionFault)(nil)
+	_ Needer = (*GrayFault)(nil)
+)
+
 // Needs lists the features a fault needs on this host, and nil for faults
-// that act through processes only. Gray faults that need packets held,
-// copied or changed use the NFQUEUE stage.
+// that act through processes only.
 func Needs(f Fault) []Feature {
-	switch f := f.(type) {
-	case *PartitionFault:
-		if f.Action == Reject {
-			return []Feature{FeatNFTables, FeatReject}
-		}
-		return []Feature{FeatNFTables}
-	case *GrayFault:
-		g := f.Template
-		need := []Feature{FeatNFTables}
-		if g.needsQueue() {
-			need = append(need, FeatNFQueue)
-		} else if g.Loss > 0 {
-			need = append(need, FeatNumgen)
-		}
-		if g.Rate > 0 {
-			need = append(need, FeatHTB)
-		}
-		return need
+	if n, ok := f.(Needer); ok {
+		return n.Needs()
 	}
 	return nil
+}
+
+// Needs is nftables, and its reject expression for a rejecting cut.
+func (f *PartitionFault) Needs() []Feature {
+	if f.Action == Reject {
+		return []Feature{FeatNFTables, FeatReject}
+	}
+	return []Feature{FeatNFTables}
+}
+
+// Needs is nftables, and: the NFQUEUE stage for faults that hold, copy or
+// change packets, numgen for plain loss, HTB for a rate cap.
+func (f *GrayFault) Needs() []Feature {
+	g := f.Template
+	need := []Feature{FeatNFTables}
+	if g.needsQueue() {
+		need = append(need, FeatNFQueue)
+	} else if g.Loss > 0 {
+		need = append(need, FeatNumgen)
+	}
+	if g.Rate > 0 {
+		need = append(need, FeatHTB)
+	}
+	return need
 }
 
 // Engine picks the gray engine for this host: netem where the kernel has

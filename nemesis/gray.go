@@ -37,27 +37,31 @@ type Gray struct {
 	Rate uint64 `json:"rate_bps,omitempty"`
 }
 
-// Validate checks the values.
+// Validate checks the values; the error is a *FieldError naming the
+// scenario field at fault.
 func (g Gray) Validate() error {
-	for name, pct := range map[string]float64{"loss": g.Loss, "correlation": g.Correlation, "duplicate": g.Duplicate, "reorder": g.Reorder, "corrupt": g.Corrupt} {
-		if pct < 0 || pct > 100 {
-			return fmt.Errorf("%s %v%% is not between 0 and 100", name, pct)
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"loss", g.Loss}, {"correlation", g.Correlation}, {"duplicate", g.Duplicate}, {"reorder", g.Reorder}, {"corrupt", g.Corrupt}} {
+		if p.v < 0 || p.v > 100 {
+			return fieldErr(p.name, "is a percentage between 0 and 100, got %v", p.v)
 		}
 	}
 	if g.Delay < 0 || g.Jitter < 0 {
-		return fmt.Errorf("delay and jitter must not be negative")
+		return fieldErr("delay", "delay and jitter must not be negative")
 	}
 	if g.Jitter > 0 && g.Delay == 0 {
-		return fmt.Errorf("jitter needs a delay")
+		return fieldErr("jitter", "needs a delay")
 	}
 	if g.Reorder > 0 && g.Delay == 0 {
-		return fmt.Errorf("reorder needs a delay: reordered packets are the ones sent without it")
+		return fieldErr("reorder", "needs a delay: reordered packets are the ones sent without it")
 	}
 	if g.Correlation > 0 && g.Loss == 0 {
-		return fmt.Errorf("correlation applies to loss, and loss is 0")
+		return fieldErr("correlation", "applies to loss, and loss is not set")
 	}
 	if g.Distribution != "" && g.Distribution != "uniform" && g.Distribution != "normal" {
-		return fmt.Errorf("distribution must be uniform or normal, got %q", g.Distribution)
+		return fieldErr("distribution", "must be uniform or normal, got %q", g.Distribution)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ package nemesis
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -38,18 +39,20 @@ var (
 type Grudge map[string][]string
 
 // Validate checks that every node the grudge names is in nodes and that no
-// node holds a grudge against itself.
+// node holds a grudge against itself (nil nodes: names are not checked).
+// The error is a *FieldError naming the grudge's entry.
 func (g Grudge) Validate(nodes []string) error {
-	for dst, srcs := range g {
-		if !slices.Contains(nodes, dst) {
-			return fmt.Errorf("%w %q in grudge", ErrUnknownNode, dst)
+	known := func(n string) bool { return nodes == nil || slices.Contains(nodes, n) }
+	for _, dst := range slices.Sorted(maps.Keys(g)) {
+		if !known(dst) {
+			return &FieldError{Field: "grudge", Msg: fmt.Sprintf("no node %q in this cluster (nodes are %s)", dst, strings.Join(nodes, ", ")), Err: ErrUnknownNode}
 		}
-		for _, src := range srcs {
-			if !slices.Contains(nodes, src) {
-				return fmt.Errorf("%w %q in grudge of %s", ErrUnknownNode, src, dst)
+		for _, src := range g[dst] {
+			if !known(src) {
+				return &FieldError{Field: "grudge." + dst, Msg: fmt.Sprintf("%q cannot be dropped by %s: no such node", src, dst), Err: ErrUnknownNode}
 			}
 			if src == dst {
-				return fmt.Errorf("node %s cannot drop its own packets", dst)
+				return fieldErr("grudge."+dst, "%q cannot be dropped by %s: a node cannot drop its own packets", src, dst)
 			}
 		}
 	}

@@ -165,12 +165,6 @@ func TestFaultValidation(t *testing.T) {
 			}
 		})
 	}
-	if bps, err := scenarios.ParseRate("256kbit"); err != nil || bps != 256000 {
-		t.Errorf("256kbit = %d, %v", bps, err)
-	}
-	if bps, err := scenarios.ParseRate("1mbps"); err != nil || bps != 8_000_000 {
-		t.Errorf("1mbps = %d, %v", bps, err)
-	}
 }
 
 func TestTimelineValidation(t *testing.T) {
@@ -196,5 +190,41 @@ func TestTimelineValidation(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestWeaker(t *testing.T) {
+	cases := []struct {
+		in        scenarios.Fault
+		want      scenarios.Fault
+		what      string
+		hasWeaker bool
+	}{
+		{scenarios.Fault{Kind: "isolate", Node: "leader", Direction: "to", Action: "reject"},
+			scenarios.Fault{Kind: "isolate", Node: "leader", Direction: "both", Action: "reject"}, "cut both ways instead of one way", true},
+		{scenarios.Fault{Kind: "one-way", From: []string{"n1"}, To: []string{"n2"}},
+			scenarios.Fault{Kind: "one-way", From: []string{"n1"}, To: []string{"n2"}, Direction: "both"}, "cut both ways instead of one way", true},
+		{scenarios.Fault{Kind: "isolate", Node: "leader", Ports: scenarios.Ports{"7001"}, Protocols: []string{"tcp"}},
+			scenarios.Fault{Kind: "isolate", Node: "leader"}, "every port cut instead of some", true},
+		{scenarios.Fault{Kind: "gray", Node: "leader", Delay: 200 * time.Millisecond},
+			scenarios.Fault{Kind: "isolate", Node: "leader"}, "clean cut instead of gray", true},
+		{scenarios.Fault{Kind: "isolate", Node: "leader"}, scenarios.Fault{}, "", false},
+	}
+	for _, c := range cases {
+		sc := &scenarios.Scenario{Nemesis: scenarios.Nemesis{Faults: []scenarios.Fault{c.in}}}
+		got, what, ok := sc.Weaker()
+		if ok != c.hasWeaker || what != c.what {
+			t.Errorf("%+v: got %q %v, want %q %v", c.in, what, ok, c.what, c.hasWeaker)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if g := got.Nemesis.Faults[0]; g.Kind != c.want.Kind || g.Node != c.want.Node || g.Direction != c.want.Direction || len(g.Ports) != 0 && len(c.want.Ports) == 0 || g.Delay != c.want.Delay {
+			t.Errorf("%+v: weakened to %+v, want %+v", c.in, g, c.want)
+		}
+		if sc.Nemesis.Faults[0].Kind != c.in.Kind || len(sc.Nemesis.Faults[0].Ports) != len(c.in.Ports) {
+			t.Errorf("Weaker changed its input: %+v", sc.Nemesis.Faults[0])
+		}
 	}
 }

@@ -15,12 +15,11 @@ package scenarios
 
 import (
 	"errors"
-	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/systems"
 )
 
@@ -215,131 +214,13 @@ type TimedFault struct {
 	Fault Fault         `yaml:"fault" json:"fault"`
 }
 
-// Fault is one entry of the nemesis' repertoire. Which fields apply depends
-// on Kind; see docs/faults.md.
-type Fault struct {
-	// Kind is a partition shape (isolate, halves, majorities-ring, bridge,
-	// one-way, custom), a gray fault (gray) or a process fault (kill,
-	// pause, restart-cluster).
-	Kind string `yaml:"kind" json:"kind,omitempty"`
-	// Node picks the node for isolate, bridge, kill, pause and gray: a
-	// name, "random" (the default) or "leader".
-	Node string `yaml:"node,omitempty" json:"node,omitempty"`
-	// Direction orients a partition: both (default; to for one-way and
-	// custom), to (packets to the target side are dropped) or from.
-	Direction string `yaml:"direction,omitempty" json:"direction,omitempty"`
-	// Ports and Protocols limit a partition to some traffic: port numbers,
-	// ranges ("9100-9105") and the system's port roles (peer, client), for
-	// example `ports: peer` to cut replication and keep the client port
-	// open.
-	Ports     Ports    `yaml:"ports,omitempty" json:"ports,omitempty"`
-	Protocols []string `yaml:"protocols,omitempty" json:"protocols,omitempty"`
-	// Action is drop (default, silent) or reject (TCP reset, ICMP
-	// unreachable).
-	Action string `yaml:"action,omitempty" json:"action,omitempty"`
-	// Flap switches the partition off and on again at this interval while
-	// it is held.
-	Flap time.Duration `yaml:"flap,omitempty" json:"flap,omitempty"`
-	// Grudge is the custom partition: each node maps to the nodes whose
-	// packets it drops.
-	Grudge map[string][]string `yaml:"grudge,omitempty" json:"grudge,omitempty"`
-	// From and To select directed links: one-way drops From's packets to
-	// To; gray degrades every link From x To (all nodes when one is empty).
-	From []string `yaml:"from,omitempty" json:"from,omitempty"`
-	To   []string `yaml:"to,omitempty" json:"to,omitempty"`
-	// Gray degradation of each selected link (percentages are 0-100):
-	// random loss, correlated with the previous packet's fate; delay with
-	// jitter drawn from distribution (uniform or normal); duplication;
-	// reordering (packets sent without the delay); corruption; a rate cap
-	// such as "1mbit".
-	Loss         float64       `yaml:"loss,omitempty" json:"loss,omitempty"`
-	Correlation  float64       `yaml:"correlation,omitempty" json:"correlation,omitempty"`
-	Delay        time.Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
-	Jitter       time.Duration `yaml:"jitter,omitempty" json:"jitter,omitempty"`
-	Distribution string        `yaml:"distribution,omitempty" json:"distribution,omitempty"`
-	Duplicate    float64       `yaml:"duplicate,omitempty" json:"duplicate,omitempty"`
-	Reorder      float64       `yaml:"reorder,omitempty" json:"reorder,omitempty"`
-	Corrupt      float64       `yaml:"corrupt,omitempty" json:"corrupt,omitempty"`
-	Rate         string        `yaml:"rate,omitempty" json:"rate,omitempty"`
-}
+// Fault is one entry of the nemesis' repertoire: its kind and the fields
+// that kind takes (docs/faults.md). The catalogue of kinds, with every
+// rule a fault must follow, is package nemesis's.
+type Fault = nemesis.Spec
 
-// Ports is a fault's port scope: each entry a port ("2380"), a range
-// ("9100-9105") or a role of the system's ports ("peer", "client"). In YAML
-// one entry or a list, numbers or strings.
-type Ports []string
-
-// UnmarshalYAML takes a number, a string or a list of them.
-func (p *Ports) UnmarshalYAML(unmarshal func(any) error) error {
-	var list []any
-	if err := unmarshal(&list); err != nil {
-		var one any
-		if err := unmarshal(&one); err != nil {
-			return err
-		}
-		list = []any{one}
-	}
-	out := make(Ports, 0, len(list))
-	for _, v := range list {
-		switch v := v.(type) {
-		case string:
-			out = append(out, v)
-		case uint64:
-			out = append(out, strconv.FormatUint(v, 10))
-		case int64:
-			out = append(out, strconv.FormatInt(v, 10))
-		case int:
-			out = append(out, strconv.Itoa(v))
-		case float64:
-			out = append(out, strconv.FormatFloat(v, 'f', -1, 64))
-		default:
-			return fmt.Errorf("ports: %v is not a port, a range such as \"9100-9105\" or a role (peer, client)", v)
-		}
-	}
-	*p = out
-	return nil
-}
-
-// MarshalYAML writes numbers as numbers.
-func (p Ports) MarshalYAML() (any, error) {
-	out := make([]any, len(p))
-	for i, s := range p {
-		if n, err := strconv.Atoi(s); err == nil {
-			out[i] = n
-		} else {
-			out[i] = s
-		}
-	}
-	return out, nil
-}
-
-// RateBPS is the gray rate cap in bits per second (0: none). The scenario
-// was validated, so the rate parses.
-func (f Fault) RateBPS() uint64 {
-	bps, _ := ParseRate(f.Rate)
-	return bps
-}
-
-// ParseRate reads a rate as tc writes it: "1mbit", "512kbit", "10gbit",
-// "800bit", or in bytes "1mbps" (8 mbit). Empty is 0.
-func ParseRate(s string) (uint64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	units := []struct {
-		suffix string
-		mult   float64
-	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"bit", 1}, {"bps", 8}}
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(strings.ToLower(strings.TrimSpace(s)), u.suffix); ok {
-			var v float64
-			if _, err := fmt.Sscanf(num, "%g", &v); err != nil || v <= 0 || v*u.mult < 8 {
-				return 0, fmt.Errorf("rate %q: want a positive number before %s, at least 8bit", s, u.suffix)
-			}
-			return uint64(v * u.mult), nil
-		}
-	}
-	return 0, fmt.Errorf("rate %q: want a number and a unit: bit, kbit, mbit, gbit (or bps, kbps, mbps, gbps for bytes)", s)
-}
+// Ports is a fault's port scope (nemesis.Ports).
+type Ports = nemesis.Ports
 
 // Checker bounds the linearizability check.
 type Checker struct {
@@ -358,14 +239,6 @@ type Checker struct {
 // WorkloadKinds lists the workloads a scenario may name.
 var WorkloadKinds = []string{"register", "set", "counter", "append"}
 
-// Fault kinds a scenario may name, by family.
-var (
-	PartitionKinds = []string{"isolate", "halves", "majorities-ring", "bridge", "one-way", "custom"}
-	GrayKinds      = []string{"gray"}
-	ProcessKinds   = []string{"kill", "pause", "restart-cluster"}
-	FaultKinds     = slices.Concat(PartitionKinds, GrayKinds, ProcessKinds)
-)
-
 // Limits on values that would otherwise run away with the machine or the
 // run: a scenario past them is refused, naming the field.
 const (
@@ -379,3 +252,29 @@ const (
 	MaxPorts       = 64
 	MaxCommandArgs = 64
 )
+
+// Weaker returns a copy of the scenario with every fault replaced by its
+// weaker form (nemesis.Spec.Weaker: the fault a shape-specific bug should
+// be missed by), and says what it changed. It returns false when no fault
+// of the scenario has one.
+func (s *Scenario) Weaker() (*Scenario, string, bool) {
+	out := *s
+	out.Nemesis.Faults = slices.Clone(s.Nemesis.Faults)
+	out.Nemesis.Timeline = slices.Clone(s.Nemesis.Timeline)
+	var what string
+	weaken := func(f *Fault) {
+		if w, why, ok := f.Weaker(); ok {
+			*f, what = w, why
+		}
+	}
+	for i := range out.Nemesis.Faults {
+		weaken(&out.Nemesis.Faults[i])
+	}
+	for i := range out.Nemesis.Timeline {
+		weaken(&out.Nemesis.Timeline[i].Fault)
+	}
+	if what == "" {
+		return nil, "", false
+	}
+	return &out, what, true
+}

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/internal/yamlpos"
+	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/systems"
 )
 
@@ -44,6 +46,27 @@ func (s *Scenario) validate(loc *yamlpos.Locator) error {
 	if s.Cluster.ReadyTimeout < 0 {
 		return bad("cluster.ready_timeout", "must be positive")
 	}
+	if err := s.validateWorkload(loc); err != nil {
+		return err
+	}
+	if err := s.validateSystem(loc); err != nil {
+		return err
+	}
+	if err := s.validateNemesis(loc); err != nil {
+		return err
+	}
+	if s.Checker.Budget <= 0 {
+		return bad("checker.budget", "must be positive")
+	}
+	if s.Checker.KeyBudget < 0 {
+		return bad("checker.key_budget", "must not be negative")
+	}
+	return nil
+}
+
+// validateWorkload checks what the clients do.
+func (s *Scenario) validateWorkload(loc *yamlpos.Locator) error {
+	bad := loc.Errorf
 	w := s.Workload
 	if !slices.Contains(WorkloadKinds, w.Kind) {
 		return bad("workload.kind", "unknown workload %q; built in: %s", w.Kind, strings.Join(WorkloadKinds, ", "))
@@ -72,9 +95,12 @@ func (s *Scenario) validate(loc *yamlpos.Locator) error {
 	if !slices.Contains(systems.ReadModes, w.Reads) {
 		return bad("workload.reads", "must be linearizable or serializable, got %q", w.Reads)
 	}
-	if err := s.validateSystem(loc); err != nil {
-		return err
-	}
+	return nil
+}
+
+// validateNemesis checks the fault schedule and every fault in it.
+func (s *Scenario) validateNemesis(loc *yamlpos.Locator) error {
+	bad := loc.Errorf
 	n := s.Nemesis
 	if len(n.Timeline) > 0 {
 		if len(n.Faults) > 0 || n.Every != 0 || n.Hold != 0 || n.StartAfter != 0 || n.EveryMax != 0 || n.HoldMax != 0 || n.Recovery != 0 {
@@ -93,11 +119,8 @@ func (s *Scenario) validate(loc *yamlpos.Locator) error {
 			if end > s.TimeLimit {
 				return bad(field+".for", "ends at %v, after time_limit (%v)", end, s.TimeLimit)
 			}
-			saved := s.Nemesis.Hold
-			s.Nemesis.Hold = e.For // flap is checked against the entry's own duration
-			err := s.validateFault(loc, field+".fault", e.Fault)
-			s.Nemesis.Hold = saved
-			if err != nil {
+			// A flap is checked against the entry's own duration.
+			if err := s.validateFault(loc, field+".fault", e.Fault, e.For); err != nil {
 				return err
 			}
 		}
@@ -126,172 +149,23 @@ func (s *Scenario) validate(loc *yamlpos.Locator) error {
 		return bad("nemesis.start_after", "must not be negative")
 	}
 	for i, f := range n.Faults {
-		if err := s.validateFault(loc, fmt.Sprintf("nemesis.faults[%d]", i), f); err != nil {
+		if err := s.validateFault(loc, fmt.Sprintf("nemesis.faults[%d]", i), f, n.Hold); err != nil {
 			return err
 		}
-	}
-	if s.Checker.Budget <= 0 {
-		return bad("checker.budget", "must be positive")
-	}
-	if s.Checker.KeyBudget < 0 {
-		return bad("checker.key_budget", "must not be negative")
 	}
 	return nil
 }
 
-// validateFault checks one fault entry; field is its path for errors.
-func (s *Scenario) validateFault(loc *yamlpos.Locator, field string, f Fault) error {
-	bad := loc.Errorf
-	names := s.NodeNames()
-	n := len(names)
-	if names == nil {
-		n = 2 // attached by labels: the run finds the nodes (and checks names then)
-	}
-	known := func(name string) bool { return names == nil || slices.Contains(names, name) }
-	isPartition := slices.Contains(PartitionKinds, f.Kind)
-	isGray := slices.Contains(GrayKinds, f.Kind)
-	if !slices.Contains(FaultKinds, f.Kind) {
-		return bad(field+".kind", "unknown fault %q; known: %s", f.Kind, strings.Join(FaultKinds, ", "))
-	}
-	if (isPartition || isGray) && n < 2 {
-		return bad(field+".kind", "%s needs at least 2 nodes", f.Kind)
-	}
-	only := func(name string, set bool, kinds ...string) error {
-		if set && !slices.Contains(kinds, f.Kind) {
-			return bad(field+"."+name, "does not apply to %s (only to %s)", f.Kind, strings.Join(kinds, ", "))
+// validateFault checks one fault entry against the catalogue's rules
+// (package nemesis) and what the system supports; field is its path for
+// errors. hold is how long it is held.
+func (s *Scenario) validateFault(loc *yamlpos.Locator, field string, f Fault, hold time.Duration) error {
+	if err := f.Validate(nemesis.Context{Nodes: s.NodeNames(), Hold: hold}); err != nil {
+		var fe *nemesis.FieldError
+		if errors.As(err, &fe) {
+			return loc.Errorf(field+"."+fe.Field, "%s", fe.Msg)
 		}
-		return nil
-	}
-	for _, c := range []struct {
-		name  string
-		set   bool
-		kinds []string
-	}{
-		{"node", f.Node != "", []string{"isolate", "bridge", "kill", "pause", "gray"}},
-		{"direction", f.Direction != "", PartitionKinds},
-		{"ports", len(f.Ports) > 0, PartitionKinds},
-		{"protocols", len(f.Protocols) > 0, PartitionKinds},
-		{"action", f.Action != "", PartitionKinds},
-		{"flap", f.Flap != 0, PartitionKinds},
-		{"grudge", f.Grudge != nil, []string{"custom"}},
-		{"from", len(f.From) > 0, []string{"one-way", "gray"}},
-		{"to", len(f.To) > 0, []string{"one-way", "gray"}},
-		{"loss", f.Loss != 0, GrayKinds},
-		{"correlation", f.Correlation != 0, GrayKinds},
-		{"delay", f.Delay != 0, GrayKinds},
-		{"jitter", f.Jitter != 0, GrayKinds},
-		{"distribution", f.Distribution != "", GrayKinds},
-		{"duplicate", f.Duplicate != 0, GrayKinds},
-		{"reorder", f.Reorder != 0, GrayKinds},
-		{"corrupt", f.Corrupt != 0, GrayKinds},
-		{"rate", f.Rate != "", GrayKinds},
-	} {
-		if err := only(c.name, c.set, c.kinds...); err != nil {
-			return err
-		}
-	}
-	if f.Node != "" && f.Node != "random" && f.Node != "leader" && !known(f.Node) {
-		return bad(field+".node", "no node %q in this cluster (nodes are %s, or random, or leader)", f.Node, strings.Join(names, ", "))
-	}
-	for _, list := range []struct {
-		name  string
-		nodes []string
-	}{{"from", f.From}, {"to", f.To}} {
-		for _, node := range list.nodes {
-			if !known(node) {
-				return bad(field+"."+list.name, "no node %q in this cluster (nodes are %s)", node, strings.Join(names, ", "))
-			}
-		}
-	}
-	if f.Direction != "" && f.Direction != "to" && f.Direction != "from" && f.Direction != "both" {
-		return bad(field+".direction", "must be to, from or both, got %q", f.Direction)
-	}
-	for _, p := range f.Protocols {
-		if p != "tcp" && p != "udp" {
-			return bad(field+".protocols", "must be tcp or udp, got %q", p)
-		}
-	}
-	if len(f.Protocols) > 0 && len(f.Ports) == 0 {
-		return bad(field+".protocols", "needs ports: a scope is protocols on ports")
-	}
-	if f.Action != "" && f.Action != "drop" && f.Action != "reject" {
-		return bad(field+".action", "must be drop or reject, got %q", f.Action)
-	}
-	if f.Flap < 0 || (f.Flap > 0 && f.Flap < 500*time.Millisecond) {
-		return bad(field+".flap", "must be at least 500ms (each switch is verified with probes), got %v", f.Flap)
-	}
-	if f.Flap > 0 && f.Flap >= s.Nemesis.Hold {
-		return bad(field+".flap", "must be shorter than nemesis.hold (%v) to flap at all", s.Nemesis.Hold)
-	}
-	switch f.Kind {
-	case "majorities-ring":
-		if n < 4 {
-			return bad(field+".kind", "majorities-ring needs at least 4 nodes (with %d every node sees all others)", n)
-		}
-	case "bridge":
-		if n < 3 {
-			return bad(field+".kind", "bridge needs at least 3 nodes")
-		}
-	case "one-way":
-		if len(f.From) == 0 || len(f.To) == 0 {
-			return bad(field+".from", "one-way needs from and to: from's packets to to are dropped")
-		}
-		for _, a := range f.From {
-			if slices.Contains(f.To, a) {
-				return bad(field+".to", "%s is in both from and to", a)
-			}
-		}
-	case "custom":
-		if len(f.Grudge) == 0 {
-			return bad(field+".grudge", "custom needs a grudge: each node maps to the nodes whose packets it drops")
-		}
-		for dst, srcs := range f.Grudge {
-			if !known(dst) {
-				return bad(field+".grudge", "no node %q in this cluster (nodes are %s)", dst, strings.Join(names, ", "))
-			}
-			for _, src := range srcs {
-				if !known(src) || src == dst {
-					return bad(field+".grudge."+dst, "%q cannot be dropped by %s", src, dst)
-				}
-			}
-		}
-	case "gray":
-		for _, p := range []struct {
-			name string
-			v    float64
-		}{{"loss", f.Loss}, {"correlation", f.Correlation}, {"duplicate", f.Duplicate}, {"reorder", f.Reorder}, {"corrupt", f.Corrupt}} {
-			if p.v < 0 || p.v > 100 {
-				return bad(field+"."+p.name, "is a percentage between 0 and 100, got %v", p.v)
-			}
-		}
-		if f.Delay < 0 || f.Jitter < 0 {
-			return bad(field+".delay", "delay and jitter must not be negative")
-		}
-		if _, err := ParseRate(f.Rate); err != nil {
-			return bad(field+".rate", "%v", err)
-		}
-		if f.Loss == 0 && f.Delay == 0 && f.Duplicate == 0 && f.Reorder == 0 && f.Corrupt == 0 && f.Rate == "" {
-			return bad(field+".kind", "gray needs at least one of loss, delay, duplicate, reorder, corrupt, rate")
-		}
-		if f.Jitter > 0 && f.Delay == 0 {
-			return bad(field+".jitter", "needs a delay")
-		}
-		if f.Reorder > 0 && f.Delay == 0 {
-			return bad(field+".reorder", "needs a delay: reordered packets are the ones sent without it")
-		}
-		if f.Correlation > 0 && f.Loss == 0 {
-			return bad(field+".correlation", "applies to loss, and loss is not set")
-		}
-		if f.Distribution != "" && f.Distribution != "uniform" && f.Distribution != "normal" {
-			return bad(field+".distribution", "must be uniform or normal, got %q", f.Distribution)
-		}
-		if f.Node != "" && (len(f.From) > 0 || len(f.To) > 0) {
-			return bad(field+".node", "give node (every link of one node) or from/to (chosen links), not both")
-		}
-	case "restart-cluster":
-		if f.Node != "" {
-			return bad(field+".node", "restart-cluster restarts every node")
-		}
+		return loc.Errorf(field, "%v", err)
 	}
 	return s.validateFaultSystem(loc, field, f)
 }

@@ -263,6 +263,15 @@ func composeNodes(p *types.Project, s types.ServiceConfig) ([]NamedService, []st
 	if d := s.Deploy; d != nil && (d.Resources.Limits != nil || d.Resources.Reservations != nil) {
 		notes = append(notes, fmt.Sprintf("service %s: deploy.resources ignored", s.Name))
 	}
+	svc, err := composeService(p, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return composeReplicas(s, svc), notes, nil
+}
+
+// composeService is what a compose service runs, as faultline starts it.
+func composeService(p *types.Project, s types.ServiceConfig) (Service, error) {
 	svc := Service{
 		Image:      s.Image,
 		Command:    []string(s.Command),
@@ -284,7 +293,7 @@ func composeNodes(p *types.Project, s types.ServiceConfig) ([]NamedService, []st
 	}
 	if b := s.Build; b != nil {
 		if b.DockerfileInline != "" || b.Target != "" || len(b.AdditionalContexts) > 0 || len(b.Secrets) > 0 || b.SSH != nil {
-			return nil, nil, fmt.Errorf("build: faultline builds a context folder and its Dockerfile (with args); dockerfile_inline, target, additional_contexts, secrets and ssh are not honoured")
+			return svc, fmt.Errorf("build: faultline builds a context folder and its Dockerfile (with args); dockerfile_inline, target, additional_contexts, secrets and ssh are not honoured")
 		}
 		svc.Build = &Build{Context: b.Context, Dockerfile: b.Dockerfile}
 		if len(b.Args) > 0 {
@@ -300,8 +309,28 @@ func composeNodes(p *types.Project, s types.ServiceConfig) ([]NamedService, []st
 		}
 	}
 	if svc.Image == "" {
-		return nil, nil, fmt.Errorf("needs an image or a build section")
+		return svc, fmt.Errorf("needs an image or a build section")
 	}
+	if err := composeMounts(&svc, s); err != nil {
+		return svc, err
+	}
+	if h := s.HealthCheck; h != nil && !h.Disable && len(h.Test) > 0 {
+		switch h.Test[0] {
+		case "CMD":
+			svc.Healthcheck = slices.Clone(h.Test[1:])
+		case "CMD-SHELL":
+			svc.Healthcheck = []string{"/bin/sh", "-c", strings.Join(h.Test[1:], " ")}
+		case "NONE":
+		default:
+			svc.Healthcheck = slices.Clone(h.Test)
+		}
+	}
+	return svc, nil
+}
+
+// composeMounts maps a service's volumes, tmpfs, network aliases, hostname
+// and extra hosts.
+func composeMounts(svc *Service, s types.ServiceConfig) error {
 	for _, v := range s.Volumes {
 		switch v.Type {
 		case types.VolumeTypeVolume:
@@ -315,7 +344,7 @@ func composeNodes(p *types.Project, s types.ServiceConfig) ([]NamedService, []st
 		case types.VolumeTypeTmpfs:
 			svc.Tmpfs = append(svc.Tmpfs, v.Target)
 		default:
-			return nil, nil, fmt.Errorf("volumes: type %s is not honoured (volume, bind and tmpfs are)", v.Type)
+			return fmt.Errorf("volumes: type %s is not honoured (volume, bind and tmpfs are)", v.Type)
 		}
 	}
 	svc.Tmpfs = append(svc.Tmpfs, s.Tmpfs...)
@@ -324,7 +353,7 @@ func composeNodes(p *types.Project, s types.ServiceConfig) ([]NamedService, []st
 			continue
 		}
 		if cfg.Ipv4Address != "" || cfg.Ipv6Address != "" || cfg.MacAddress != "" {
-			return nil, nil, fmt.Errorf("networks.%s: fixed addresses are not honoured: faultline gives each node its address on its own network (templates see it as {{.Node.Addr}})", net)
+			return fmt.Errorf("networks.%s: fixed addresses are not honoured: faultline gives each node its address on its own network (templates see it as {{.Node.Addr}})", net)
 		}
 		svc.Aliases = append(svc.Aliases, cfg.Aliases...)
 	}
@@ -337,21 +366,17 @@ func composeNodes(p *types.Project, s types.ServiceConfig) ([]NamedService, []st
 		}
 	}
 	sort.Strings(svc.ExtraHosts)
-	if h := s.HealthCheck; h != nil && !h.Disable && len(h.Test) > 0 {
-		switch h.Test[0] {
-		case "CMD":
-			svc.Healthcheck = slices.Clone(h.Test[1:])
-		case "CMD-SHELL":
-			svc.Healthcheck = []string{"/bin/sh", "-c", strings.Join(h.Test[1:], " ")}
-		case "NONE":
-		default:
-			svc.Healthcheck = slices.Clone(h.Test)
-		}
+	if n := s.GetScale(); n < 1 {
+		return fmt.Errorf("scale %d: a node service runs at least once", n)
 	}
+	return nil
+}
+
+// composeReplicas are a service's nodes: one, or one per replica named as
+// compose names containers (SERVICE-N), each answering to the service's
+// name too.
+func composeReplicas(s types.ServiceConfig, svc Service) []NamedService {
 	n := s.GetScale()
-	if n < 1 {
-		return nil, nil, fmt.Errorf("scale %d: a node service runs at least once", n)
-	}
 	var out []NamedService
 	for i := 1; i <= n; i++ {
 		name := s.Name
@@ -363,7 +388,7 @@ func composeNodes(p *types.Project, s types.ServiceConfig) ([]NamedService, []st
 		}
 		out = append(out, NamedService{Name: name, Service: one})
 	}
-	return out, notes, nil
+	return out
 }
 
 // setKeys lists the compose keys a service sets, from its JSON form.

@@ -42,6 +42,19 @@ const (
 // Kinds lists the workloads.
 var Kinds = []string{Register, Set, Counter, Append}
 
+// Kind is a workload with what it does, for `faultline list`.
+type Kind struct{ Name, Doc string }
+
+// KindList describes each workload.
+func KindList() []Kind {
+	return []Kind{
+		{Register, "read, write, compare-and-set on independent keys; linearizability"},
+		{Set, "adds and whole-set reads; lost, unexpected, stale elements"},
+		{Counter, "increments and reads; reads between acknowledged and attempted sums"},
+		{Append, "appends to lists and whole-list reads; linearizability"},
+	}
+}
+
 // Op is one operation, as the history records it: f names it ("read",
 // "write", "cas", "add", "append"), Key the independent object it acts on,
 // Value its argument (a number, [old, new] for cas, null for a read).

@@ -25,6 +25,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/refkv"
 	"github.com/faultline/faultline/scenarios"
 )
@@ -68,7 +69,7 @@ func main() {
 		}
 		r := row{bug: bug, file: f, fault: describe(sc.Nemesis.Faults)}
 		r.bugged = runSeeds(ctx, sc, *seeds, *store, log, "bug")
-		if weak, what, ok := harness.Weaker(sc); ok {
+		if weak, what, ok := sc.Weaker(); ok {
 			r.weaker = what
 			r.weak = runSeeds(ctx, weak, *seeds, *store, log, "weaker")
 		}
@@ -132,7 +133,7 @@ func describe(faults []scenarios.Fault) string {
 }
 
 type outcome struct {
-	d   harness.Detection
+	d   checker.Detection
 	err error
 }
 
@@ -148,9 +149,12 @@ func runSeeds(ctx context.Context, sc *scenarios.Scenario, n int, store string, 
 		s.Seed = int64(seed)
 		began := time.Now()
 		rep, err := harness.Run(ctx, &s, harness.Options{StoreRoot: store, Log: log})
-		var d harness.Detection
+		var d checker.Detection
 		if err == nil {
-			d, err = harness.Detect(rep)
+			var recs []history.Record
+			if recs, err = history.ReadFile(filepath.Join(rep.StoreDir, harness.HistoryFile)); err == nil {
+				d, err = checker.Detect(recs, rep.Result)
+			}
 		}
 		status := string(d.Verdict)
 		if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/scenarios"
-	"github.com/faultline/faultline/systems"
 )
 
 // outcome is one scenario's run, for the CI outputs.
@@ -217,67 +216,4 @@ func writeSummary(path string, outs []outcome) error {
 		}
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
-}
-
-var errNoScenario = errors.New("run needs scenario files or folders, for example: faultline run " + scenarios.Default)
-
-// printList prints what a scenario may name, and the shipped scenarios.
-func printList(w io.Writer) {
-	type item struct{ name, what string }
-	list := func(title string, items []item) {
-		fmt.Fprintln(w, title)
-		for _, it := range items {
-			fmt.Fprintf(w, "  %-16s %s\n", it.name, it.what)
-		}
-	}
-	list("fault kinds (nemesis.faults[].kind; docs/faults.md):", []item{
-		{"isolate", "one node (named, random or the leader) cut off from the others"},
-		{"halves", "a random minority cut off from the majority"},
-		{"majorities-ring", "every node sees a different majority (4+ nodes)"},
-		{"bridge", "two halves joined by one node that sees both"},
-		{"one-way", "from's packets to to are dropped, the other way works"},
-		{"custom", "an explicit grudge: node -> nodes whose packets it drops"},
-		{"gray", "loss, correlation, delay, jitter, duplicate, reorder, corrupt, rate on links"},
-		{"kill", "SIGKILL a node, restart it on its data"},
-		{"pause", "freeze a node, thaw it"},
-		{"restart-cluster", "kill every node, restart them all"},
-	})
-	fmt.Fprintln(w, "  (partitions also take direction, ports, protocols, action: drop|reject, flap)")
-	list("workloads (workload.kind; docs/adapters.md):", []item{
-		{"register", "read, write, compare-and-set on independent keys; linearizability"},
-		{"set", "adds and whole-set reads; lost, unexpected, stale elements"},
-		{"counter", "increments and reads; reads between acknowledged and attempted sums"},
-		{"append", "appends to lists and whole-list reads; linearizability"},
-	})
-	fmt.Fprintln(w, "systems (cluster.system: a name below, a system file, or inline; docs/systems.md):")
-	for _, name := range systems.BuiltinNames() {
-		d, err := systems.Builtin(name)
-		if err != nil {
-			fmt.Fprintf(w, "  %-16s (%v)\n", name, err)
-			continue
-		}
-		fmt.Fprintf(w, "  %-16s %s; image %s\n", name, d.Description, d.Image)
-		for _, k := range d.ParamNames() {
-			p := d.Params[k]
-			fmt.Fprintf(w, "  %-16s   cluster.params.%s (default %s): %s\n", "", k, p.Default, strings.Join(p.Values, ", "))
-		}
-	}
-	fmt.Fprintln(w, "shipped scenarios:")
-	root, err := systems.SourceRoot()
-	if err != nil {
-		fmt.Fprintf(w, "  (not found: %v)\n", err)
-		return
-	}
-	files, _ := filepath.Glob(filepath.Join(root, "scenarios", "*.yaml"))
-	bugs, _ := filepath.Glob(filepath.Join(root, "scenarios", "bugs", "*.yaml"))
-	examples, _ := filepath.Glob(filepath.Join(root, "examples", "*", "scenarios", "*.yaml"))
-	compose, _ := filepath.Glob(filepath.Join(root, "examples", "*", "*-compose.yaml"))
-	for _, f := range slices.Concat(files, bugs, examples, compose) {
-		desc := ""
-		if sc, err := scenarios.Load(f); err == nil {
-			desc = sc.Description
-		}
-		rel, _ := filepath.Rel(root, f)
-		fmt.Fprintf(w, "  %-56s %s\n", rel, desc)
-	}
 }

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/history"
+)
+
+// checkCmd re-checks a stored run, or a Jepsen history, offline.
+func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o harness.CheckOptions
+	fs.DurationVar(&o.Budget, "budget", 0, "checker time budget (default: the stored scenario's, else 60s)")
+	fs.DurationVar(&o.KeyBudget, "key-budget", 0, "time budget of each key (default: only -budget)")
+	fs.BoolVar(&o.FirstInvalid, "first-invalid", false, "stop at the first invalid key")
+	fs.StringVar(&o.Format, "format", history.FormatAuto, "history format: auto, faultline, jepsen-edn, jepsen-log")
+	fs.StringVar(&o.Model, "model", "", "register, cas-register, append, set or counter (default: the stored scenario's workload, else register)")
+	initial := fs.String("initial", "", "registers' initial value (default: none, as etcd; Jepsen's cas-register tests often use 0)")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if fs.NArg() != 1 {
+		return fail(stderr, errors.New("check needs a store folder or a history file, for example: faultline check store/latest"))
+	}
+	if *initial != "" {
+		v, err := strconv.ParseInt(*initial, 10, 64)
+		if err != nil {
+			return fail(stderr, fmt.Errorf("-initial %q: want an integer", *initial))
+		}
+		o.Initial = &v
+	}
+	c, err := harness.Check(fs.Arg(0), o)
+	if c.Warning != "" {
+		fmt.Fprintf(stderr, "faultline: warning: %s\n", c.Warning)
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if c.Format != history.FormatFaultline {
+		fmt.Fprintf(stdout, "history: %s (%s)\n", c.Path, c.Format)
+	}
+	printResult(stdout, c.Result, c.Dir)
+	return exitCode(c.Result.Verdict)
+}

@@ -1,0 +1,200 @@
+package main
+
+// faultline run and faultline replay.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/scenarios"
+)
+
+var errNoScenario = errors.New("run needs scenario files or folders, for example: faultline run " + scenarios.Default)
+
+// runCmd runs scenarios, one after another, each with its own verdict.
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	store := fs.String("store", "store", "folder that keeps the runs")
+	junit := fs.String("junit", "", "write JUnit XML here: one test case per scenario")
+	summary := fs.String("summary", "", "write a Markdown summary here (for a CI job's page)")
+	bug := fs.String("bug", "", "systems with a bug param (refkv): switch on this bug instead of the scenario's (none: the correct build)")
+	var params paramFlags
+	fs.Var(&params, "param", "NAME=VALUE: set one of the system's params (cluster.params), for every scenario; repeatable")
+	seed := fs.Int64("seed", 0, "run with this seed instead of the scenario's")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if fs.NArg() == 0 {
+		return fail(stderr, errNoScenario)
+	}
+	files, err := scenarioFiles(fs.Args())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	scs, err := loadAll(files, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if *bug != "" {
+		params = append(params, "bug="+*bug)
+	}
+	if err := override(scs, params, *seed); err != nil {
+		return fail(stderr, err)
+	}
+	outs := runAll(ctx, scs, *store, stdout, stderr)
+	for _, w := range []struct {
+		path  string
+		write func(string, []outcome) error
+	}{{*junit, writeJUnit}, {*summary, writeSummary}} {
+		if w.path != "" {
+			if err := w.write(w.path, outs); err != nil {
+				return fail(stderr, err)
+			}
+		}
+	}
+	if ctx.Err() != nil && len(outs) < len(scs) {
+		return exitInterrupted // scenarios left unrun
+	}
+	return worst(outs)
+}
+
+// runAll runs each scenario and prints its verdict, and a summary when
+// there are several.
+func runAll(ctx context.Context, scs []*scenarios.Scenario, store string, stdout, stderr io.Writer) []outcome {
+	var outs []outcome
+	for _, sc := range scs {
+		if ctx.Err() != nil {
+			break
+		}
+		if len(scs) > 1 {
+			fmt.Fprintf(stdout, "== %s (%s)\n", sc.Name, sc.Path)
+		}
+		rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: store, Progress: newProgress(stderr)})
+		outs = append(outs, outcome{name: sc.Name, rep: rep, err: err})
+		if err != nil {
+			if rep.Verdict != "" {
+				fmt.Fprintln(stdout, "INTERRUPTED RUN: the verdict covers only what was recorded before it stopped")
+				printResult(stdout, rep.Result, rep.StoreDir)
+			}
+			if rep.StoreDir != "" {
+				fmt.Fprintf(stderr, "faultline: what was recorded is in %s\n", rep.StoreDir)
+			}
+			fmt.Fprintf(stderr, "faultline: %v\n", err)
+			continue
+		}
+		printResult(stdout, rep.Result, rep.StoreDir)
+		fmt.Fprintf(stdout, "timings: cluster ready %.1fs, workload %.1fs (%.0f ops/s), check %.1fs, total %.1fs\n",
+			ms(rep.Timings.ClusterReadyMS), ms(rep.Timings.WorkloadMS), rep.OpsPerSecond, ms(rep.Timings.CheckMS), ms(rep.Timings.TotalMS))
+	}
+	if len(outs) > 1 {
+		fmt.Fprintln(stdout, "== summary")
+		for _, o := range outs {
+			v := strings.ToUpper(string(o.rep.Verdict))
+			if o.err != nil {
+				v = "COULD NOT RUN"
+			}
+			fmt.Fprintf(stdout, "  %-28s %s\n", o.name, v)
+		}
+	}
+	return outs
+}
+
+// replayCmd runs a stored run's replay.yaml: faultline replay [run flags]
+// STORE_DIR.
+func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		return fail(stderr, errors.New("replay needs a store folder, for example: faultline replay store/latest"))
+	}
+	dir := args[len(args)-1]
+	path := filepath.Join(dir, harness.ReplayFile)
+	if _, err := os.Stat(path); err != nil {
+		return fail(stderr, fmt.Errorf("%s: no %s there: the run applied no faults, or is not a faultline run folder", dir, harness.ReplayFile))
+	}
+	return runCmd(ctx, append(slices.Clone(args[:len(args)-1]), path), stdout, stderr)
+}
+
+func printResult(w io.Writer, res checker.Result, dir string) {
+	fmt.Fprintf(w, "verdict: %s\n", strings.ToUpper(string(res.Verdict)))
+	if res.Note != "" {
+		fmt.Fprintf(w, "  %s\n", res.Note)
+	}
+	c := res.Counts
+	fmt.Fprintf(w, "operations: %d ok, %d fail, %d info (unknown outcome); faults injected: %d\n", c.OK, c.Fail, c.Info, c.Faults)
+	for _, k := range res.Keys {
+		if k.Verdict == checker.Valid {
+			continue
+		}
+		line := fmt.Sprintf("  key %s: %s (%d operations checked)", k.Key, k.Verdict, k.Operations)
+		if k.Visualization != "" {
+			line += ", see " + filepath.Join(dir, k.Visualization)
+		}
+		if k.Note != "" {
+			line += "; " + k.Note
+		}
+		fmt.Fprintln(w, line)
+		if k.Explanation != nil {
+			for _, l := range strings.Split(k.Explanation.String(), "\n") {
+				fmt.Fprintln(w, "    "+l)
+			}
+		}
+		for _, a := range k.Anomalies {
+			fmt.Fprintln(w, "    "+a)
+		}
+	}
+	fmt.Fprintf(w, "checked %d keys in %.1fs (budget %.0fs)\n", len(res.Keys), ms(res.DurationMS), ms(res.BudgetMS))
+	fmt.Fprintf(w, "store: %s\n", dir)
+}
+
+// paramFlags collects -param NAME=VALUE.
+type paramFlags []string
+
+func (p *paramFlags) String() string     { return strings.Join(*p, ",") }
+func (p *paramFlags) Set(v string) error { *p = append(*p, v); return nil }
+
+// override applies run's -param (and -bug) and -seed to every scenario;
+// a param must be one of each scenario's system's, with an allowed value.
+func override(scs []*scenarios.Scenario, params []string, seed int64) error {
+	if seed < 0 {
+		return fmt.Errorf("%w: -seed must be positive, got %d", scenarios.ErrInvalid, seed)
+	}
+	for _, kv := range params {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("%w: -param %q: want NAME=VALUE", scenarios.ErrInvalid, kv)
+		}
+		for _, sc := range scs {
+			d := sc.Cluster.Def
+			p, ok := d.Params[k]
+			if !ok {
+				known := "none"
+				if names := d.ParamNames(); len(names) > 0 {
+					known = strings.Join(names, ", ")
+				}
+				return fmt.Errorf("%w: -param %s: %s runs system %s, which has no param %q (its params: %s)", scenarios.ErrInvalid, k, sc.Path, d.Name, k, known)
+			}
+			if len(p.Values) > 0 && !slices.Contains(p.Values, v) {
+				return fmt.Errorf("%w: -param %s: unknown %s %q for system %s; known: %s", scenarios.ErrInvalid, k, k, v, d.Name, strings.Join(p.Values, ", "))
+			}
+			if sc.Cluster.Params == nil {
+				sc.Cluster.Params = map[string]string{}
+			}
+			sc.Cluster.Params[k] = v
+		}
+	}
+	if seed != 0 {
+		for _, sc := range scs {
+			sc.Seed = seed
+		}
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/scenarios"
+)
+
+// CheckOptions override what `faultline check` takes from the stored
+// scenario (zero values: keep it).
+type CheckOptions struct {
+	Budget, KeyBudget time.Duration
+	FirstInvalid      bool
+	Initial           *int64
+	// Model is the checker's model: register, cas-register, append, set,
+	// counter (default: the stored scenario's workload, else register).
+	Model string
+	// Format is the history's format (history.FormatAuto by default).
+	Format string
+}
+
+// Checked is what Check found.
+type Checked struct {
+	Result checker.Result
+	// Path and Format are the history read and its format.
+	Path, Format string
+	// Dir is where check.json and the visualizations went.
+	Dir string
+	// Warning says what was left out (a line cut by a kill), "" for
+	// nothing.
+	Warning string
+}
+
+// Check re-checks a stored history: faultline's own (a store folder or a
+// history file), or a Jepsen history (EDN or log lines). Settings come
+// from the stored scenario when there is one, and o overrides them. The
+// result goes to check.json beside the history, never over the run's own
+// results.json.
+func Check(target string, o CheckOptions) (Checked, error) {
+	path := target
+	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
+		path = filepath.Join(target, HistoryFile)
+	}
+	dir := filepath.Dir(path)
+	opts := checker.Options{Budget: 60 * time.Second, VisualizeDir: dir}
+	model := "register"
+	if sc, err := scenarios.Load(filepath.Join(dir, ScenarioFile)); err == nil {
+		opts = CheckerOptions(sc.Checker, dir)
+		model = sc.Workload.Kind
+	}
+	if o.Model != "" {
+		model = o.Model
+	}
+	if o.Budget > 0 {
+		opts.Budget = o.Budget
+	}
+	if o.KeyBudget > 0 {
+		opts.KeyBudget = o.KeyBudget
+	}
+	opts.StopAtFirstInvalid = opts.StopAtFirstInvalid || o.FirstInvalid
+	if o.Initial != nil {
+		opts.Initial = o.Initial
+	}
+	format := o.Format
+	if format == "" {
+		format = history.FormatAuto
+	}
+	c := Checked{Path: path, Dir: dir}
+	records, format, err := history.ReadFormat(path, format)
+	c.Format = format
+	if errors.Is(err, history.ErrTruncated) {
+		// A killed run: every complete line before the cut is sound.
+		c.Warning = fmt.Sprintf("%v; checking the %d complete records before it", err, len(records))
+	} else if err != nil {
+		return c, err
+	}
+	res, err := checker.Check(records, model, opts)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	c.Result = res
+	if err := checker.WriteJSON(filepath.Join(dir, "check.json"), res); err != nil {
+		return c, err
+	}
+	return c, nil
+}
