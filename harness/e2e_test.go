@@ -267,7 +267,7 @@ func TestPartitionShapes(t *testing.T) {
 		if ev.F != "partition" {
 			continue
 		}
-		var v nemesis.PartitionEvent
+		var v history.PartitionEvent
 		if err := json.Unmarshal(ev.Value, &v); err != nil {
 			t.Fatal(err)
 		}
@@ -300,7 +300,7 @@ func TestGrayFaults(t *testing.T) {
 		if ev.F != "gray" {
 			continue
 		}
-		var v nemesis.GrayEvent
+		var v history.GrayEvent
 		if err := json.Unmarshal(ev.Value, &v); err != nil || len(v.Links) == 0 {
 			t.Fatalf("gray event %s: %v", ev.Value, err)
 		}

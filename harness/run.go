@@ -438,7 +438,7 @@ func (r *run) drive() error {
 	if herr := r.net.Heal(context.WithoutCancel(r.ctx)); herr != nil {
 		return fmt.Errorf("%w: final heal: %v", ErrNemesis, herr)
 	}
-	if herr := nm.Record("heal", map[string]string{"why": "end of run"}); herr != nil && werr == nil {
+	if herr := nm.Record("heal", history.HealEvent{Why: "end of run"}); herr != nil && werr == nil {
 		werr = herr
 	}
 	if r.ctx.Err() != nil {

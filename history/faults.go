@@ -1,7 +1,6 @@
 package history
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,7 +16,7 @@ type FaultWindow struct {
 	Label      string
 	Start, End int64 // ns since the run started
 	// Observed is what the probes saw when the fault took effect, if recorded.
-	Observed map[string]map[string][]string
+	Observed Observation
 }
 
 // FaultWindows reads the fault windows out of a history: each starts at a
@@ -46,11 +45,11 @@ func FaultWindows(recs []Record) []FaultWindow {
 			out[cur].End = r.Time
 		}
 		w := FaultWindow{Label: FaultLabel(r), Start: r.Time, End: -1}
-		var v struct {
-			Observed map[string]map[string][]string `json:"observed"`
-		}
-		if json.Unmarshal(r.Value, &v) == nil {
-			w.Observed = v.Observed
+		switch e := DecodeEvent(r).(type) {
+		case *PartitionEvent:
+			w.Observed = e.Observed
+		case *GrayEvent:
+			w.Observed = e.Observed
 		}
 		out = append(out, w)
 		cur = len(out) - 1
@@ -64,20 +63,18 @@ func FaultWindows(recs []Record) []FaultWindow {
 // FaultLabel names a fault event for people: "partition halves: n1 | n2 n3",
 // "kill n2", "gray (6 links)", else f and the raw value.
 func FaultLabel(r Record) string {
-	var v struct {
-		Shape   string            `json:"shape"`
-		Summary string            `json:"summary"`
-		Nodes   []string          `json:"nodes"`
-		Links   []json.RawMessage `json:"links"`
-	}
-	if json.Unmarshal(r.Value, &v) == nil {
-		switch {
-		case v.Shape != "":
-			return fmt.Sprintf("%s %s: %s", r.F, v.Shape, v.Summary)
-		case len(v.Nodes) > 0:
-			return r.F + " " + strings.Join(v.Nodes, " ")
-		case len(v.Links) > 0:
-			return fmt.Sprintf("%s (%d links)", r.F, len(v.Links))
+	switch e := DecodeEvent(r).(type) {
+	case *PartitionEvent:
+		if e.Shape != "" {
+			return fmt.Sprintf("%s %s: %s", r.F, e.Shape, e.Summary)
+		}
+	case *NodesEvent:
+		if len(e.Nodes) > 0 {
+			return r.F + " " + strings.Join(e.Nodes, " ")
+		}
+	case *GrayEvent:
+		if len(e.Links) > 0 {
+			return fmt.Sprintf("%s (%d links)", r.F, len(e.Links))
 		}
 	}
 	return strings.TrimSpace(r.F + " " + string(r.Value))

@@ -85,7 +85,7 @@ func (f *PartitionFault) Needs() []Feature {
 func (f *GrayFault) Needs() []Feature {
 	g := f.Template
 	need := []Feature{FeatNFTables}
-	if g.needsQueue() {
+	if needsQueue(g) {
 		need = append(need, FeatNFQueue)
 	} else if g.Loss > 0 {
 		need = append(need, FeatNumgen)
@@ -109,7 +109,7 @@ func (c Capabilities) Engine() Engine {
 func (c Capabilities) Check(f Fault) error {
 	for _, feat := range Needs(f) {
 		if feat == FeatNFQueue && c.Has[FeatNetem] && c.Has[FeatHTB] {
-			if g, ok := f.(*GrayFault); ok && g.Template.netemable() {
+			if g, ok := f.(*GrayFault); ok && netemable(g.Template) {
 				continue // netem does it
 			}
 		}

@@ -356,7 +356,7 @@ func checkGray(s Spec, _ Context) error {
 	if s.Loss == 0 && s.Delay == 0 && s.Duplicate == 0 && s.Reorder == 0 && s.Corrupt == 0 && s.Rate == "" {
 		return fieldErr("kind", "gray needs at least one of loss, delay, duplicate, reorder, corrupt, rate")
 	}
-	if err := s.gray().Validate(); err != nil {
+	if err := validateGray(s.gray()); err != nil {
 		return err
 	}
 	if s.Node != "" && (len(s.From) > 0 || len(s.To) > 0) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/faultline/faultline/history"
 )
 
 // Processes stops and starts nodes. The docker package implements it for
@@ -60,17 +62,6 @@ var (
 	_ Fault     = (*PauseFault)(nil)
 	_ Fault     = (*RestartClusterFault)(nil)
 )
-
-// PartitionEvent is the value recorded when a partition takes effect.
-type PartitionEvent struct {
-	Shape     string      `json:"shape"`
-	Direction Direction   `json:"direction"`
-	Grudge    Grudge      `json:"grudge"`
-	Scope     string      `json:"scope"`
-	Action    Action      `json:"action"`
-	Summary   string      `json:"summary"`
-	Observed  Observation `json:"observed"`
-}
 
 // PartitionFault cuts the network in a shape. With Flap set, the partition
 // is switched off and on again every Flap until Recover.
@@ -151,7 +142,7 @@ func (f *PartitionFault) apply(ctx context.Context, nm *Nemesis, dir Direction) 
 		return err
 	}
 	obs, verr := nm.Net.Verify(ctx)
-	ev := PartitionEvent{Shape: f.Shape.Name(), Direction: dir, Grudge: p.Grudge, Scope: p.Scope.String(), Action: p.Action, Summary: p.Grudge.Describe(nm.Net.Names()), Observed: obs}
+	ev := history.PartitionEvent{Shape: f.Shape.Name(), Direction: string(dir), Grudge: p.Grudge, Scope: p.Scope.String(), Action: string(p.Action), Summary: p.Grudge.Describe(nm.Net.Names()), Observed: obs}
 	if err := nm.Record("partition", ev); err != nil {
 		return err
 	}
@@ -165,7 +156,7 @@ func healVerified(ctx context.Context, nm *Nemesis) error {
 		return err
 	}
 	obs, verr := nm.Net.Verify(ctx)
-	if err := nm.Record("heal", map[string]any{"observed": obs}); err != nil {
+	if err := nm.Record("heal", history.HealEvent{Observed: obs}); err != nil {
 		return err
 	}
 	return verr
@@ -258,12 +249,6 @@ func (s LinkSpec) Links(ctx context.Context, env Env) ([][2]string, error) {
 	return out, nil
 }
 
-// GrayEvent is the value recorded when gray faults take effect.
-type GrayEvent struct {
-	Links    []Gray      `json:"links"`
-	Observed Observation `json:"observed"`
-}
-
 // GrayFault degrades links without cutting them.
 type GrayFault struct {
 	Links LinkSpec
@@ -294,7 +279,7 @@ func (f *GrayFault) Inject(ctx context.Context, nm *Nemesis) error {
 		return err
 	}
 	obs, verr := nm.Net.Verify(ctx)
-	if err := nm.Record("gray", GrayEvent{Links: gray, Observed: obs}); err != nil {
+	if err := nm.Record("gray", history.GrayEvent{Links: gray, Observed: obs}); err != nil {
 		return err
 	}
 	return verr
@@ -376,7 +361,7 @@ func killAll(ctx context.Context, nm *Nemesis, nodes []string) error {
 			return fmt.Errorf("kill %s: %w", n, err)
 		}
 	}
-	return nm.Record("kill", map[string]any{"nodes": nodes})
+	return nm.Record("kill", history.NodesEvent{Nodes: nodes})
 }
 
 func startAll(ctx context.Context, nm *Nemesis, nodes []string) error {
@@ -395,7 +380,7 @@ func startAll(ctx context.Context, nm *Nemesis, nodes []string) error {
 		started = append(started, n)
 	}
 	if len(started) > 0 {
-		errs = append(errs, nm.Record("restart", map[string]any{"nodes": started}))
+		errs = append(errs, nm.Record("restart", history.NodesEvent{Nodes: started}))
 	}
 	return errors.Join(errs...)
 }
@@ -423,7 +408,7 @@ func (f *PauseFault) Inject(ctx context.Context, nm *Nemesis) error {
 		return fmt.Errorf("pause %s: %w", node, err)
 	}
 	f.paused = node
-	return nm.Record("pause", map[string]any{"nodes": []string{node}})
+	return nm.Record("pause", history.NodesEvent{Nodes: []string{node}})
 }
 
 func (f *PauseFault) Recover(ctx context.Context, nm *Nemesis) error {
@@ -435,7 +420,7 @@ func (f *PauseFault) Recover(ctx context.Context, nm *Nemesis) error {
 	if err := nm.Proc.Resume(ctx, node); err != nil {
 		return fmt.Errorf("resume %s: %w", node, err)
 	}
-	return nm.Record("resume", map[string]any{"nodes": []string{node}})
+	return nm.Record("resume", history.NodesEvent{Nodes: []string{node}})
 }
 
 // Applied is the partition this fault put in force (after Inject).

@@ -125,7 +125,7 @@ func (n *Net) SetGray(ctx context.Context, links []Gray) error {
 			return fmt.Errorf("gray link %s->%s given twice", g.From, g.To)
 		}
 		seen[[2]string{g.From, g.To}] = true
-		if err := g.Validate(); err != nil {
+		if err := validateGray(g); err != nil {
 			return fmt.Errorf("gray link %s->%s: %w", g.From, g.To, err)
 		}
 	}
@@ -338,7 +338,7 @@ func (n *Net) rulesFor(name string) nodeRules {
 		}
 	}
 	for _, g := range n.gray {
-		if n.engine == EngineNetem && g.netemable() && (g.needsQueue() || g.Loss > 0) {
+		if n.engine == EngineNetem && netemable(g) && (needsQueue(g) || g.Loss > 0) {
 			// netem at the sender, under an HTB class for the destination.
 			if g.From == name {
 				ng := g
@@ -347,7 +347,7 @@ func (n *Net) rulesFor(name string) nodeRules {
 			continue
 		}
 		switch {
-		case g.From == name && g.needsQueue():
+		case g.From == name && needsQueue(g):
 			// Delay, copies, reordering, corruption and correlated loss
 			// happen in the sender's userspace stage.
 			if r.queueLinks == nil {
@@ -355,7 +355,7 @@ func (n *Net) rulesFor(name string) nodeRules {
 			}
 			r.queueTo = append(r.queueTo, addr[g.To])
 			r.queueLinks[addr[g.To]] = g
-		case g.To == name && g.Loss > 0 && !g.needsQueue():
+		case g.To == name && g.Loss > 0 && !needsQueue(g):
 			// Plain random loss is a kernel rule at the receiver.
 			r.lossFrom = append(r.lossFrom, lossMatch{peer: addr[g.From], per10k: uint32(g.Loss*100 + 0.5)})
 		}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/faultline/faultline/history"
 )
 
 // ProbePort is the UDP port the nemesis listens on inside each node's
@@ -31,9 +33,9 @@ const (
 	refused                // a TCP reset came back: the peer's stack, or a local reject
 )
 
-// Observation is what the probes saw: for each probe, each source node and
-// the destinations its probe reached. It is recorded with the fault event.
-type Observation map[string]map[string][]string
+// Observation is what the probes saw (history.Observation): for each
+// probe, each source node and the destinations its probe reached.
+type Observation = history.Observation
 
 // probesFor picks the probes that show a partition's effect: a UDP probe on
 // ProbePort (outside any port scope), and for a port-scoped partition one
@@ -80,7 +82,7 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 	}
 	var stageLinks []queued
 	for _, g := range gray {
-		if s := n.stages[g.From]; s != nil && g.needsQueue() && !n.down[g.From] && !n.down[g.To] {
+		if s := n.stages[g.From]; s != nil && needsQueue(g) && !n.down[g.From] && !n.down[g.To] {
 			stageLinks = append(stageLinks, queued{g: g, stage: s, seen: s.seen(addr[g.To])})
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/scenarios"
 	"github.com/faultline/faultline/systems"
 	"github.com/faultline/faultline/workloads"
 )
@@ -132,5 +133,12 @@ func TestLeaderChecks(t *testing.T) {
 func TestBuiltinNames(t *testing.T) {
 	if got, want := workloads.BuiltinNames(), systems.BuiltinClientNames(); !slices.Equal(got, want) {
 		t.Errorf("workloads has built-in adapters %v, systems lists %v", got, want)
+	}
+}
+
+// TestWorkloadNames: the workloads are the ones a scenario may name.
+func TestWorkloadNames(t *testing.T) {
+	if !slices.Equal(workloads.Kinds, scenarios.WorkloadKinds) {
+		t.Errorf("workloads has %v, scenarios accepts %v", workloads.Kinds, scenarios.WorkloadKinds)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -39,21 +40,29 @@ const (
 	Append   = "append"
 )
 
-// Kinds lists the workloads.
-var Kinds = []string{Register, Set, Counter, Append}
-
 // Kind is a workload with what it does, for `faultline list`.
 type Kind struct{ Name, Doc string }
 
-// KindList describes each workload.
-func KindList() []Kind {
-	return []Kind{
-		{Register, "read, write, compare-and-set on independent keys; linearizability"},
-		{Set, "adds and whole-set reads; lost, unexpected, stale elements"},
-		{Counter, "increments and reads; reads between acknowledged and attempted sums"},
-		{Append, "appends to lists and whole-list reads; linearizability"},
-	}
+// kinds is the list of workloads (scenarios.WorkloadKinds names the same;
+// a test holds them equal).
+var kinds = []Kind{
+	{Register, "read, write, compare-and-set on independent keys; linearizability"},
+	{Set, "adds and whole-set reads; lost, unexpected, stale elements"},
+	{Counter, "increments and reads; reads between acknowledged and attempted sums"},
+	{Append, "appends to lists and whole-list reads; linearizability"},
 }
+
+// Kinds lists the workloads' names.
+var Kinds = func() []string {
+	var names []string
+	for _, k := range kinds {
+		names = append(names, k.Name)
+	}
+	return names
+}()
+
+// KindList describes each workload.
+func KindList() []Kind { return slices.Clone(kinds) }
 
 // Op is one operation, as the history records it: f names it ("read",
 // "write", "cas", "add", "append"), Key the independent object it acts on,
