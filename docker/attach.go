@@ -27,9 +27,6 @@ const (
 	composeNumber  = "com.docker.compose.container-number"
 )
 
-// ErrAttach: the selector matches nothing faultline may act on.
-var ErrAttach = errors.New("cannot attach")
-
 // Selector picks running containers somebody else started: by compose
 // project (and services), by name, or by labels. Exactly one way.
 type Selector struct {

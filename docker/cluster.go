@@ -42,16 +42,6 @@ const (
 	LabelNode      = "faultline.node"
 )
 
-// Errors a caller may want to tell apart.
-var (
-	// ErrUnreachable: the Docker engine does not answer.
-	ErrUnreachable = errors.New("docker engine unreachable")
-	// ErrImage: an image is missing or failed to build.
-	ErrImage = errors.New("image unavailable")
-	// ErrStart: a container or the network could not be created or started.
-	ErrStart = errors.New("cluster did not start")
-)
-
 // Connect opens a client for the engine named by the environment
 // (DOCKER_HOST, default the local socket), negotiates the API version and
 // checks that the engine answers.

@@ -2,15 +2,10 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/docker/docker/api/types/container"
 )
-
-// ErrNotOurs: a container is not labelled as a node of this run, so
-// faultline refuses to touch it.
-var ErrNotOurs = errors.New("container is not part of this run")
 
 // node finds a node by name and checks, against the engine, that its
 // container still carries this run's labels.

@@ -1,7 +1,6 @@
 package nemesis
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -28,9 +27,6 @@ var kernelOption = map[Feature]string{
 	FeatHTB:      "CONFIG_NET_SCH_HTB, CONFIG_NET_CLS_U32",
 	FeatNetem:    "CONFIG_NET_SCH_NETEM",
 }
-
-// ErrMissingFeature: the host cannot apply a fault.
-var ErrMissingFeature = errors.New("kernel feature missing")
 
 // Capabilities is what this host's kernel was found to do, by trying each
 // feature in a scratch network namespace.

@@ -14,23 +14,11 @@
 package nemesis
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
-)
-
-// Errors a caller may want to tell apart.
-var (
-	// ErrUnknownNode: a grudge or shape names a node the cluster lacks.
-	ErrUnknownNode = errors.New("unknown node")
-	// ErrUnsupported: this platform cannot apply network faults.
-	ErrUnsupported = errors.New("network faults are not supported on this platform")
-	// ErrNotVerified: the probes after a fault saw something other than
-	// what the fault should do.
-	ErrNotVerified = errors.New("fault not verified")
 )
 
 // Grudge is a directed partition: each node maps to the nodes whose packets

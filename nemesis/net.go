@@ -156,9 +156,6 @@ func (n *Net) closeStage(name string) {
 	}
 }
 
-// ErrNodeGone: a node's network namespace no longer exists.
-var ErrNodeGone = errors.New("node gone")
-
 // Down marks a node as stopped: its namespace is gone, so it is skipped
 // until Up binds it again.
 func (n *Net) Down(name string) {

@@ -119,10 +119,6 @@ func installRates(path string, addr netip.Addr, rates []rateMatch) error {
 	})
 }
 
-// ErrForeignQdisc: the node's interface has a root qdisc faultline did not
-// install; faultline will not replace it.
-var ErrForeignQdisc = errors.New("interface has a root qdisc faultline does not own")
-
 func checkRoot(h *netlink.Handle, link netlink.Link) error {
 	qs, err := h.QdiscList(link)
 	if err != nil {

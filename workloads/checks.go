@@ -3,7 +3,6 @@ package workloads
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -126,12 +125,6 @@ func ExecCheck(ex Execer, cmds map[string][]string) Check {
 func ClientCheck(r ReadyWaiter) Check {
 	return func(ctx context.Context, n Node) error { return r.WaitReady(ctx, []Node{n}) }
 }
-
-// Errors a leader lookup may end with.
-var (
-	// ErrNoLeader: no node named a leader within the wait.
-	ErrNoLeader = errors.New("no leader found")
-)
 
 // LeaderFunc names the current leader, by node name.
 type LeaderFunc func(ctx context.Context, nodes []Node) (string, error)

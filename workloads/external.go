@@ -80,13 +80,6 @@ var (
 	_ LeaderFinder = (*External)(nil)
 )
 
-// Errors of client programs.
-var (
-	// ErrClientProgram: the client program could not be started, or does
-	// not do what the run needs of it.
-	ErrClientProgram = errors.New("client program failed")
-)
-
 // Protocol is the version of the JSON-lines protocol faultline speaks.
 const Protocol = 2
 

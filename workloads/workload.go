@@ -13,7 +13,6 @@ package workloads
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -24,12 +23,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/faultline/faultline/history"
-)
-
-// Errors a caller may want to tell apart.
-var (
-	// ErrNotReady: the cluster did not answer within the ready timeout.
-	ErrNotReady = errors.New("cluster not ready")
 )
 
 // Workload kinds.
