@@ -162,13 +162,7 @@ func Attach(ctx context.Context, cli *client.Client, runID string, sel Selector)
 	if err != nil {
 		return nil, nil, err
 	}
-	netName, err := sharedNetwork(found[0].insp, func(yield func(container.InspectResponse) bool) {
-		for _, m := range found {
-			if !yield(m.insp) {
-				return
-			}
-		}
-	})
+	netName, err := sharedNetwork(found)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -206,26 +200,23 @@ func Attach(ctx context.Context, cli *client.Client, runID string, sel Selector)
 
 // sharedNetwork is the first network (by name) every container is on with
 // an IPv4 address.
-func sharedNetwork(first container.InspectResponse, all func(func(container.InspectResponse) bool)) (string, error) {
+func sharedNetwork(found []attachedMatch) (string, error) {
+	has := func(insp container.InspectResponse, n string) bool {
+		return insp.NetworkSettings != nil && insp.NetworkSettings.Networks[n] != nil && insp.NetworkSettings.Networks[n].IPAddress != ""
+	}
 	var names []string
-	if first.NetworkSettings != nil {
-		for n, es := range first.NetworkSettings.Networks {
-			if es != nil && es.IPAddress != "" {
-				names = append(names, n)
-			}
+	if ns := found[0].insp.NetworkSettings; ns != nil {
+		for n := range ns.Networks {
+			names = append(names, n)
 		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		ok := true
-		all(func(insp container.InspectResponse) bool {
-			if insp.NetworkSettings == nil || insp.NetworkSettings.Networks[n] == nil || insp.NetworkSettings.Networks[n].IPAddress == "" {
-				ok = false
-				return false
-			}
-			return true
-		})
-		if ok {
+		shared := true
+		for _, m := range found {
+			shared = shared && has(m.insp, n)
+		}
+		if shared {
 			return n, nil
 		}
 	}

@@ -28,11 +28,7 @@ func TestClusterLifecycle(t *testing.T) {
 	testenv.EndToEnd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := testcluster.Connect(t)
 	c, err := testcluster.Start(ctx, cli, 3, func(ns *docker.NodeSpec) { ns.Aliases = []string{"alias-" + ns.Name} })
 	if err != nil {
 		t.Fatal(err)
@@ -122,11 +118,7 @@ func TestClusterLifecycle(t *testing.T) {
 func TestImageBuilds(t *testing.T) {
 	testenv.EndToEnd(t)
 	ctx := context.Background()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := testcluster.Connect(t)
 	dir := t.TempDir()
 	write := func(name, text string) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
@@ -172,7 +164,7 @@ func TestImageBuilds(t *testing.T) {
 		t.Errorf("failing prepare: %v", err)
 	}
 	write("Dockerfile", "FROM scratch\nCOPY no-such-file /\n")
-	err = docker.EnsureImage(ctx, cli, spec, io.Discard)
+	err := docker.EnsureImage(ctx, cli, spec, io.Discard)
 	if !errors.Is(err, docker.ErrImage) || !strings.Contains(err.Error(), "no-such-file") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("failing Dockerfile: want a one-line ErrImage with the build's output, got %v", err)
 	}

@@ -20,11 +20,7 @@ func TestProcesses(t *testing.T) {
 	testenv.EndToEnd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := testcluster.Connect(t)
 	c, err := testcluster.Start(ctx, cli, 3, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -104,11 +100,7 @@ func TestProcesses(t *testing.T) {
 func TestAttachRefusals(t *testing.T) {
 	testenv.EndToEnd(t)
 	ctx := context.Background()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := testcluster.Connect(t)
 	c, err := testcluster.Start(ctx, cli, 2, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/internal/testcluster"
 	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/scenarios"
@@ -177,11 +178,7 @@ nemesis:
 	}
 	assertHistoryKept(t, rep)
 	ctx := context.Background()
-	cli, cerr := docker.Connect(ctx)
-	if cerr != nil {
-		t.Fatal(cerr)
-	}
-	defer cli.Close()
+	cli := testcluster.Connect(t)
 	if err := docker.RemoveRun(ctx, cli, rep.RunID); err != nil {
 		t.Fatal(err)
 	}

@@ -322,21 +322,32 @@ func leaderFunc(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, 
 	if wait == 0 {
 		wait = 5 * time.Second
 	}
+	var f workloads.LeaderFunc
+	var how string
 	switch {
 	case l.HTTP != nil:
-		return workloads.WaitLeader(workloads.HTTPLeader(l.HTTP.Port, l.HTTP.Path, l.HTTP.Field, l.HTTP.Term), wait), nil
+		f, how = workloads.HTTPLeader(l.HTTP.Port, l.HTTP.Path, l.HTTP.Field, l.HTTP.Term), fmt.Sprintf("GET %s on port %d, field %s", l.HTTP.Path, l.HTTP.Port, l.HTTP.Field)
 	case len(l.Command) > 0:
 		cmds := map[string][]string{}
 		for _, n := range nodes {
 			cmds[n.Name] = n.LeaderCommand
 		}
-		return workloads.WaitLeader(workloads.ExecLeader(c, cmds), wait), nil
+		f, how = workloads.ExecLeader(c, cmds), "a command in each node"
+	default:
+		finder, ok := adapter.(workloads.LeaderFinder)
+		if !ok {
+			return nil, fmt.Errorf("%w: system %s: leader.client: its built-in client cannot tell the leader; give leader: http or command", scenarios.ErrInvalid, d.Name)
+		}
+		f, how = finder.Leader, "the client's leader answer"
 	}
-	f, ok := adapter.(workloads.LeaderFinder)
-	if !ok {
-		return nil, fmt.Errorf("%w: system %s: leader.client: its built-in client cannot tell the leader; give leader: http or command", scenarios.ErrInvalid, d.Name)
-	}
-	return workloads.WaitLeader(f.Leader, wait), nil
+	f = workloads.WaitLeader(f, wait)
+	return func(ctx context.Context, nodes []workloads.Node) (string, error) {
+		name, err := f(ctx, nodes)
+		if err != nil {
+			return "", fmt.Errorf("%w (system %s finds its leader by %s, waiting up to %v: leader.timeout in %s; docs/systems.md, troubleshooting)", err, d.Name, how, wait, d.Source)
+		}
+		return name, nil
+	}, nil
 }
 
 // checkClientProgram asks a client program what it supports before the

@@ -18,6 +18,7 @@ import (
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/internal/attachtest"
+	"github.com/faultline/faultline/internal/testcluster"
 	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/scenarios"
@@ -143,11 +144,7 @@ func composeProject(t *testing.T, cli *client.Client, project, restart string) [
 func TestAttach(t *testing.T) {
 	testenv.EndToEnd(t)
 	ctx := context.Background()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := testcluster.Connect(t)
 	project := fmt.Sprintf("flattach%d", time.Now().UnixNano()%1_000_000)
 	ids := composeProject(t, cli, project, "no")
 	src := fmt.Sprintf(`time_limit: 20s

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/internal/testcluster"
 )
 
@@ -25,11 +24,7 @@ func BenchmarkPartitionApplyHeal(b *testing.B) {
 		b.Skip("the baseline needs the nft command (Debian: apt-get install nftables)")
 	}
 	ctx := context.Background()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cli.Close()
+	cli := testcluster.Connect(b)
 	c, err := testcluster.Start(ctx, cli, 5, nil)
 	if err != nil {
 		b.Fatal(err)

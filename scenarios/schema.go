@@ -131,14 +131,6 @@ func (r SystemRef) IsFile() bool {
 	return strings.ContainsRune(r.Name, '/') || strings.HasSuffix(r.Name, ".yaml") || strings.HasSuffix(r.Name, ".yml")
 }
 
-// String names the system for messages.
-func (r SystemRef) String() string {
-	if r.Inline != nil {
-		return r.Inline.Name + " (inline)"
-	}
-	return r.Name
-}
-
 // Workload is what the clients do.
 type Workload struct {
 	// Kind is the workload: register (read / write / cas), set (adds and

@@ -37,7 +37,7 @@ func (s *Scenario) resolveSystem(loc *yamlpos.Locator) error {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(base, path)
 		}
-		if err := systems.InsideTree([]string{"./" + filepath.ToSlash(c.Compose)}, s.Path); err != nil && !filepath.IsAbs(c.Compose) {
+		if err := systems.InsideTreePath(c.Compose, s.Path); err != nil {
 			return loc.Errorf("cluster.compose", "%v", err)
 		}
 		d, err := systems.LoadCompose(path, c.Services)
@@ -70,7 +70,7 @@ func (s *Scenario) resolveSystem(loc *yamlpos.Locator) error {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(base, path)
 		}
-		if err := systems.InsideTree([]string{ref.Name}, s.Path); err != nil && !filepath.IsAbs(ref.Name) {
+		if err := systems.InsideTreePath(ref.Name, s.Path); err != nil {
 			return loc.Errorf("cluster.system", "%v", err)
 		}
 		d, err := systems.Load(path)

@@ -362,6 +362,10 @@ func InsideTree(args []string, file string) error {
 	return nil
 }
 
+// InsideTreePath is InsideTree for one path (a system file, a compose
+// file, a build context, an input glob) named in file.
+func InsideTreePath(p, file string) error { return insideTreeDir(p, file) }
+
 // insideTreeDir is InsideTree for one folder or glob (a build context, an
 // input).
 func insideTreeDir(p, file string) error {

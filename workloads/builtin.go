@@ -2,7 +2,6 @@ package workloads
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -42,6 +41,3 @@ func BuiltinNames() []string {
 	sort.Strings(names)
 	return names
 }
-
-// IsBuiltin reports whether name is a built-in adapter.
-func IsBuiltin(name string) bool { return slices.Contains(BuiltinNames(), name) }

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/internal/attachtest"
+	"github.com/faultline/faultline/internal/testcluster"
 	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 )
@@ -25,11 +25,7 @@ import (
 func TestSIGKILLAttached(t *testing.T) {
 	testenv.EndToEnd(t)
 	ctx := context.Background()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := testcluster.Connect(t)
 	project := fmt.Sprintf("flkill%d", time.Now().UnixNano()%1_000_000)
 	ids, remove, err := attachtest.ComposeEtcd(ctx, cli, project, "no")
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/internal/testcluster"
 	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 )
@@ -36,11 +37,7 @@ func buildBinary(t *testing.T, dir string) string {
 func leftoversOf(t *testing.T, runID string) []docker.Leftover {
 	t.Helper()
 	ctx := context.Background()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := testcluster.Connect(t)
 	all, err := docker.Leftovers(ctx, cli)
 	if err != nil {
 		t.Fatal(err)

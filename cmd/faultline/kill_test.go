@@ -17,6 +17,7 @@ import (
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/internal/testcluster"
 	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 )
@@ -76,11 +77,7 @@ func signalAt(t *testing.T, bin, scenario, store, trigger string, after time.Dur
 func runNodes(t *testing.T, runID string) []nemesis.Node {
 	t.Helper()
 	ctx := context.Background()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := testcluster.Connect(t)
 	var nodes []nemesis.Node
 	for _, l := range leftoversOf(t, runID) {
 		if l.Kind != "container" || l.Pid == 0 {

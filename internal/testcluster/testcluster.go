@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"testing"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -70,4 +71,16 @@ func Start(ctx context.Context, cli *client.Client, n int, edit func(*docker.Nod
 			return specs, nil
 		},
 	})
+}
+
+// Connect is a client of the Docker engine for a test, closed when the test
+// ends; the test stops if the engine does not answer.
+func Connect(t testing.TB) *client.Client {
+	t.Helper()
+	cli, err := docker.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
 }
