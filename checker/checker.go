@@ -66,6 +66,12 @@ type Options struct {
 	// StopAtFirstInvalid stops checking once one key is invalid: the
 	// verdict is then known, and keys not finished are unknown.
 	StopAtFirstInvalid bool
+	// Expect lists the guarantees the system claims; the verdict is
+	// computed against them (default: linearizable).
+	Expect []Guarantee
+	// StalenessBound, when set, is what bounded-staleness means: every
+	// acknowledged update seen by every read begun this long after.
+	StalenessBound time.Duration
 }
 
 // KeyResult is the verdict on one key.
@@ -95,9 +101,19 @@ type Counts struct {
 
 // Result is the outcome of checking one history.
 type Result struct {
+	// Verdict is against the claimed guarantees (Expect): invalid when one
+	// of them was violated, unknown when one could not be decided.
 	Verdict Verdict `json:"verdict"`
 	// Note says why the verdict is what it is, when the keys do not.
-	Note       string      `json:"note,omitempty"`
+	Note string `json:"note,omitempty"`
+	// Expect are the guarantees claimed; Guarantees, every one examined,
+	// strongest first; Boundary, the one-line summary of them.
+	Expect      []Guarantee       `json:"expect,omitempty"`
+	Guarantees  []GuaranteeResult `json:"guarantees,omitempty"`
+	Boundary    string            `json:"boundary,omitempty"`
+	Staleness   *Staleness        `json:"staleness,omitempty"`
+	Convergence *Convergence      `json:"convergence,omitempty"`
+	// Keys is the linearizability check, key by key.
 	Keys       []KeyResult `json:"keys"`
 	Counts     Counts      `json:"counts"`
 	DurationMS int64       `json:"duration_ms"`
@@ -295,6 +311,9 @@ type pairedOp struct {
 	typ       history.Type    // OK, Fail or Info
 	out       json.RawMessage
 	call, ret int64
+	// done is when the completion was recorded, even for an unknown
+	// outcome (the end of the history for an invoke never completed).
+	done int64
 }
 
 // pairOps pairs invokes with completions per process, counts outcomes and
@@ -332,7 +351,7 @@ func pairOps(records []history.Record) ([]pairedOp, int64, Counts, []history.Fau
 		if r.Time < inv.Time {
 			return nil, 0, counts, nil, fmt.Errorf("%w: record %d: completes at %d ns, before its invocation (record %d) at %d ns", ErrBadHistory, r.Index, r.Time, inv.Index, inv.Time)
 		}
-		op := pairedOp{inv: inv, typ: r.Type, out: r.Value, call: inv.Time, ret: r.Time}
+		op := pairedOp{inv: inv, typ: r.Type, out: r.Value, call: inv.Time, ret: r.Time, done: r.Time}
 		switch r.Type {
 		case history.OK:
 			counts.OK++
@@ -345,7 +364,7 @@ func pairOps(records []history.Record) ([]pairedOp, int64, Counts, []history.Fau
 		ops = append(ops, op)
 	}
 	for _, inv := range open {
-		ops = append(ops, pairedOp{inv: inv, typ: history.Info, call: inv.Time, ret: math.MaxInt64})
+		ops = append(ops, pairedOp{inv: inv, typ: history.Info, call: inv.Time, ret: math.MaxInt64, done: end})
 	}
 	return ops, end, counts, faults, nil
 }

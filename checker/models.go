@@ -15,9 +15,9 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
-// Check checks a history of the given workload kind: register, set,
-// counter or append.
-func Check(records []history.Record, kind string, opts Options) (Result, error) {
+// checkModel checks a history for linearizability with the model of its
+// workload kind: register, set, counter or append.
+func checkModel(records []history.Record, kind string, opts Options) (Result, error) {
 	switch kind {
 	case "register", "cas-register", "":
 		return CheckRegister(records, opts)

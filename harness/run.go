@@ -466,13 +466,15 @@ func (r *run) checkInterrupted() {
 	}
 }
 
-// finalReads reads every key once the cluster is whole again: what was
-// acknowledged must still be there.
+// finalReads reads every key on every node once the cluster is whole
+// again and the load has stopped, until the nodes agree or
+// checker.converge_within passes: what was acknowledged must still be
+// there, and the checker sees how soon the nodes agreed.
 func (r *run) finalReads() error {
 	if len(r.gen.Final()) == 0 {
 		return nil
 	}
-	fctx, cancel := context.WithTimeout(r.ctx, r.sc.Cluster.ReadyTimeout)
+	fctx, cancel := context.WithTimeout(r.ctx, r.sc.Cluster.ReadyTimeout+r.sc.Checker.ConvergeWithin)
 	defer cancel()
 	if err := r.isReady(fctx); err != nil {
 		r.logf("warning: cluster not ready for the final reads: %v", err)
@@ -480,7 +482,8 @@ func (r *run) finalReads() error {
 	// Fresh process numbers above any a client used (each unknown outcome
 	// moved one client up by the number of clients).
 	first := len(r.clients) * int(r.stats.Info+1)
-	fstats, err := workloads.RunFinal(fctx, r.wcfg, r.gen, r.clients, first, r.h)
+	conv := workloads.Converge{Within: r.sc.Checker.ConvergeWithin, Pause: 200 * time.Millisecond, Same: checker.SameValue(r.sc.Workload.Kind)}
+	fstats, err := workloads.RunFinal(fctx, r.wcfg, r.gen, r.clients, first, r.h, conv)
 	if err != nil {
 		return err
 	}
@@ -517,7 +520,13 @@ func (r *run) check() error {
 // CheckerOptions are a scenario's checker settings, with visualizations
 // written into dir: the one mapping from a scenario to the checker.
 func CheckerOptions(c scenarios.Checker, dir string) checker.Options {
-	return checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir}
+	o := checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir, StalenessBound: c.StalenessBound}
+	for _, name := range c.Expect {
+		if g, err := checker.ParseGuarantee(name); err == nil { // validated at load
+			o.Expect = append(o.Expect, g)
+		}
+	}
+	return o
 }
 
 // writeReplay writes the scenario again with the faults it applied as an

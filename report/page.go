@@ -14,6 +14,7 @@ td, th { border: 1px solid #ddd; padding: .2em .6em; text-align: left; vertical-
 th { background: #f5f5f5; }
 pre { background: #f7f7f7; padding: .7em; overflow-x: auto; font-size: 13px; white-space: pre-wrap; }
 .muted { color: #777; } .err { color: #d62728; font-weight: bold; }
+.status-violated { color: #d62728; font-weight: bold; } .status-held { color: #2ca02c; }
 .matrix td { text-align: center; min-width: 1.6em; }
 svg { max-width: 100%; height: auto; }
 </style></head><body>
@@ -30,7 +31,25 @@ svg { max-width: 100%; height: auto; }
 <tr><th>checked</th><td>{{len .Result.Keys}} keys in {{ms .Result.DurationMS}} (budget {{ms .Result.BudgetMS}})</td></tr>
 </table>
 
-<h2>Keys</h2>
+<h2>Guarantees</h2>
+{{if .Result.Guarantees}}<p id="boundary">{{.Result.Boundary}}</p>
+<table id="guarantees"><tr><th>guarantee</th><th>claimed</th><th>status</th><th>what the history shows</th></tr>
+{{range .Result.Guarantees}}<tr class="{{.Status}}"><td>{{.Guarantee}}</td><td>{{if .Claimed}}claimed{{end}}</td><td class="status-{{.Status}}">{{.Status}}</td><td>
+{{if .Total}}<div>{{.Total}} violations{{if gt .Total (len .Violations)}}, the first {{len .Violations}}:{{else}}:{{end}}</div>{{end}}
+{{range .Violations}}<pre>{{.String}}</pre>{{end}}
+{{if .Note}}<div class="muted">{{.Note}}</div>{{end}}
+{{if .Scope}}<div class="muted">scope: {{.Scope}}</div>{{end}}</td></tr>
+{{end}}</table>
+{{with .Result.Staleness}}<h3>Staleness</h3><p>{{.String}}</p>
+{{if .Worst}}<table><tr><th>key</th><th>node</th><th>missed an update acknowledged</th><th>read, and the update it missed</th></tr>
+{{range .Worst}}<tr><td>{{.Key}}</td><td>{{.Node}}</td><td>{{printf "%.1f" .ByMS}} ms before it began</td><td><pre>{{.Read}}
+missed {{.Missed}}</pre></td></tr>{{end}}</table>{{end}}{{end}}
+{{with .Result.Convergence}}<h3>Convergence after the heal</h3><p>{{.String}}</p>
+{{if .Note}}<p class="muted">{{.Note}}</p>{{end}}
+{{range .Divergences}}<pre>{{.String}}</pre>{{end}}{{end}}
+{{else}}<p class="muted">No guarantee was examined.</p>{{end}}
+
+<h2>Keys (linearizability)</h2>
 {{if .Result.Keys}}<table><tr><th>key</th><th>verdict</th><th>operations checked</th><th>why</th></tr>
 {{range .Result.Keys}}<tr><td>{{.Key}}</td><td>{{.Verdict}}</td><td>{{.Operations}}</td><td>
 {{if .Explanation}}<pre>{{.Explanation.String}}</pre>{{end}}

@@ -102,6 +102,9 @@ func (s *Scenario) defaults() {
 	if w.Reads == "" {
 		w.Reads = "linearizable"
 	}
+	if s.Checker.ConvergeWithin == 0 {
+		s.Checker.ConvergeWithin = 10 * time.Second
+	}
 	if s.Checker.Budget == 0 {
 		s.Checker.Budget = 60 * time.Second
 	}

@@ -214,7 +214,7 @@ type Fault = nemesis.Spec
 // Ports is a fault's port scope (nemesis.Ports).
 type Ports = nemesis.Ports
 
-// Checker bounds the linearizability check.
+// Checker bounds the checks and says what the system claims.
 type Checker struct {
 	// Budget is the wall time the checker may spend; a key not decided
 	// within it is "unknown". Default 60s.
@@ -226,6 +226,17 @@ type Checker struct {
 	StopAtFirstInvalid bool `yaml:"stop_at_first_invalid,omitempty"`
 	// Initial is the registers' initial value (default: no value).
 	Initial *int64 `yaml:"initial,omitempty"`
+	// Expect lists the guarantees the system claims (docs/checker.md):
+	// the verdict is invalid when one of them was violated. Default:
+	// [linearizable].
+	Expect []string `yaml:"expect,omitempty"`
+	// StalenessBound is what bounded-staleness means for this system:
+	// every acknowledged update seen by every read begun this long after.
+	StalenessBound time.Duration `yaml:"staleness_bound,omitempty"`
+	// ConvergeWithin bounds the final reads: once faults are healed and
+	// the load has stopped, every key is read on every node, again and
+	// again, until the nodes agree or this much time has passed. Default 10s.
+	ConvergeWithin time.Duration `yaml:"converge_within,omitempty"`
 }
 
 // WorkloadKinds lists the workloads a scenario may name.

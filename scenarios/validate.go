@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"github.com/faultline/faultline/checker"
 	"regexp"
 	"slices"
 	"strings"
@@ -61,7 +62,45 @@ func (s *Scenario) validate(loc *yamlpos.Locator) error {
 	if s.Checker.KeyBudget < 0 {
 		return bad("checker.key_budget", "must not be negative")
 	}
+	return s.validateExpect(loc)
+}
+
+// validateExpect checks the guarantees claimed: each one known, examined
+// by the workload's checks, with what it needs.
+func (s *Scenario) validateExpect(loc *yamlpos.Locator) error {
+	c := s.Checker
+	if c.StalenessBound < 0 {
+		return loc.Errorf("checker.staleness_bound", "must not be negative")
+	}
+	if c.ConvergeWithin < 0 || c.ConvergeWithin > MaxReady {
+		return loc.Errorf("checker.converge_within", "must be between 0 and %v", MaxReady)
+	}
+	examined := checker.Examines(s.Workload.Kind)
+	for i, name := range c.Expect {
+		field := fmt.Sprintf("checker.expect[%d]", i)
+		g, err := checker.ParseGuarantee(name)
+		if err != nil {
+			return loc.Errorf(field, "%v", err)
+		}
+		if !slices.Contains(examined, g) {
+			return loc.Errorf(field, "the %s workload's checks do not examine %s (they examine: %s)", s.Workload.Kind, g, strings.Join(guaranteeNames(examined), ", "))
+		}
+		if g == checker.BoundedStaleness && c.StalenessBound == 0 {
+			return loc.Errorf(field, "bounded-staleness needs checker.staleness_bound (for example 1s): how soon every read must see an acknowledged update")
+		}
+		if slices.Contains(c.Expect[:i], name) {
+			return loc.Errorf(field, "%s is listed twice", name)
+		}
+	}
 	return nil
+}
+
+func guaranteeNames(gs []checker.Guarantee) []string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = string(g)
+	}
+	return out
 }
 
 // validateWorkload checks what the clients do.

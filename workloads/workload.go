@@ -174,22 +174,64 @@ func Run(ctx context.Context, stop time.Time, cfg Config, gen Generator, clients
 	return r.stats(), err
 }
 
-// RunFinal runs a generator's final operations (final reads) one after the
-// other, each on the first client that succeeds, as fresh processes
-// numbered from firstProcess.
-func RunFinal(ctx context.Context, cfg Config, gen Generator, clients []Pinned, firstProcess int, h *history.Writer) (Stats, error) {
+// Converge shapes the final reads.
+type Converge struct {
+	// Within bounds the rounds after the first; Pause is the wait between
+	// rounds.
+	Within, Pause time.Duration
+	// Same says whether two nodes' answers are the same state (for a set,
+	// the same elements in any order).
+	Same func(a, b json.RawMessage) bool
+}
+
+// RunFinal runs a generator's final operations (a read of every key)
+// once faults are healed and the load has stopped: on every node, round
+// after round, until every node gives the same answer for each key or
+// conv.Within has passed. Each read is a fresh process, numbered from
+// firstProcess. The rounds are in the history; the checker judges
+// convergence from them.
+func RunFinal(ctx context.Context, cfg Config, gen Generator, clients []Pinned, firstProcess int, h *history.Writer, conv Converge) (Stats, error) {
 	r := &runner{cfg: cfg, gen: gen, h: h}
 	process := history.Process(firstProcess)
-	for _, op := range gen.Final() {
-		for _, c := range clients {
-			res, err := r.do(ctx, process, c, op)
-			if err != nil {
-				return r.stats(), err
+	var perNode []Pinned
+	for _, c := range clients {
+		if !slices.ContainsFunc(perNode, func(p Pinned) bool { return p.Node == c.Node }) {
+			perNode = append(perNode, c)
+		}
+	}
+	pending := gen.Final()
+	deadline := time.Now().Add(conv.Within)
+	for len(pending) > 0 {
+		var still []Op
+		for _, op := range pending {
+			var first json.RawMessage
+			agree := true
+			for _, c := range perNode {
+				res, err := r.do(ctx, process, c, op)
+				if err != nil {
+					return r.stats(), err
+				}
+				process++
+				switch {
+				case res.Outcome != OK:
+					agree = false
+				case first == nil:
+					first = res.Value
+				case conv.Same != nil && !conv.Same(first, res.Value):
+					agree = false
+				}
 			}
-			process++
-			if res.Outcome == OK {
-				break
+			if !agree {
+				still = append(still, op)
 			}
+		}
+		pending = still
+		if len(pending) == 0 || !time.Now().Before(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(conv.Pause):
 		}
 	}
 	return r.stats(), nil

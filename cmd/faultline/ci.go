@@ -158,26 +158,31 @@ func writeJUnit(path string, outs []outcome) error {
 }
 
 // explainInvalid is the one-line message and the full text of an invalid
-// verdict: the first invalid key's explanation or anomalies.
+// verdict: the first claimed guarantee violated, with its proof, and the
+// guarantee table.
 func explainInvalid(res checker.Result) (string, string) {
-	var lines []string
-	msg := "not linearizable"
+	msg := "a claimed guarantee was violated"
+	if broken := res.Broken(); len(broken) > 0 {
+		g := broken[0]
+		msg = fmt.Sprintf("%s violated", g.Guarantee)
+		if len(g.Violations) > 0 {
+			v := g.Violations[0]
+			msg += ": " + strings.SplitN(v.String(), "\n", 2)[0]
+		} else if g.Note != "" {
+			msg += ": " + g.Note
+		}
+	}
+	lines := []string{res.TableText(3)}
 	for _, k := range res.Keys {
 		if k.Verdict != checker.Invalid {
 			continue
 		}
-		head := fmt.Sprintf("key %s", k.Key)
+		head := fmt.Sprintf("key %s (linearizability):", k.Key)
 		switch {
 		case k.Explanation != nil:
-			if len(lines) == 0 {
-				msg = head + ": cannot linearize " + k.Explanation.Operation.String()
-			}
-			lines = append(lines, head+":", k.Explanation.String())
+			lines = append(lines, head, k.Explanation.String())
 		case len(k.Anomalies) > 0:
-			if len(lines) == 0 {
-				msg = head + ": " + k.Anomalies[0]
-			}
-			lines = append(lines, head+":")
+			lines = append(lines, head)
 			lines = append(lines, k.Anomalies...)
 		}
 	}
@@ -194,7 +199,7 @@ func writeSummary(path string, outs []outcome) error {
 		}
 	}
 	fmt.Fprintf(&b, "## faultline: %d scenarios, %d not valid\n\n", len(outs), bad)
-	b.WriteString("| scenario | verdict | ok / fail / info | faults | time | store |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | verdict | guarantees | ok / fail / info | faults | time | store |\n|---|---|---|---|---|---|---|\n")
 	for _, o := range outs {
 		verdict := "**" + strings.ToUpper(string(o.rep.Verdict)) + "**"
 		if o.rep.Verdict == checker.Valid {
@@ -204,7 +209,7 @@ func writeSummary(path string, outs []outcome) error {
 			verdict = "**COULD NOT RUN**"
 		}
 		c := o.rep.Counts
-		fmt.Fprintf(&b, "| %s | %s | %d / %d / %d | %d | %.1f s | `%s` |\n", o.name, verdict, c.OK, c.Fail, c.Info, c.Faults, ms(o.rep.Timings.TotalMS), o.rep.StoreDir)
+		fmt.Fprintf(&b, "| %s | %s | %s | %d / %d / %d | %d | %.1f s | `%s` |\n", o.name, verdict, o.rep.Boundary, c.OK, c.Fail, c.Info, c.Faults, ms(o.rep.Timings.TotalMS), o.rep.StoreDir)
 	}
 	for _, o := range outs {
 		switch {

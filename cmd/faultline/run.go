@@ -134,7 +134,7 @@ func printResult(w io.Writer, res checker.Result, dir string) {
 		if k.Verdict == checker.Valid {
 			continue
 		}
-		line := fmt.Sprintf("  key %s: %s (%d operations checked)", k.Key, k.Verdict, k.Operations)
+		line := fmt.Sprintf("  key %s: %s linearizability (%d operations checked)", k.Key, k.Verdict, k.Operations)
 		if k.Visualization != "" {
 			line += ", see " + filepath.Join(dir, k.Visualization)
 		}
@@ -150,6 +150,9 @@ func printResult(w io.Writer, res checker.Result, dir string) {
 		for _, a := range k.Anomalies {
 			fmt.Fprintln(w, "    "+a)
 		}
+	}
+	if t := res.TableText(3); t != "" {
+		fmt.Fprintln(w, t)
 	}
 	fmt.Fprintf(w, "checked %d keys in %.1fs (budget %.0fs)\n", len(res.Keys), ms(res.DurationMS), ms(res.BudgetMS))
 	fmt.Fprintf(w, "store: %s\n", dir)

@@ -1,0 +1,94 @@
+package checker
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/history"
+)
+
+// BenchmarkGuarantees times each guarantee check on its own (on one
+// core, decoding included), every new check together and the whole table
+// (in GOMAXPROCS workers, as porcupine's keys are) (Check: porcupine plus every check), on synthetic
+// linearizable register histories of 10^5 and 10^6 operations (1000
+// keys, 20 clients), beside today's linearizability check alone
+// (CheckRegister) on the same history. Peak heap includes the history.
+func BenchmarkGuarantees(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		recs := synthRegister(n, 1000, 20, false, 1)
+		prep := func() (map[string]*keyOps, []history.FaultWindow) {
+			paired, _, _, faults, err := pairOps(recs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			perKey, err := decodeOps(paired, faults, decodeRegister)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return perKey, faults
+		}
+		each := func(f func(r *regKey, t *table, faults []history.FaultWindow)) func() {
+			return func() {
+				perKey, faults := prep()
+				t := newTable("register")
+				for _, k := range slices.Sorted(maps.Keys(perKey)) {
+					f(newRegKey(perKey[k], nilValue), t, faults)
+				}
+				for _, r := range t.rows {
+					if r.Status == Violated {
+						b.Fatalf("%s violated on a linearizable history: %v", r.Guarantee, r.Violations)
+					}
+				}
+			}
+		}
+		cases := []struct {
+			name string
+			run  func()
+		}{
+			{"baseline-linearizable-porcupine", func() {
+				res, err := CheckRegister(recs, Options{Budget: 5 * time.Minute})
+				if err != nil || res.Verdict != Valid {
+					b.Fatalf("%v %v", res.Verdict, err)
+				}
+			}},
+			{"decode", func() { prep() }},
+			{"sequential", each(func(r *regKey, t *table, f []history.FaultWindow) { r.sequential(t, f) })},
+			{"session", each(func(r *regKey, t *table, f []history.FaultWindow) { r.sessionChecks(t, f) })},
+			{"no-lost-writes", each(func(r *regKey, t *table, f []history.FaultWindow) { r.lost(t, f) })},
+			{"staleness", each(func(r *regKey, _ *table, _ []history.FaultWindow) { r.staleness(&staleAcc{}) })},
+			{"convergence", each(func(r *regKey, _ *table, _ []history.FaultWindow) {
+				(&convAcc{nodes: []string{"n1", "n2"}}).key(r.key, r.settled, r.finalReads(), func(o *gop) string { return describeValue(o.val) })
+			})},
+			{"every-new-check", func() {
+				if _, _, _, err := examine(recs, "register", Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}},
+			{"whole-table", func() {
+				res, err := Check(recs, "register", Options{Budget: 5 * time.Minute})
+				if err != nil || res.Verdict != Valid {
+					b.Fatalf("%v %v", res.Verdict, err)
+				}
+			}},
+		}
+		for _, c := range cases {
+			b.Run(fmt.Sprintf("ops=%d/%s", n, c.name), func(b *testing.B) {
+				var secs, peak float64
+				for range b.N {
+					p := peakHeap(func() {
+						start := time.Now()
+						c.run()
+						secs += time.Since(start).Seconds()
+					})
+					peak = max(peak, p)
+				}
+				b.ReportMetric(secs/float64(b.N), "check-s")
+				b.ReportMetric(peak, "peak-heap-MiB")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}

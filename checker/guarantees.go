@@ -1,0 +1,397 @@
+package checker
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Guarantee is a consistency guarantee the checker examines. A system's
+// label (CP, AP) says little; the guarantee table says which of these the
+// history shows held, which it rules out, and which it cannot decide.
+type Guarantee string
+
+// The guarantees, strongest first.
+const (
+	Linearizable      Guarantee = "linearizable"
+	Sequential        Guarantee = "sequential"
+	ReadYourWrites    Guarantee = "read-your-writes"
+	MonotonicReads    Guarantee = "monotonic-reads"
+	MonotonicWrites   Guarantee = "monotonic-writes"
+	WritesFollowReads Guarantee = "writes-follow-reads"
+	NoLostWrites      Guarantee = "no-lost-writes"
+	BoundedStaleness  Guarantee = "bounded-staleness"
+	Converges         Guarantee = "converges"
+)
+
+// guaranteeInfo is one guarantee: what it means, and the workloads whose
+// checks examine it.
+type guaranteeInfo struct {
+	g     Guarantee
+	doc   string
+	kinds []string
+}
+
+var (
+	allKinds     = []string{"register", "cas-register", "set", "append", "counter"}
+	orderedKinds = []string{"register", "cas-register", "set", "append"}
+)
+
+// guarantees is the one list of guarantees, strongest first.
+var guarantees = []guaranteeInfo{
+	{Linearizable, "every operation takes effect at one instant between its invocation and its completion", allKinds},
+	{Sequential, "one order of all operations, each process's in its own order, explains every read (per key)", orderedKinds},
+	{ReadYourWrites, "a client's read reflects the client's own earlier acknowledged writes", allKinds},
+	{MonotonicReads, "a client's reads never go back to an older state", allKinds},
+	{MonotonicWrites, "a client's writes are seen in the order it made them", orderedKinds},
+	{WritesFollowReads, "a write made after reading a state is seen only with that state", orderedKinds},
+	{NoLostWrites, "every acknowledged write is in the final reads, made once updates and faults have ended", allKinds},
+	{BoundedStaleness, "once acknowledged, a write is seen by every read within checker.staleness_bound", orderedKinds},
+	{Converges, "after the heal, every node answers the same value for each key", allKinds},
+}
+
+// Guarantees lists every guarantee, strongest first.
+func Guarantees() []Guarantee {
+	out := make([]Guarantee, len(guarantees))
+	for i, g := range guarantees {
+		out[i] = g.g
+	}
+	return out
+}
+
+// Doc says what a guarantee means.
+func (g Guarantee) Doc() string {
+	for _, i := range guarantees {
+		if i.g == g {
+			return i.doc
+		}
+	}
+	return ""
+}
+
+// Examines lists the guarantees the checks of a workload examine,
+// strongest first.
+func Examines(kind string) []Guarantee {
+	if kind == "" {
+		kind = "register"
+	}
+	var out []Guarantee
+	for _, i := range guarantees {
+		if slices.Contains(i.kinds, kind) {
+			out = append(out, i.g)
+		}
+	}
+	return out
+}
+
+// ParseGuarantee reads a guarantee's name.
+func ParseGuarantee(s string) (Guarantee, error) {
+	for _, i := range guarantees {
+		if string(i.g) == s {
+			return i.g, nil
+		}
+	}
+	return "", fmt.Errorf("unknown guarantee %q (known: %s)", s, strings.Join(names(Guarantees()), ", "))
+}
+
+func names(gs []Guarantee) []string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = string(g)
+	}
+	return out
+}
+
+// Status is what the history shows of one guarantee.
+type Status string
+
+const (
+	// Held: the checks found no violation, within their scope.
+	Held Status = "held"
+	// Violated: operations of the history prove the guarantee broken.
+	Violated Status = "violated"
+	// Undecided: the budget ran out, or the history lacks what the check
+	// needs (final reads, unique values).
+	Undecided Status = "unknown"
+)
+
+// GuaranteeResult is one row of the guarantee table.
+type GuaranteeResult struct {
+	Guarantee Guarantee `json:"guarantee"`
+	Status    Status    `json:"status"`
+	// Claimed: the scenario declares that the system promises it; the
+	// verdict is computed against the claimed guarantees.
+	Claimed bool `json:"claimed,omitempty"`
+	// Scope says exactly what "held" covers.
+	Scope string `json:"scope,omitempty"`
+	// Violations are the first few proofs; Total counts them all.
+	Violations []Violation `json:"violations,omitempty"`
+	Total      int         `json:"violations_total,omitempty"`
+	Note       string      `json:"note,omitempty"`
+}
+
+// Violation is one proof that a guarantee did not hold: the operations
+// involved, in the order that matters, and the fault in force.
+type Violation struct {
+	Key  string  `json:"key,omitempty"`
+	What string  `json:"what"`
+	Ops  []OpRef `json:"ops,omitempty"`
+	// Fault is the fault in force when the last of Ops was invoked ("" for
+	// none).
+	Fault string `json:"fault,omitempty"`
+}
+
+func (v Violation) String() string {
+	var b strings.Builder
+	if v.Key != "" {
+		fmt.Fprintf(&b, "key %s: ", v.Key)
+	}
+	b.WriteString(v.What)
+	if v.Fault != "" {
+		fmt.Fprintf(&b, " (during %s)", v.Fault)
+	}
+	for _, o := range v.Ops {
+		fmt.Fprintf(&b, "\n    %s", o)
+	}
+	return b.String()
+}
+
+// maxViolations bounds the proofs kept per guarantee.
+const maxViolations = 10
+
+// table collects the rows of one check, in the order of guarantees.
+type table struct {
+	rows map[Guarantee]*GuaranteeResult
+	// unknown says why a guarantee could not be decided, per guarantee.
+	unknown map[Guarantee]string
+}
+
+func newTable(kind string) *table {
+	t := &table{rows: map[Guarantee]*GuaranteeResult{}, unknown: map[Guarantee]string{}}
+	for _, g := range Examines(kind) {
+		t.rows[g] = &GuaranteeResult{Guarantee: g, Status: Held}
+	}
+	return t
+}
+
+// violate records a proof against g.
+func (t *table) violate(g Guarantee, v Violation) {
+	r := t.rows[g]
+	if r == nil {
+		return
+	}
+	r.Status = Violated
+	r.Total++
+	if len(r.Violations) < maxViolations {
+		r.Violations = append(r.Violations, v)
+	}
+}
+
+// undecided marks g unknown unless it is violated; why is kept once.
+func (t *table) undecided(g Guarantee, why string) {
+	r := t.rows[g]
+	if r == nil || r.Status == Violated {
+		return
+	}
+	r.Status = Undecided
+	if _, ok := t.unknown[g]; !ok {
+		t.unknown[g] = why
+		r.Note = why
+	}
+}
+
+// merge adds what another part of the keys found.
+func (t *table) merge(o *table) {
+	for g, r := range o.rows {
+		mine := t.rows[g]
+		if mine == nil {
+			continue
+		}
+		switch r.Status {
+		case Violated:
+			if mine.Status != Violated {
+				mine.Status, mine.Note = Violated, ""
+			}
+			mine.Total += r.Total
+			mine.Violations = append(mine.Violations, r.Violations[:min(len(r.Violations), maxViolations-len(mine.Violations))]...)
+		case Undecided:
+			t.undecided(g, o.unknown[g])
+		}
+	}
+}
+
+func (t *table) scope(g Guarantee, s string) {
+	if r := t.rows[g]; r != nil {
+		r.Scope = s
+	}
+}
+
+// implications applies what the guarantees say of each other: a broken
+// session guarantee breaks sequential consistency, which breaks
+// linearizability; linearizability, where it held, gives the rest of the
+// ordered guarantees.
+func (t *table) implications() {
+	lin, seq := t.rows[Linearizable], t.rows[Sequential]
+	session := []Guarantee{ReadYourWrites, MonotonicReads, MonotonicWrites, WritesFollowReads}
+	implied := func(r *GuaranteeResult, by Guarantee) {
+		if r == nil || r.Status == Violated {
+			return
+		}
+		r.Status = Violated
+		r.Note = fmt.Sprintf("implied: %s is violated, and %s implies it", by, r.Guarantee)
+	}
+	for _, g := range session {
+		if r := t.rows[g]; r != nil && r.Status == Violated {
+			implied(seq, g)
+			if seq == nil {
+				implied(lin, g)
+			}
+		}
+	}
+	if seq != nil && seq.Status == Violated {
+		implied(lin, Sequential)
+	}
+	if lin == nil || lin.Status != Held {
+		return
+	}
+	for _, g := range append([]Guarantee{Sequential}, session...) {
+		if r := t.rows[g]; r != nil && r.Status == Undecided {
+			r.Status, r.Note = Held, "implied by linearizable (the check alone could not decide: "+r.Note+")"
+		}
+	}
+}
+
+// result lists the rows, strongest first, marking the claimed ones.
+func (t *table) result(expect []Guarantee) []GuaranteeResult {
+	var out []GuaranteeResult
+	for _, i := range guarantees {
+		if r := t.rows[i.g]; r != nil {
+			r.Claimed = slices.Contains(expect, i.g)
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+// verdictFor is the verdict against what was claimed: invalid when a
+// claimed guarantee was violated, unknown when one could not be decided.
+func verdictFor(rows []GuaranteeResult, expect []Guarantee) (Verdict, string) {
+	v := Valid
+	var why []string
+	for _, r := range rows {
+		if !r.Claimed {
+			continue
+		}
+		switch r.Status {
+		case Violated:
+			v = Invalid
+		case Undecided:
+			if v == Valid {
+				v = Unknown
+			}
+			why = append(why, fmt.Sprintf("%s: %s", r.Guarantee, r.Note))
+		}
+	}
+	for _, g := range expect {
+		if !slices.ContainsFunc(rows, func(r GuaranteeResult) bool { return r.Guarantee == g }) && v == Valid {
+			v = Unknown
+			why = append(why, fmt.Sprintf("%s is not examined by this workload's checks", g))
+		}
+	}
+	if v == Unknown {
+		return v, strings.Join(why, "; ")
+	}
+	return v, ""
+}
+
+// Boundary says, strongest first, which guarantees held, which the
+// history rules out, and which it could not decide: "held: sequential,
+// read-your-writes; ruled out: linearizable; unknown: converges".
+func Boundary(rows []GuaranteeResult) string {
+	var held, out, unk []string
+	for _, r := range rows {
+		switch r.Status {
+		case Held:
+			held = append(held, string(r.Guarantee))
+		case Violated:
+			out = append(out, string(r.Guarantee))
+		default:
+			unk = append(unk, string(r.Guarantee))
+		}
+	}
+	var parts []string
+	for _, p := range []struct {
+		name string
+		gs   []string
+	}{{"held", held}, {"ruled out", out}, {"unknown", unk}} {
+		if len(p.gs) > 0 {
+			parts = append(parts, p.name+": "+strings.Join(p.gs, ", "))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Broken lists the claimed guarantees the history proves violated.
+func (r Result) Broken() []GuaranteeResult {
+	var out []GuaranteeResult
+	for _, g := range r.Guarantees {
+		if g.Claimed && g.Status == Violated {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// TableText is the guarantee table for a terminal or a CI log: the
+// boundary, a line per guarantee (claimed ones marked "*"), up to proofs
+// proofs of each violated one, then staleness and convergence.
+func (r Result) TableText(proofs int) string {
+	if len(r.Guarantees) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "guarantees (* claimed): %s\n", r.Boundary)
+	for _, g := range r.Guarantees {
+		mark := " "
+		if g.Claimed {
+			mark = "*"
+		}
+		line := fmt.Sprintf("  %s %-20s %-8s", mark, g.Guarantee, g.Status)
+		switch {
+		case g.Status == Violated && g.Total > 0:
+			line += fmt.Sprintf(" %d violations", g.Total)
+		case g.Note != "":
+			line += " " + g.Note
+		case g.Scope != "":
+			line += " (" + g.Scope + ")"
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+		for i, v := range g.Violations {
+			if i == proofs {
+				break
+			}
+			for _, l := range strings.Split(v.String(), "\n") {
+				b.WriteString("      " + l + "\n")
+			}
+		}
+	}
+	if r.Staleness != nil {
+		fmt.Fprintf(&b, "  staleness: %s\n", r.Staleness)
+		for i, w := range r.Staleness.Worst {
+			if i == proofs {
+				break
+			}
+			fmt.Fprintf(&b, "      key %s: read on %s missed an update acknowledged %s before it began\n        %s\n        missed %s\n", w.Key, w.Node, ms(w.ByMS), w.Read, w.Missed)
+		}
+	}
+	if r.Convergence != nil {
+		fmt.Fprintf(&b, "  convergence: %s\n", r.Convergence)
+		for i, d := range r.Convergence.Divergences {
+			if i == proofs {
+				break
+			}
+			fmt.Fprintf(&b, "      %s\n", d)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}

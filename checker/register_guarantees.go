@@ -1,0 +1,484 @@
+package checker
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/faultline/faultline/history"
+)
+
+// The guarantees of a register history (reads, writes of unique values,
+// compare-and-set), key by key. Unique values make them decidable cheaply:
+// a read names the write it saw.
+
+func decodeRegister(p *pairedOp) (*gop, error) {
+	in, err := parseRegInput(*p.inv)
+	if err != nil {
+		return nil, err
+	}
+	o := &gop{p: p, f: in.f, val: in.value, old: in.old}
+	if in.f == "read" {
+		o.val = nilValue
+		if p.typ == history.OK {
+			v, err := parseValue(p.out)
+			if err != nil {
+				return nil, fmt.Errorf("%w: record %d: read value: %v", ErrBadHistory, p.inv.Index, err)
+			}
+			o.val = v
+		}
+	}
+	return o, nil
+}
+
+// regKey is one register key's writes, indexed for the checks.
+type regKey struct {
+	*keyOps
+	initial int64
+	writer  map[int64]*gop // the write (or cas) of each value that may have happened
+	failed  map[int64]*gop // writes that certainly did not happen
+	// seen: values some read returned or some cas expected.
+	seen     map[int64]bool
+	dup, cas bool
+}
+
+func newRegKey(k *keyOps, initial int64) *regKey {
+	r := &regKey{keyOps: k, initial: initial, writer: map[int64]*gop{}, failed: map[int64]*gop{}, seen: map[int64]bool{}}
+	for _, o := range k.ops {
+		switch {
+		case o.isRead():
+			if o.ok() {
+				r.seen[o.val] = true
+			}
+			continue
+		case o.p.typ == history.Fail:
+			r.failed[o.val] = o
+			continue
+		}
+		if o.f == "cas" {
+			r.seen[o.old] = true
+			r.cas = true
+		}
+		if _, ok := r.writer[o.val]; ok || o.val == initial {
+			r.dup = true
+		}
+		r.writer[o.val] = o
+	}
+	return r
+}
+
+// happened: an update that certainly took effect or was observed.
+func (r *regKey) happened(o *gop) bool { return o.ok() || r.seen[o.val] }
+
+// writeEnd is when the write of v was acknowledged (-1 for the initial
+// value, MaxInt64 when unknown or never).
+func (r *regKey) writeEnd(v int64) int64 {
+	if v == r.initial {
+		return -1
+	}
+	if w, ok := r.writer[v]; ok {
+		return w.p.ret
+	}
+	return math.MaxInt64
+}
+
+// examineRegister fills the table for one register key.
+func examineRegister(k *keyOps, initial int64, t *table, faults []history.FaultWindow, st *staleAcc, cv *convAcc) {
+	r := newRegKey(k, initial)
+	for _, o := range k.ops {
+		if !o.isRead() || !o.ok() || o.val == initial {
+			continue
+		}
+		if _, ok := r.writer[o.val]; ok {
+			continue
+		}
+		what := fmt.Sprintf("read %s, which no operation wrote", describeValue(o.val))
+		ops := []*gop{o}
+		if w, ok := r.failed[o.val]; ok {
+			what = fmt.Sprintf("read %s, whose only write failed (it certainly did not happen)", describeValue(o.val))
+			ops = []*gop{w, o}
+		}
+		t.violate(Sequential, proof(k.key, faults, what, ops...))
+	}
+	if r.dup {
+		why := "a value was written more than once, so a read does not say which write it saw"
+		for _, g := range []Guarantee{Sequential, ReadYourWrites, MonotonicReads, MonotonicWrites, WritesFollowReads} {
+			t.undecided(g, why)
+		}
+	} else {
+		r.sequential(t, faults)
+		r.sessionChecks(t, faults)
+	}
+	r.lost(t, faults)
+	r.staleness(st)
+	cv.key(k.key, k.settled, k.finalReads(), func(o *gop) string { return describeValue(o.val) })
+}
+
+// regEdge says that value from precedes value to in every order of the
+// writes that explains the history, because of ops a then b (of one
+// process; a nil: the initial value precedes every write).
+type regEdge struct {
+	to   int64
+	a, b *gop
+}
+
+// sequential decides sequential consistency of the key: with unique
+// values it holds exactly when the order the processes impose on the
+// writes (each process's writes and reads in its own order) has no cycle.
+// Compare-and-set adds a "nothing in between" rule this does not check,
+// so with cas a cycle is a violation and its absence proves nothing.
+func (r *regKey) sequential(t *table, faults []history.FaultWindow) {
+	edges := map[int64][]regEdge{}
+	add := func(from, to int64, a, b *gop) {
+		if from != to {
+			edges[from] = append(edges[from], regEdge{to, a, b})
+		}
+	}
+	for _, s := range r.sessions() {
+		var prev *gop
+		pv := r.initial
+		for _, o := range s {
+			if !o.isRead() && !r.happened(o) {
+				continue
+			}
+			switch o.f {
+			case "read":
+				add(pv, o.val, prev, o)
+			case "write":
+				if pv == o.val && prev != nil {
+					t.violate(Sequential, proof(r.key, faults, fmt.Sprintf("process %d read %s before writing it", o.p.inv.Process, describeValue(o.val)), prev, o))
+				}
+				add(pv, o.val, prev, o)
+			case "cas":
+				add(pv, o.old, prev, o)
+				add(o.old, o.val, o, o)
+			}
+			prev, pv = o, o.val
+		}
+	}
+	for v := range r.writer {
+		add(r.initial, v, nil, nil)
+	}
+	if cyc := findCycle(edges); cyc != nil {
+		t.violate(Sequential, r.cycleProof(cyc, faults))
+	}
+	if r.cas {
+		t.undecided(Sequential, "keys with compare-and-set are checked for violations only")
+	}
+}
+
+// findCycle returns the edges of one cycle of the graph, or nil.
+func findCycle(edges map[int64][]regEdge) []regEdge {
+	indeg := map[int64]int{}
+	for from, es := range edges {
+		if _, ok := indeg[from]; !ok {
+			indeg[from] = 0
+		}
+		for _, e := range es {
+			indeg[e.to]++
+		}
+	}
+	var queue []int64
+	for v, d := range indeg {
+		if d == 0 {
+			queue = append(queue, v)
+		}
+	}
+	for len(queue) > 0 {
+		v := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		for _, e := range edges[v] {
+			if indeg[e.to]--; indeg[e.to] == 0 {
+				queue = append(queue, e.to)
+			}
+		}
+		delete(indeg, v)
+	}
+	if len(indeg) == 0 {
+		return nil
+	}
+	// Every node left has an edge into it from another node left: walk
+	// those edges backwards until a node repeats.
+	into := map[int64][]regEdge{} // edge into a node, with to = where it came from
+	for from, es := range edges {
+		if _, left := indeg[from]; !left {
+			continue
+		}
+		for _, e := range es {
+			into[e.to] = append(into[e.to], regEdge{to: from, a: e.a, b: e.b})
+		}
+	}
+	var start int64
+	for v := range indeg {
+		start = v
+		break
+	}
+	at := map[int64]int{}
+	var back []regEdge // back[i] leads from back[i].to into the node before it
+	var heads []int64
+	for v := start; ; {
+		if i, ok := at[v]; ok {
+			// heads[i:] with back[i:] is the cycle, walked backwards.
+			var cyc []regEdge
+			for j := len(back) - 1; j >= i; j-- {
+				cyc = append(cyc, regEdge{to: heads[j], a: back[j].a, b: back[j].b})
+			}
+			return cyc
+		}
+		at[v] = len(back)
+		e := into[v][0]
+		heads = append(heads, v)
+		back = append(back, e)
+		v = e.to
+	}
+}
+
+func (r *regKey) cycleProof(cyc []regEdge, faults []history.FaultWindow) Violation {
+	var ops []*gop
+	for _, e := range cyc {
+		for _, o := range []*gop{e.a, e.b} {
+			if o != nil && !slices.Contains(ops, o) {
+				ops = append(ops, o)
+			}
+		}
+	}
+	vals := ""
+	for i, e := range cyc {
+		if i > 0 {
+			vals += " → "
+		}
+		vals += describeValue(e.to)
+	}
+	what := fmt.Sprintf("no order of the writes fits every process: the processes' own orders require %s → %s", vals, describeValue(cyc[0].to))
+	if len(ops) > 8 {
+		ops = ops[:8]
+	}
+	return proof(r.key, faults, what, ops...)
+}
+
+// sessions checks the session guarantees, each process on its own, and
+// across processes for monotonic writes and writes-follow-reads. A
+// violation is what the history proves: a process going back to a value
+// it had moved past, or seeing one process's writes out of its order.
+func (r *regKey) sessionChecks(t *table, faults []history.FaultWindow) {
+	type wpos struct {
+		proc history.Process
+		i    int
+		op   *gop
+	}
+	wseq := map[int64]wpos{} // each write's place among its process's writes
+	dep := map[int64]*gop{}  // write value -> the read its process made just before it
+	for _, s := range r.sessions() {
+		n := 0
+		var last *gop
+		for _, o := range s {
+			if o.isRead() || !r.happened(o) {
+				last = o
+				continue
+			}
+			wseq[o.val] = wpos{o.p.inv.Process, n, o}
+			n++
+			if last != nil && last.isRead() && last.val != r.initial {
+				if w, ok := r.writer[last.val]; ok && w.p.inv.Process != o.p.inv.Process {
+					dep[o.val] = last
+				}
+			}
+			last = o
+		}
+	}
+	for _, s := range r.sessions() {
+		r.session(s, t, faults)
+		type seenAt struct {
+			i    int
+			read *gop
+		}
+		latest := map[history.Process]seenAt{}
+		forbidden := map[int64][2]*gop{} // value -> (read of the newer write, that write's dependency)
+		for _, o := range s {
+			var v int64
+			switch {
+			case o.isRead():
+				v = o.val
+			case o.f == "cas" && r.happened(o):
+				v = o.old
+			default:
+				continue
+			}
+			if f, ok := forbidden[v]; ok {
+				w := r.writer[f[0].valOrOld()]
+				t.violate(WritesFollowReads, proof(r.key, faults, fmt.Sprintf("process %d wrote %s after reading %s, yet process %d read %s and then %s", w.p.inv.Process, describeValue(w.val), describeValue(v), o.p.inv.Process, describeValue(w.val), describeValue(v)), f[1], w, f[0], o))
+			}
+			if d, ok := dep[v]; ok && d.p.inv.Process != o.p.inv.Process {
+				forbidden[d.val] = [2]*gop{o, d}
+			}
+			wp, ok := wseq[v]
+			if !ok || wp.proc == o.p.inv.Process {
+				continue
+			}
+			if l, ok := latest[wp.proc]; ok && l.i > wp.i {
+				newer := r.writer[l.read.valOrOld()]
+				t.violate(MonotonicWrites, proof(r.key, faults, fmt.Sprintf("process %d wrote %s then %s, yet process %d read %s and then %s", wp.proc, describeValue(v), describeValue(newer.val), o.p.inv.Process, describeValue(newer.val), describeValue(v)), wp.op, newer, l.read, o))
+				continue
+			}
+			latest[wp.proc] = seenAt{wp.i, o}
+		}
+	}
+}
+
+// valOrOld is the value an operation read: a read's result, a cas's
+// expected value.
+func (o *gop) valOrOld() int64 {
+	if o.f == "cas" {
+		return o.old
+	}
+	return o.val
+}
+
+// session checks one process: read-your-writes and monotonic reads. Its
+// observations (values written or read) are kept in order; a read of a
+// value observed before a different later one goes back: past the
+// process's own write (read-your-writes) or past a read (monotonic reads).
+func (r *regKey) session(s []*gop, t *table, faults []history.FaultWindow) {
+	type obs struct {
+		v     int64
+		op    *gop
+		write bool
+	}
+	var seen []obs
+	at := map[int64]int{r.initial: -1}
+	lastWrite := -2
+	observe := func(v int64, op *gop, write bool) {
+		if len(seen) > 0 && seen[len(seen)-1].v == v {
+			return
+		}
+		at[v] = len(seen)
+		if write {
+			lastWrite = len(seen)
+		}
+		seen = append(seen, obs{v, op, write})
+	}
+	check := func(v int64, o *gop) {
+		j, ok := at[v]
+		if !ok || len(seen) == 0 || seen[len(seen)-1].v == v {
+			return
+		}
+		if lastWrite > j {
+			w := seen[lastWrite].op
+			t.violate(ReadYourWrites, proof(r.key, faults, fmt.Sprintf("process %d wrote %s, then read %s, which it had seen before that write", o.p.inv.Process, describeValue(w.val), describeValue(v)), w, o))
+			return
+		}
+		moved := seen[j+1].op
+		what := fmt.Sprintf("process %d read %s, then %s, then %s again", o.p.inv.Process, describeValue(v), describeValue(moved.val), describeValue(v))
+		ops := []*gop{moved, o}
+		if j >= 0 {
+			ops = []*gop{seen[j].op, moved, o}
+		} else {
+			what = fmt.Sprintf("process %d read %s, then the initial value %s", o.p.inv.Process, describeValue(moved.val), describeValue(v))
+		}
+		t.violate(MonotonicReads, proof(r.key, faults, what, ops...))
+	}
+	for _, o := range s {
+		switch {
+		case o.isRead():
+			check(o.val, o)
+			observe(o.val, o, false)
+		case !r.happened(o):
+		case o.f == "cas":
+			check(o.old, o)
+			observe(o.old, o, false)
+			observe(o.val, o, true)
+		default:
+			observe(o.val, o, true)
+		}
+	}
+}
+
+// lost finds acknowledged writes the final reads do not reflect: a final
+// read returned a value whose write had completed before an acknowledged
+// write began (or the initial value after any acknowledged write), so the
+// later write vanished.
+func (r *regKey) lost(t *table, faults []history.FaultWindow) {
+	final := r.finalReads()
+	final = lastPerNode(final)
+	if len(final) == 0 {
+		t.undecided(NoLostWrites, "some keys have no read made after their updates and the faults ended")
+		return
+	}
+	var acked []*gop
+	for _, o := range r.ops {
+		if !o.isRead() && o.ok() {
+			acked = append(acked, o)
+		}
+	}
+	slices.SortFunc(acked, func(a, b *gop) int { return cmp.Compare(a.p.call, b.p.call) })
+	for _, f := range final {
+		end := r.writeEnd(f.val)
+		if end == math.MaxInt64 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(acked, end+1, func(o *gop, t int64) int { return cmp.Compare(o.p.call, t) })
+		if i == len(acked) {
+			continue
+		}
+		lost := acked[len(acked)-1]
+		what := fmt.Sprintf("final read on %s returned %s; %d acknowledged writes began after it was written, so they are lost, the last %s", f.p.inv.Node, describeValue(f.val), len(acked)-i, lost.describe())
+		ops := []*gop{lost, f}
+		if w, ok := r.writer[f.val]; ok {
+			ops = []*gop{w, lost, f}
+		}
+		t.violate(NoLostWrites, proof(r.key, faults, what, ops...))
+	}
+}
+
+// staleness measures, for each acknowledged write, how long reads that
+// began after it was acknowledged still returned an older value (one
+// whose write completed before it began), and which reads were stale: a
+// read is stale when a newer write had been acknowledged before it began.
+func (r *regKey) staleness(st *staleAcc) {
+	var acked, reads []*gop
+	for _, o := range r.ops {
+		switch {
+		case o.isRead() && o.ok():
+			if _, ok := r.writer[o.val]; ok || o.val == r.initial {
+				reads = append(reads, o)
+			}
+		case !o.isRead() && o.ok():
+			acked = append(acked, o)
+		}
+	}
+	if len(acked) == 0 {
+		return
+	}
+	slices.SortFunc(acked, func(a, b *gop) int { return cmp.Compare(a.p.call, b.p.call) })
+	// sufMin[i]: the earliest-acknowledged write among acked[i:].
+	sufMin := make([]*gop, len(acked)+1)
+	for i := len(acked) - 1; i >= 0; i-- {
+		sufMin[i] = acked[i]
+		if sufMin[i+1] != nil && sufMin[i+1].p.ret < acked[i].p.ret {
+			sufMin[i] = sufMin[i+1]
+		}
+	}
+	for _, rd := range reads {
+		end := r.writeEnd(rd.val)
+		if end == math.MaxInt64 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(acked, end+1, func(o *gop, t int64) int { return cmp.Compare(o.p.call, t) })
+		if newer := sufMin[i]; newer != nil && newer.p.ret < rd.p.call {
+			st.stale(r.key, rd, newer, rd.p.call-newer.p.ret)
+		}
+	}
+	// Latency of each acknowledged write: the last read begun after its
+	// acknowledgement that returned a value written before it began.
+	slices.SortFunc(reads, func(a, b *gop) int { return cmp.Compare(r.writeEnd(a.val), r.writeEnd(b.val)) })
+	j := 0
+	var latest int64 = -1
+	for _, w := range acked {
+		for j < len(reads) && r.writeEnd(reads[j].val) < w.p.call {
+			latest = max(latest, reads[j].p.call)
+			j++
+		}
+		st.latency(max(0, latest-w.p.ret))
+	}
+}
