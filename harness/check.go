@@ -23,6 +23,10 @@ type CheckOptions struct {
 	Model string
 	// Format is the history's format (history.FormatAuto by default).
 	Format string
+	// JepsenNil is what a Jepsen history's ok read of nil means
+	// (history.NilUnknown by default); faultline's histories are never
+	// affected.
+	JepsenNil history.NilReadMeaning
 }
 
 // Checked is what Check found.
@@ -72,7 +76,7 @@ func Check(target string, o CheckOptions) (Checked, error) {
 		format = history.FormatAuto
 	}
 	c := Checked{Path: path, Dir: dir}
-	records, format, err := history.ReadFormat(path, format)
+	records, format, err := history.ReadFormatWith(path, format, history.JepsenOptions{NilReads: o.JepsenNil})
 	c.Format = format
 	if errors.Is(err, history.ErrTruncated) {
 		// A killed run: every complete line before the cut is sound.

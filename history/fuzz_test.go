@@ -56,7 +56,7 @@ func FuzzRead(f *testing.F) {
 }
 
 func FuzzReadJepsenEDN(f *testing.F) {
-	seeds(f, "../checker/testdata/*.edn")
+	seeds(f, "../checker/testdata/*.edn", "testdata/*.edn")
 	f.Add([]byte(`[{:type :invoke, :f :read, :value nil, :process 0, :time 1}]`))
 	f.Add([]byte(`{:type :invoke, :f :cas, :value [1 2], :process 0, :index 0} {:type :ok :f :cas :value [1 2] :process 0 :index 1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -66,7 +66,7 @@ func FuzzReadJepsenEDN(f *testing.F) {
 }
 
 func FuzzReadJepsenLog(f *testing.F) {
-	seeds(f, "../checker/testdata/*.log")
+	seeds(f, "../checker/testdata/*.log", "testdata/*.log")
 	f.Add([]byte("INFO  jepsen.util - 0\t:invoke\t:write\t3\nINFO  jepsen.util - 0\t:ok\t:write\t3\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := history.ReadJepsenLog(bytes.NewReader(b))

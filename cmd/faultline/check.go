@@ -22,6 +22,7 @@ func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.FirstInvalid, "first-invalid", false, "stop at the first invalid key")
 	fs.StringVar(&o.Format, "format", history.FormatAuto, "history format: auto, faultline, jepsen-edn, jepsen-log")
 	fs.StringVar(&o.Model, "model", "", "register, cas-register, append, set or counter (default: the stored scenario's workload, else register)")
+	jepsenNil := fs.String("jepsen-nil", string(history.NilUnknown), "what a Jepsen read that returned nil means: unknown (Knossos: matches any value) or absent (no value, as in faultline's histories)")
 	initial := fs.String("initial", "", "registers' initial value (default: none, as etcd; Jepsen's cas-register tests often use 0)")
 	if err := fs.Parse(args); err != nil {
 		return exitError
@@ -29,6 +30,11 @@ func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 1 {
 		return fail(stderr, errors.New("check needs a store folder or a history file, for example: faultline check store/latest"))
 	}
+	nilReads, err := history.ParseNilReadMeaning(*jepsenNil)
+	if err != nil {
+		return fail(stderr, fmt.Errorf("-jepsen-nil %q: want %s or %s", *jepsenNil, history.NilUnknown, history.NilAbsent))
+	}
+	o.JepsenNil = nilReads
 	if *initial != "" {
 		v, err := strconv.ParseInt(*initial, 10, 64)
 		if err != nil {

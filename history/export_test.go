@@ -1,0 +1,4 @@
+package history
+
+// EDNFormLen is ednFormLen, for the tests.
+var EDNFormLen = ednFormLen
