@@ -92,3 +92,49 @@ func BenchmarkGuarantees(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSetGuarantees: the set workload's checks (Jepsen's set checker
+// for linearizability, then every guarantee) on synthetic linearizable set
+// histories: 10^5 operations over 1000 keys, 10^6 over 10^4 keys (a set
+// read lists every element so far, so 10^6 operations over 1000 keys
+// would be a history of 10^8 numbers).
+func BenchmarkSetGuarantees(b *testing.B) {
+	for _, c := range []struct{ n, keys int }{{100_000, 1000}, {1_000_000, 10_000}} {
+		recs := synthSet(c.n, c.keys, 20, 1)
+		for _, what := range []string{"baseline-set-checker", "every-new-check", "whole-table"} {
+			b.Run(fmt.Sprintf("ops=%d/keys=%d/%s", c.n, c.keys, what), func(b *testing.B) {
+				var secs, peak float64
+				for range b.N {
+					p := peakHeap(func() {
+						start := time.Now()
+						switch what {
+						case "baseline-set-checker":
+							if res, err := CheckSet(recs, Options{Budget: time.Minute}); err != nil || res.Verdict != Valid {
+								b.Fatalf("%v %v", res.Verdict, err)
+							}
+						case "every-new-check":
+							t, _, _, err := examine(recs, "set", Options{})
+							if err != nil {
+								b.Fatal(err)
+							}
+							for _, r := range t.rows {
+								if r.Status == Violated {
+									b.Fatalf("%s violated on a linearizable history: %v", r.Guarantee, r.Violations)
+								}
+							}
+						default:
+							if res, err := Check(recs, "set", Options{Budget: time.Minute}); err != nil || res.Verdict != Valid {
+								b.Fatalf("%v %v %s", res.Verdict, err, res.Boundary)
+							}
+						}
+						secs += time.Since(start).Seconds()
+					})
+					peak = max(peak, p)
+				}
+				b.ReportMetric(secs/float64(b.N), "check-s")
+				b.ReportMetric(peak, "peak-heap-MiB")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}

@@ -119,11 +119,90 @@ func synthRegister(n, keys, clients int, anomaly bool, seed uint64) []history.Re
 			out = in
 		}
 		p := history.Process(process[o.process])
-		evs = append(evs, ev{o.call, history.Record{Process: p, Type: history.Invoke, F: o.f, Key: o.key, Value: in, Time: o.call}})
-		evs = append(evs, ev{o.ret, history.Record{Process: p, Type: o.outcome, F: o.f, Key: o.key, Value: out, Time: o.ret}})
+		node := "n" + strconv.Itoa(o.process%3+1)
+		evs = append(evs, ev{o.call, history.Record{Process: p, Node: node, Type: history.Invoke, F: o.f, Key: o.key, Value: in, Time: o.call}})
+		evs = append(evs, ev{o.ret, history.Record{Process: p, Node: node, Type: o.outcome, F: o.f, Key: o.key, Value: out, Time: o.ret}})
 		if o.outcome == history.Info {
 			process[o.process] += clients
 		}
+	}
+	slices.SortStableFunc(evs, func(a, b ev) int { return int(a.t - b.t) })
+	recs := make([]history.Record, len(evs))
+	for i, e := range evs {
+		recs[i] = e.rec
+		recs[i].Index = int64(i)
+	}
+	return recs
+}
+
+// synthSet makes a linearizable set history of n operations over keys
+// keys by clients clients: adds of unique elements (one in ten ends
+// info) and, one time in two, whole-set reads of the state at the
+// operation's linearization point.
+func synthSet(n, keys, clients int, seed uint64) []history.Record {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	type op struct {
+		client         int
+		key            string
+		add            int64 // 0: a read
+		call, lin, ret int64
+		info           bool
+		read           []int64
+	}
+	ops := make([]op, 0, n)
+	clock := make([]int64, clients)
+	var next int64
+	for i := range n {
+		c := i % clients
+		o := op{client: c, key: "s" + strconv.Itoa(rng.IntN(keys))}
+		o.call = clock[c] + int64(rng.IntN(1000))
+		o.lin = o.call + 1 + int64(rng.IntN(5000))
+		o.ret = o.lin + 1 + int64(rng.IntN(5000))
+		clock[c] = o.ret
+		if rng.IntN(2) == 0 {
+			next++
+			o.add, o.info = next, rng.IntN(10) == 0
+		}
+		ops = append(ops, o)
+	}
+	order := make([]int, len(ops))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return int(ops[a].lin - ops[b].lin) })
+	state := map[string][]int64{}
+	for _, i := range order {
+		o := &ops[i]
+		if o.add != 0 {
+			state[o.key] = append(state[o.key], o.add)
+		} else {
+			o.read = state[o.key][:len(state[o.key]):len(state[o.key])]
+		}
+	}
+	type ev struct {
+		t   int64
+		rec history.Record
+	}
+	evs := make([]ev, 0, 2*len(ops))
+	process := make([]int, clients)
+	for c := range process {
+		process[c] = c
+	}
+	for _, o := range ops {
+		p := history.Process(process[o.client])
+		node := "n" + strconv.Itoa(o.client%3+1)
+		f, in, out, typ := "read", json.RawMessage("null"), json.RawMessage(nil), history.OK
+		if o.add != 0 {
+			f, in, out = "add", json.RawMessage(strconv.FormatInt(o.add, 10)), json.RawMessage(strconv.FormatInt(o.add, 10))
+			if o.info {
+				typ = history.Info
+				process[o.client] += clients
+			}
+		} else {
+			out, _ = json.Marshal(o.read)
+		}
+		evs = append(evs, ev{o.call, history.Record{Process: p, Node: node, Type: history.Invoke, F: f, Key: o.key, Value: in, Time: o.call}})
+		evs = append(evs, ev{o.ret, history.Record{Process: p, Node: node, Type: typ, F: f, Key: o.key, Value: out, Time: o.ret}})
 	}
 	slices.SortStableFunc(evs, func(a, b ev) int { return int(a.t - b.t) })
 	recs := make([]history.Record, len(evs))
