@@ -138,9 +138,11 @@ func CheckAppend(records []history.Record, opts Options) (Result, error) {
 //   - stale: acknowledged adds missing from a read that began after the add
 //     completed (a linearizable set never does that);
 //   - recovered: adds with unknown outcome present in the final read (not an
-//     error, reported for information).
+//     error, reported for information);
+//   - duplicated: elements one read returned more than once (Jepsen's
+//     set-full counts them as a violation).
 //
-// Lost, unexpected or stale elements make the key invalid; a key with no
+// Lost, unexpected, stale or duplicated elements make the key invalid; a key with no
 // successful read is unknown.
 func CheckSet(records []history.Record, opts Options) (Result, error) {
 	began := time.Now()
@@ -171,6 +173,8 @@ type setAdd struct {
 type setRead struct {
 	call, ret int64
 	elems     map[int64]bool
+	// dups are elements the read returned more than once.
+	dups []int64
 }
 
 // setOps sorts a set history's operations by key: the adds by element,
@@ -204,6 +208,9 @@ func setOps(paired []pairedOp) (map[string]map[int64]setAdd, map[string][]setRea
 			}
 			r := setRead{call: p.call, ret: p.ret, elems: map[int64]bool{}}
 			for _, v := range list {
+				if r.elems[v] && !slices.Contains(r.dups, v) {
+					r.dups = append(r.dups, v)
+				}
 				r.elems[v] = true
 			}
 			reads[key] = append(reads[key], r)
@@ -254,10 +261,18 @@ func checkSetKey(key string, adds map[int64]setAdd, rs []setRead) KeyResult {
 		}
 	}
 	stale = slices.DeleteFunc(stale, func(v int64) bool { return slices.Contains(lost, v) })
+	var dups []int64
+	for _, r := range rs {
+		for _, v := range r.dups {
+			if !slices.Contains(dups, v) {
+				dups = append(dups, v)
+			}
+		}
+	}
 	for _, a := range []struct {
 		name string
 		vs   []int64
-	}{{"lost", lost}, {"unexpected", unexpected}, {"stale", stale}} {
+	}{{"lost", lost}, {"unexpected", unexpected}, {"stale", stale}, {"duplicated (read more than once in one read)", dups}} {
 		if len(a.vs) > 0 {
 			kr.Verdict = Invalid
 			kr.Anomalies = append(kr.Anomalies, describeElems(a.name, a.vs))
