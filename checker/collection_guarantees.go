@@ -397,7 +397,7 @@ func (c *collKey) lost(t *table, faults []history.FaultWindow) {
 			}
 		}
 		if len(lost) > 0 {
-			t.violate(NoLostWrites, proof(c.key, faults, fmt.Sprintf("final read on %s: %s", f.p.inv.Node, describeElems("acknowledged updates missing", lost)), first, f))
+			t.violate(NoLostWrites, proof(c.key, faults, fmt.Sprintf("final read%s: %s", onNode(f.p.inv.Node), describeElems("acknowledged updates missing", lost)), first, f))
 		}
 	}
 }

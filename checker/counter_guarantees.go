@@ -81,9 +81,9 @@ func examineCounter(k *keyOps, t *table, faults []history.FaultWindow, cv *convA
 	for _, f := range lastPerNode(final) {
 		switch {
 		case f.val < acked:
-			t.violate(NoLostWrites, proof(k.key, faults, fmt.Sprintf("final read on %s returned %d, but the acknowledged increments add up to %d: %d lost", f.p.inv.Node, f.val, acked, acked-f.val), f))
+			t.violate(NoLostWrites, proof(k.key, faults, fmt.Sprintf("final read%s returned %d, but the acknowledged increments add up to %d: %d lost", onNode(f.p.inv.Node), f.val, acked, acked-f.val), f))
 		case f.val > acked+maybe:
-			t.violate(Linearizable, proof(k.key, faults, fmt.Sprintf("final read on %s returned %d, more than every increment attempted (%d acknowledged, %d unknown)", f.p.inv.Node, f.val, acked, maybe), f))
+			t.violate(Linearizable, proof(k.key, faults, fmt.Sprintf("final read%s returned %d, more than every increment attempted (%d acknowledged, %d unknown)", onNode(f.p.inv.Node), f.val, acked, maybe), f))
 		}
 	}
 	cv.key(k.key, k.settled, final, func(o *gop) string { return strconv.FormatInt(o.val, 10) })

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -164,7 +165,7 @@ func linearizableRow(t *table, res Result) {
 					v.What += fmt.Sprintf("; last consistent state %s, after %d operations", e.LastState, e.Linearized)
 				}
 			} else {
-				v.What = fmt.Sprint(k.Anomalies)
+				v.What = strings.Join(k.Anomalies, "; ")
 			}
 			t.violate(Linearizable, v)
 		case Unknown:
@@ -181,7 +182,7 @@ func bounded(t *table, st *staleAcc, bound time.Duration) {
 	}
 	for _, w := range st.worst {
 		if w.ByMS > float64(bound)/1e6 {
-			t.violate(BoundedStaleness, Violation{Key: w.Key, What: fmt.Sprintf("a read on %s began %s after an update it missed was acknowledged (bound %v)", w.Node, ms(w.ByMS), bound), Ops: []OpRef{w.Missed, w.Read}})
+			t.violate(BoundedStaleness, Violation{Key: w.Key, What: fmt.Sprintf("a read%s began %s after an update it missed was acknowledged (bound %v)", onNode(w.Node), ms(w.ByMS), bound), Ops: []OpRef{w.Missed, w.Read}})
 		}
 	}
 	if r := t.rows[BoundedStaleness]; r != nil {

@@ -359,11 +359,12 @@ func (r Result) TableText(proofs int) string {
 		line := fmt.Sprintf("  %s %-20s %-8s", mark, g.Guarantee, g.Status)
 		switch {
 		case g.Status == Violated && g.Total > 0:
-			line += fmt.Sprintf(" %d violations", g.Total)
+			line += fmt.Sprintf(" %d violation", g.Total)
+			if g.Total > 1 {
+				line += "s"
+			}
 		case g.Note != "":
 			line += " " + g.Note
-		case g.Scope != "":
-			line += " (" + g.Scope + ")"
 		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 		for i, v := range g.Violations {
@@ -381,7 +382,7 @@ func (r Result) TableText(proofs int) string {
 			if i == proofs {
 				break
 			}
-			fmt.Fprintf(&b, "      key %s: read on %s missed an update acknowledged %s before it began\n        %s\n        missed %s\n", w.Key, w.Node, ms(w.ByMS), w.Read, w.Missed)
+			fmt.Fprintf(&b, "      key %s: read%s missed an update acknowledged %s before it began\n        %s\n        missed %s\n", w.Key, onNode(w.Node), ms(w.ByMS), w.Read, w.Missed)
 		}
 	}
 	if r.Convergence != nil {
@@ -394,4 +395,12 @@ func (r Result) TableText(proofs int) string {
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// onNode is " on n1", or "" when the history names no node.
+func onNode(n string) string {
+	if n == "" {
+		return ""
+	}
+	return " on " + n
 }

@@ -50,7 +50,7 @@ func (s *Staleness) String() string {
 	}
 	out := fmt.Sprintf("%d acknowledged updates, %d seen late; visibility latency p50 %s, p90 %s, p99 %s, max %s; %d stale reads",
 		s.Updates, s.Late, ms(s.P50MS), ms(s.P90MS), ms(s.P99MS), ms(s.MaxMS), s.StaleReads)
-	if len(s.ByNode) > 0 {
+	if _, unnamed := s.ByNode[""]; len(s.ByNode) > 0 && !unnamed {
 		var parts []string
 		for _, n := range slices.Sorted(maps.Keys(s.ByNode)) {
 			parts = append(parts, fmt.Sprintf("%s %d", n, s.ByNode[n]))

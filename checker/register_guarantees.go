@@ -422,7 +422,7 @@ func (r *regKey) lost(t *table, faults []history.FaultWindow) {
 			continue
 		}
 		lost := acked[len(acked)-1]
-		what := fmt.Sprintf("final read on %s returned %s; %d acknowledged writes began after it was written, so they are lost, the last %s", f.p.inv.Node, describeValue(f.val), len(acked)-i, lost.describe())
+		what := fmt.Sprintf("final read%s returned %s; %d acknowledged writes began after it was written, so they are lost, the last %s", onNode(f.p.inv.Node), describeValue(f.val), len(acked)-i, lost.describe())
 		ops := []*gop{lost, f}
 		if w, ok := r.writer[f.val]; ok {
 			ops = []*gop{w, lost, f}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/faultline/faultline/checker"
@@ -27,6 +28,10 @@ type CheckOptions struct {
 	// (history.NilUnknown by default); faultline's histories are never
 	// affected.
 	JepsenNil history.NilReadMeaning
+	// Expect replaces the guarantees claimed; StalenessBound, what
+	// bounded-staleness means.
+	Expect         []checker.Guarantee
+	StalenessBound time.Duration
 }
 
 // Checked is what Check found.
@@ -68,6 +73,20 @@ func Check(target string, o CheckOptions) (Checked, error) {
 		opts.KeyBudget = o.KeyBudget
 	}
 	opts.StopAtFirstInvalid = opts.StopAtFirstInvalid || o.FirstInvalid
+	if len(o.Expect) > 0 {
+		opts.Expect = o.Expect
+	}
+	if o.StalenessBound > 0 {
+		opts.StalenessBound = o.StalenessBound
+	}
+	for _, g := range opts.Expect {
+		if !slices.Contains(checker.Examines(model), g) {
+			return Checked{Path: path, Dir: dir}, fmt.Errorf("%w: the %s checks do not examine %s (they examine: %v)", scenarios.ErrInvalid, model, g, checker.Examines(model))
+		}
+		if g == checker.BoundedStaleness && opts.StalenessBound == 0 {
+			return Checked{Path: path, Dir: dir}, fmt.Errorf("%w: bounded-staleness needs a bound: -staleness-bound 1s", scenarios.ErrInvalid)
+		}
+	}
 	if o.Initial != nil {
 		opts.Initial = o.Initial
 	}

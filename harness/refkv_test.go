@@ -99,3 +99,48 @@ func assertStorePermissions(t *testing.T, dir string) {
 		t.Errorf("only %d entries in the store folder %s", n, dir)
 	}
 }
+
+// TestRefKVLostWrites: refkv's early-ack leader acknowledges writes it
+// alone holds; cut off, it loses them when it rejoins. Keys retired after
+// a few operations live and die inside one fault window, so their final
+// reads, made on every node after the heal, show the acknowledged writes
+// gone: no-lost-writes is violated, and the correct build keeps it.
+func TestRefKVLostWrites(t *testing.T) {
+	testenv.EndToEnd(t)
+	run := func(t *testing.T, bug string) checker.GuaranteeResult {
+		t.Helper()
+		rep, err := runScenario(t, "bugs/early-ack.yaml", func(sc *scenarios.Scenario) {
+			sc.Seed = 1
+			sc.TimeLimit = 20 * time.Second
+			sc.Workload.OpsPerKey = 30
+			sc.Cluster.Params = map[string]string{"bug": bug}
+			sc.Checker.Expect = []string{"no-lost-writes"}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Counts.Faults == 0 || rep.Convergence == nil || rep.Convergence.Keys < 10 {
+			t.Fatalf("too little happened: %+v, convergence %+v", rep.Counts, rep.Convergence)
+		}
+		for _, g := range rep.Guarantees {
+			if g.Guarantee == checker.NoLostWrites {
+				t.Logf("bug %s: %s; no-lost-writes %s (%d)", bug, rep.Boundary, g.Status, g.Total)
+				return g
+			}
+		}
+		t.Fatalf("no no-lost-writes row: %s", rep.Boundary)
+		return checker.GuaranteeResult{}
+	}
+	t.Run("early-ack loses acknowledged writes", func(t *testing.T) {
+		g := run(t, "early-ack")
+		if g.Status != checker.Violated || len(g.Violations) == 0 || len(g.Violations[0].Ops) < 2 {
+			t.Fatalf("no-lost-writes %s: %+v", g.Status, g)
+		}
+		t.Logf("first proof: %s", g.Violations[0])
+	})
+	t.Run("the correct build keeps them", func(t *testing.T) {
+		if g := run(t, "none"); g.Status != checker.Held {
+			t.Fatalf("no-lost-writes %s: %+v", g.Status, g)
+		}
+	})
+}

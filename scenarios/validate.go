@@ -3,12 +3,12 @@ package scenarios
 import (
 	"errors"
 	"fmt"
-	"github.com/faultline/faultline/checker"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/internal/yamlpos"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/systems"

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/history"
 )
@@ -23,6 +25,8 @@ func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Format, "format", history.FormatAuto, "history format: auto, faultline, jepsen-edn, jepsen-log")
 	fs.StringVar(&o.Model, "model", "", "register, cas-register, append, set or counter (default: the stored scenario's workload, else register)")
 	jepsenNil := fs.String("jepsen-nil", string(history.NilUnknown), "what a Jepsen read that returned nil means: unknown (Knossos: matches any value) or absent (no value, as in faultline's histories)")
+	expect := fs.String("expect", "", "comma-separated guarantees the system claims, the verdict is against them (default: the stored scenario's checker.expect, else linearizable); see faultline list")
+	staleness := fs.Duration("staleness-bound", 0, "what bounded-staleness means (default: the stored scenario's checker.staleness_bound)")
 	initial := fs.String("initial", "", "registers' initial value (default: none, as etcd; Jepsen's cas-register tests often use 0)")
 	if err := fs.Parse(args); err != nil {
 		return exitError
@@ -35,6 +39,14 @@ func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, fmt.Errorf("-jepsen-nil %q: want %s or %s", *jepsenNil, history.NilUnknown, history.NilAbsent))
 	}
 	o.JepsenNil = nilReads
+	for _, name := range strings.FieldsFunc(*expect, func(r rune) bool { return r == ',' || r == ' ' }) {
+		g, err := checker.ParseGuarantee(name)
+		if err != nil {
+			return fail(stderr, fmt.Errorf("-expect: %w", err))
+		}
+		o.Expect = append(o.Expect, g)
+	}
+	o.StalenessBound = *staleness
 	if *initial != "" {
 		v, err := strconv.ParseInt(*initial, 10, 64)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/harness"
 )
 
@@ -24,6 +25,10 @@ func printList(w io.Writer, l harness.Listing) {
 	fmt.Fprintln(w, "workloads (workload.kind; docs/adapters.md):")
 	for _, k := range l.Workloads {
 		fmt.Fprintf(w, "  %-16s %s\n", k.Name, k.Doc)
+	}
+	fmt.Fprintln(w, "guarantees (checker.expect, strongest first; docs/checker.md):")
+	for _, g := range checker.Guarantees() {
+		fmt.Fprintf(w, "  %-20s %s\n", g, g.Doc())
 	}
 	fmt.Fprintln(w, "systems (cluster.system: a name below, a system file, or inline; docs/systems.md):")
 	for _, d := range l.Systems {

@@ -54,6 +54,10 @@ func TestCLI(t *testing.T) {
 		{"check bad initial", []string{"check", "-initial", "zero", hist}, 3, "", "-initial \"zero\": want an integer"},
 		{"check unknown model", []string{"check", "-model", "queue", hist}, 3, "", "no model for workload \"queue\""},
 		{"check explains", []string{"check", hist}, 1, "cannot linearize read() -> 1 by process 1 on n2", ""},
+		{"check against what is claimed", []string{"check", "-expect", "sequential,monotonic-reads", hist}, 0, "ruled out: linearizable", ""},
+		{"check an unknown guarantee", []string{"check", "-expect", "causal", hist}, 3, "", `-expect: unknown guarantee "causal"`},
+		{"check a claim the workload does not examine", []string{"check", "-model", "counter", "-expect", "sequential", hist}, 3, "", "the counter checks do not examine sequential"},
+		{"check a bad nil meaning", []string{"check", "-jepsen-nil", "maybe", hist}, 3, "", `-jepsen-nil "maybe": want unknown or absent`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
