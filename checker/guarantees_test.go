@@ -315,7 +315,7 @@ func TestConvergenceTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := res.Convergence
-	if res.Verdict != checker.Valid || c.Agreed != 1 || c.MaxMS != 270 {
+	if res.Verdict != checker.Valid || c.Agreed != 1 || c.AgreedLate != 1 || c.MaxMS != 270 {
 		t.Fatalf("verdict %s, convergence %+v", res.Verdict, c)
 	}
 	// One node never answered: undecided, not agreed.

@@ -133,8 +133,11 @@ func (s *staleAcc) result(bound time.Duration) *Staleness {
 // ended, did every node answer the same value for each key, and how soon.
 type Convergence struct {
 	Keys     int `json:"keys"`
-	Agreed   int `json:"agreed"`
-	Diverged int `json:"diverged"`
+	Agreed int `json:"agreed"`
+	// AgreedLate counts the agreed keys whose nodes first answered
+	// differently: they converged only after the heal.
+	AgreedLate int `json:"agreed_late"`
+	Diverged   int `json:"diverged"`
 	Unknown  int `json:"unknown"`
 	// Nodes are the nodes the history names.
 	Nodes []string `json:"nodes"`
@@ -161,7 +164,7 @@ func (c *Convergence) String() string {
 	if c == nil || c.Keys == 0 {
 		return "no final reads"
 	}
-	s := fmt.Sprintf("%d keys: %d agreed, %d diverged, %d unknown", c.Keys, c.Agreed, c.Diverged, c.Unknown)
+	s := fmt.Sprintf("%d keys: %d agreed (%d only after their nodes first answered differently), %d diverged, %d unknown", c.Keys, c.Agreed, c.AgreedLate, c.Diverged, c.Unknown)
 	if c.Agreed > 0 {
 		s += fmt.Sprintf("; time to agree p50 %s, max %s (key %s)", ms(c.P50MS), ms(c.MaxMS), c.Slowest)
 	}
@@ -202,10 +205,14 @@ func (c *convAcc) key(key string, settled int64, final []*gop, canon func(*gop) 
 	slices.SortFunc(sorted, func(a, b *gop) int { return cmp.Compare(a.p.ret, b.p.ret) })
 	latest := map[string]string{}
 	agreeAt := int64(-1)
+	first, late := true, false
 	for _, o := range sorted {
 		latest[o.p.inv.Node] = canon(o)
 		if len(latest) < len(c.nodes) {
 			continue
+		}
+		if first {
+			first, late = false, !same(latest)
 		}
 		if same(latest) {
 			if agreeAt < 0 {
@@ -234,6 +241,9 @@ func (c *convAcc) key(key string, settled int64, final []*gop, canon func(*gop) 
 		return
 	}
 	c.out.Agreed++
+	if late {
+		c.out.AgreedLate++
+	}
 	d := max(0, agreeAt-settled)
 	c.times = append(c.times, d)
 	if d >= c.slowest {
@@ -255,6 +265,7 @@ func same(m map[string]string) bool {
 func (c *convAcc) merge(o *convAcc) {
 	c.out.Keys += o.out.Keys
 	c.out.Agreed += o.out.Agreed
+	c.out.AgreedLate += o.out.AgreedLate
 	c.out.Diverged += o.out.Diverged
 	c.out.Unknown += o.out.Unknown
 	c.out.Divergences = append(c.out.Divergences, o.out.Divergences[:min(len(o.out.Divergences), maxViolations-len(c.out.Divergences))]...)
