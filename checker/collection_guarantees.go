@@ -382,7 +382,7 @@ func (c *collKey) lost(t *table, faults []history.FaultWindow) {
 	final := c.finalReads()
 	final = lastPerNode(final)
 	if len(final) == 0 {
-		t.undecided(NoLostWrites, "some keys have no read made after their updates and the faults ended")
+		t.undecided(NoLostWrites, "some keys have no successful read made after their updates and the faults ended")
 		return
 	}
 	for _, f := range final {

@@ -76,7 +76,7 @@ func examineCounter(k *keyOps, t *table, faults []history.FaultWindow, cv *convA
 	}
 	final := k.finalReads()
 	if len(final) == 0 {
-		t.undecided(NoLostWrites, "some keys have no read made after their updates and the faults ended")
+		t.undecided(NoLostWrites, "some keys have no successful read made after their updates and the faults ended")
 	}
 	for _, f := range lastPerNode(final) {
 		switch {

@@ -164,7 +164,11 @@ func (c *Convergence) String() string {
 	if c == nil || c.Keys == 0 {
 		return "no final reads"
 	}
-	s := fmt.Sprintf("%d keys: %d agreed (%d only after their nodes first answered differently), %d diverged, %d unknown", c.Keys, c.Agreed, c.AgreedLate, c.Diverged, c.Unknown)
+	s := fmt.Sprintf("%d keys: %d agreed", c.Keys, c.Agreed)
+	if c.AgreedLate > 0 {
+		s += fmt.Sprintf(" (%d only after their nodes first answered differently)", c.AgreedLate)
+	}
+	s += fmt.Sprintf(", %d diverged, %d unknown", c.Diverged, c.Unknown)
 	if c.Agreed > 0 {
 		s += fmt.Sprintf("; time to agree p50 %s, max %s (key %s)", ms(c.P50MS), ms(c.MaxMS), c.Slowest)
 	}
@@ -192,13 +196,11 @@ type convAcc struct {
 func (c *convAcc) key(key string, settled int64, final []*gop, canon func(*gop) string) {
 	c.out.Keys++
 	if len(c.nodes) == 0 || len(c.nodes) == 1 && c.nodes[0] == "" {
-		c.out.Unknown++
-		c.why = "the history does not say which node served each read"
+		c.unknown("the history does not say which node served each read")
 		return
 	}
 	if len(final) == 0 {
-		c.out.Unknown++
-		c.why = "some keys have no read made after their updates and the faults ended"
+		c.unknown(fmt.Sprintf("no read of key %s succeeded after its updates and the faults ended", key))
 		return
 	}
 	sorted := slices.Clone(final)
@@ -229,8 +231,7 @@ func (c *convAcc) key(key string, settled int64, final []*gop, canon func(*gop) 
 				missing = append(missing, n)
 			}
 		}
-		c.out.Unknown++
-		c.why = fmt.Sprintf("no final read of key %s succeeded on %s", key, strings.Join(missing, ", "))
+		c.unknown(fmt.Sprintf("no final read of key %s succeeded on %s", key, strings.Join(missing, ", ")))
 		return
 	}
 	if agreeAt < 0 {
@@ -248,6 +249,14 @@ func (c *convAcc) key(key string, settled int64, final []*gop, canon func(*gop) 
 	c.times = append(c.times, d)
 	if d >= c.slowest {
 		c.slowest, c.out.Slowest = d, key
+	}
+}
+
+// unknown counts a key that cannot be judged; the first reason is kept.
+func (c *convAcc) unknown(why string) {
+	c.out.Unknown++
+	if c.why == "" {
+		c.why = why
 	}
 }
 

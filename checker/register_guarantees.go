@@ -160,7 +160,7 @@ func (r *regKey) sequential(t *table, faults []history.FaultWindow) {
 	for v := range r.writer {
 		add(r.initial, v, nil, nil)
 	}
-	if cyc := findCycle(edges); cyc != nil {
+	if cyc := shortCycle(edges, findCycle(edges)); cyc != nil {
 		t.violate(Sequential, r.cycleProof(cyc, faults))
 	}
 	if r.cas {
@@ -234,6 +234,51 @@ func findCycle(edges map[int64][]regEdge) []regEdge {
 	}
 }
 
+// shortCycle returns the shortest cycle through any of the first 50
+// nodes of cyc: the fewest operations that prove the violation.
+func shortCycle(edges map[int64][]regEdge, cyc []regEdge) []regEdge {
+	best := cyc
+	for i, e := range cyc {
+		if i == 50 || len(best) <= 2 {
+			break
+		}
+		if c := cycleThrough(edges, e.to); c != nil && len(c) < len(best) {
+			best = c
+		}
+	}
+	return best
+}
+
+// cycleThrough returns the shortest cycle through start (breadth first),
+// or nil.
+func cycleThrough(edges map[int64][]regEdge, start int64) []regEdge {
+	type step struct {
+		from int64
+		e    regEdge
+	}
+	came := map[int64]step{}
+	queue := []int64{start}
+	for len(queue) > 0 {
+		v := queue[0]
+		queue = queue[1:]
+		for _, e := range edges[v] {
+			if e.to == start {
+				out := []regEdge{e}
+				for at := v; at != start; at = came[at].from {
+					out = append(out, came[at].e)
+				}
+				slices.Reverse(out)
+				return out
+			}
+			if _, seen := came[e.to]; !seen {
+				came[e.to] = step{v, e}
+				queue = append(queue, e.to)
+			}
+		}
+	}
+	return nil
+}
+
 func (r *regKey) cycleProof(cyc []regEdge, faults []history.FaultWindow) Violation {
 	var ops []*gop
 	for _, e := range cyc {
@@ -243,15 +288,17 @@ func (r *regKey) cycleProof(cyc []regEdge, faults []history.FaultWindow) Violati
 			}
 		}
 	}
-	vals := ""
+	vals := describeValue(cyc[len(cyc)-1].to)
 	for i, e := range cyc {
-		if i > 0 {
-			vals += " → "
+		if i == 12 {
+			vals += fmt.Sprintf(" → ... (%d more)", len(cyc)-i)
+			break
 		}
-		vals += describeValue(e.to)
+		vals += " → " + describeValue(e.to)
 	}
-	what := fmt.Sprintf("no order of the writes fits every process: the processes' own orders require %s → %s", vals, describeValue(cyc[0].to))
+	what := fmt.Sprintf("no order of the writes fits every process: the processes' own orders require %s", vals)
 	if len(ops) > 8 {
+		what += fmt.Sprintf("; the first 8 of the %d operations that require it", len(ops))
 		ops = ops[:8]
 	}
 	return proof(r.key, faults, what, ops...)
@@ -402,7 +449,7 @@ func (r *regKey) lost(t *table, faults []history.FaultWindow) {
 	final := r.finalReads()
 	final = lastPerNode(final)
 	if len(final) == 0 {
-		t.undecided(NoLostWrites, "some keys have no read made after their updates and the faults ended")
+		t.undecided(NoLostWrites, "some keys have no successful read made after their updates and the faults ended")
 		return
 	}
 	var acked []*gop
@@ -422,7 +469,10 @@ func (r *regKey) lost(t *table, faults []history.FaultWindow) {
 			continue
 		}
 		lost := acked[len(acked)-1]
-		what := fmt.Sprintf("final read%s returned %s; %d acknowledged writes began after it was written, so they are lost, the last %s", onNode(f.p.inv.Node), describeValue(f.val), len(acked)-i, lost.describe())
+		what := fmt.Sprintf("final read%s returned %s, written before %s began: that acknowledged write is lost", onNode(f.p.inv.Node), describeValue(f.val), lost.describe())
+		if n := len(acked) - i; n > 1 {
+			what = fmt.Sprintf("final read%s returned %s, written before %d acknowledged writes began: they are lost, the last %s", onNode(f.p.inv.Node), describeValue(f.val), n, lost.describe())
+		}
 		ops := []*gop{lost, f}
 		if w, ok := r.writer[f.val]; ok {
 			ops = []*gop{w, lost, f}
