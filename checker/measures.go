@@ -132,13 +132,13 @@ func (s *staleAcc) result(bound time.Duration) *Staleness {
 // Convergence is what the final reads showed: once updates and faults had
 // ended, did every node answer the same value for each key, and how soon.
 type Convergence struct {
-	Keys     int `json:"keys"`
+	Keys   int `json:"keys"`
 	Agreed int `json:"agreed"`
 	// AgreedLate counts the agreed keys whose nodes first answered
 	// differently: they converged only after the heal.
 	AgreedLate int `json:"agreed_late"`
 	Diverged   int `json:"diverged"`
-	Unknown  int `json:"unknown"`
+	Unknown    int `json:"unknown"`
 	// Nodes are the nodes the history names.
 	Nodes []string `json:"nodes"`
 	// Time to agree, from the key's last update or the end of the last
