@@ -200,7 +200,7 @@ func (t *table) scopes(kind string) {
 	default:
 		t.scope(Sequential, "per key; exact for reads and writes of unique values")
 	}
-	session := "violations the history proves directly, per process (a process is a client until an unknown outcome)"
+	session := "per process (a client until its first unknown outcome); what the history proves directly"
 	for _, g := range []Guarantee{ReadYourWrites, MonotonicReads, MonotonicWrites, WritesFollowReads} {
 		t.scope(g, session)
 	}
