@@ -123,6 +123,13 @@ func newCollKey(k *keyOps, list bool) *collKey {
 	return c
 }
 
+func (c *collKey) duplicated() string {
+	if c.dup {
+		return "an element was added more than once, so a read does not say which add it saw"
+	}
+	return ""
+}
+
 func (c *collKey) happened(o *gop) bool { return o.ok() || c.seen.has(c.index[o.val]) }
 
 func (c *collKey) has(r *gop, v int64) bool {
@@ -152,17 +159,7 @@ func (c *collKey) describeList(vs []int64) string {
 func examineCollection(k *keyOps, list bool, t *table, faults []history.FaultWindow, st *staleAcc, cv *convAcc) {
 	c := newCollKey(k, list)
 	c.values(t, faults)
-	if c.dup {
-		why := "an element was added more than once, so a read does not say which add it saw"
-		for _, g := range []Guarantee{Sequential, ReadYourWrites, MonotonicReads, MonotonicWrites, WritesFollowReads} {
-			t.undecided(g, why)
-		}
-	} else {
-		c.sequential(t, faults)
-		c.sessionChecks(t, faults)
-	}
-	c.lost(t, faults)
-	c.staleness(st)
+	examineUnique(c, t, faults, st)
 	cv.key(k.key, k.settled, k.finalReads(), func(o *gop) string {
 		if list {
 			return describeElemList(o.elems)

@@ -205,3 +205,29 @@ func readList(p *pairedOp) ([]int64, error) {
 	}
 	return list, nil
 }
+
+// uniqueKey is one key of a workload whose updates write unique values (a
+// register, a set, a list), so that a read names the updates it saw.
+type uniqueKey interface {
+	// duplicated says why a read cannot name its update ("" when it can).
+	duplicated() string
+	sequential(t *table, faults []history.FaultWindow)
+	sessionChecks(t *table, faults []history.FaultWindow)
+	lost(t *table, faults []history.FaultWindow)
+	staleness(st *staleAcc)
+}
+
+// examineUnique runs a unique-valued key's checks; without unique values
+// the ordered guarantees are undecided rather than guessed.
+func examineUnique(k uniqueKey, t *table, faults []history.FaultWindow, st *staleAcc) {
+	if why := k.duplicated(); why != "" {
+		for _, g := range []Guarantee{Sequential, ReadYourWrites, MonotonicReads, MonotonicWrites, WritesFollowReads} {
+			t.undecided(g, why)
+		}
+	} else {
+		k.sequential(t, faults)
+		k.sessionChecks(t, faults)
+	}
+	k.lost(t, faults)
+	k.staleness(st)
+}

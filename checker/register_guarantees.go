@@ -68,6 +68,13 @@ func newRegKey(k *keyOps, initial int64) *regKey {
 	return r
 }
 
+func (r *regKey) duplicated() string {
+	if r.dup {
+		return "a value was written more than once, so a read does not say which write it saw"
+	}
+	return ""
+}
+
 // happened: an update that certainly took effect or was observed.
 func (r *regKey) happened(o *gop) bool { return o.ok() || r.seen[o.val] }
 
@@ -101,17 +108,7 @@ func examineRegister(k *keyOps, initial int64, t *table, faults []history.FaultW
 		}
 		t.violate(Sequential, proof(k.key, faults, what, ops...))
 	}
-	if r.dup {
-		why := "a value was written more than once, so a read does not say which write it saw"
-		for _, g := range []Guarantee{Sequential, ReadYourWrites, MonotonicReads, MonotonicWrites, WritesFollowReads} {
-			t.undecided(g, why)
-		}
-	} else {
-		r.sequential(t, faults)
-		r.sessionChecks(t, faults)
-	}
-	r.lost(t, faults)
-	r.staleness(st)
+	examineUnique(r, t, faults, st)
 	cv.key(k.key, k.settled, k.finalReads(), func(o *gop) string { return describeValue(o.val) })
 }
 

@@ -91,10 +91,6 @@ func synthRegister(n, keys, clients int, anomaly bool, seed uint64) []history.Re
 		}
 	}
 	// Records: invoke and completion, in time order.
-	type ev struct {
-		t   int64
-		rec history.Record
-	}
 	evs := make([]ev, 0, 2*len(ops))
 	val := func(v int64) json.RawMessage {
 		if v == 0 {
@@ -126,13 +122,7 @@ func synthRegister(n, keys, clients int, anomaly bool, seed uint64) []history.Re
 			process[o.process] += clients
 		}
 	}
-	slices.SortStableFunc(evs, func(a, b ev) int { return int(a.t - b.t) })
-	recs := make([]history.Record, len(evs))
-	for i, e := range evs {
-		recs[i] = e.rec
-		recs[i].Index = int64(i)
-	}
-	return recs
+	return inTimeOrder(evs)
 }
 
 // synthSet makes a linearizable set history of n operations over keys
@@ -179,10 +169,6 @@ func synthSet(n, keys, clients int, seed uint64) []history.Record {
 			o.read = state[o.key][:len(state[o.key]):len(state[o.key])]
 		}
 	}
-	type ev struct {
-		t   int64
-		rec history.Record
-	}
 	evs := make([]ev, 0, 2*len(ops))
 	process := make([]int, clients)
 	for c := range process {
@@ -204,6 +190,17 @@ func synthSet(n, keys, clients int, seed uint64) []history.Record {
 		evs = append(evs, ev{o.call, history.Record{Process: p, Node: node, Type: history.Invoke, F: f, Key: o.key, Value: in, Time: o.call}})
 		evs = append(evs, ev{o.ret, history.Record{Process: p, Node: node, Type: typ, F: f, Key: o.key, Value: out, Time: o.ret}})
 	}
+	return inTimeOrder(evs)
+}
+
+// ev is a record at its time, before the history is put in order.
+type ev struct {
+	t   int64
+	rec history.Record
+}
+
+// inTimeOrder sorts events by time and numbers the records.
+func inTimeOrder(evs []ev) []history.Record {
 	slices.SortStableFunc(evs, func(a, b ev) int { return int(a.t - b.t) })
 	recs := make([]history.Record, len(evs))
 	for i, e := range evs {
