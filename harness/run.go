@@ -79,6 +79,9 @@ type Report struct {
 	// OpsPerSecond is completed operations over the workload's wall time.
 	OpsPerSecond float64 `json:"ops_per_second"`
 	Timings      Timings `json:"timings"`
+	// Expectation is what the scenario expected (valid unless it says)
+	// and whether the result met it: `faultline run` passes a run that did.
+	Expectation *checker.Judgement `json:"expectation,omitempty"`
 	// Error is set when the run could not finish; the verdict is then
 	// empty and the history holds what was recorded before the error.
 	Error string `json:"error,omitempty"`
@@ -511,6 +514,8 @@ func (r *run) check() error {
 	}
 	r.rep.Timings.CheckMS = time.Since(t).Milliseconds()
 	r.rep.Result = res
+	j := r.sc.Expectation().Judge(res)
+	r.rep.Expectation = &j
 	if werr := checker.WriteJSON(filepath.Join(r.dir, ResultsFile), r.rep); werr != nil {
 		r.logf("warning: %s not written yet: %v", ResultsFile, werr)
 	}
@@ -563,7 +568,7 @@ func writeReport(dir string, run scenarios.Scenario, rep Report) (err error) {
 	}
 	return report.Write(filepath.Join(dir, report.File), report.Input{
 		Scenario: run.Name, Description: run.Description, System: system, Seed: run.Seed, RunID: rep.RunID,
-		ScenarioYAML: yaml, Result: rep.Result, Error: rep.Error, Records: recs, Dir: dir,
+		ScenarioYAML: yaml, Result: rep.Result, Expectation: rep.Expectation, Error: rep.Error, Records: recs, Dir: dir,
 	})
 }
 

@@ -22,6 +22,7 @@ svg { max-width: 100%; height: auto; }
 <div class="muted">{{.Description}}</div>
 <p><span id="verdict" class="verdict {{if eq .Verdict "NOT CHECKED"}}not{{else}}{{lower .Verdict}}{{end}}">{{.Verdict}}</span>
 &nbsp; run {{.RunID}}, seed {{.Seed}}, report written {{.Generated}}</p>
+{{with .Expectation}}<p id="expectation">expected: {{.Expected}}: {{if .Met}}<span class="status-held">met</span>{{else}}<span class="status-violated">NOT MET</span> ({{.Why}}){{end}}</p>{{end}}
 {{if .Error}}<p class="err">The run stopped: {{.Error}}</p>{{end}}
 {{if .Result.Note}}<p>{{.Result.Note}}</p>{{end}}
 <table>

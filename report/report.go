@@ -48,6 +48,9 @@ type Input struct {
 	// Result is the checker's result; Verdict "" when the run stopped before
 	// checking.
 	Result checker.Result
+	// Expectation is what the scenario expected and whether the result
+	// met it (nil when the run stopped before checking).
+	Expectation *checker.Judgement
 	// Error is why the run stopped, if it did.
 	Error   string
 	Records []history.Record

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/systems"
 )
@@ -49,6 +50,11 @@ type Scenario struct {
 	Workload  Workload      `yaml:"workload"`
 	Nemesis   Nemesis       `yaml:"nemesis"`
 	Checker   Checker       `yaml:"checker"`
+	// Expected is what the run should show: `expected: invalid` for a
+	// scenario that finds a bug, or a verdict with guarantees the history
+	// must rule out (violated) and keep (held). `faultline run` passes a
+	// scenario that meets it. Default: valid.
+	Expected *Expected `yaml:"expected,omitempty"`
 
 	// Path is the file the scenario was loaded from.
 	Path string `yaml:"-"`
@@ -100,6 +106,40 @@ type SystemRef struct {
 	Name string
 	// Inline is a definition written in the scenario itself.
 	Inline *systems.Definition
+}
+
+// Expected is a scenario's expected result, as the file writes it.
+type Expected struct {
+	Verdict  string   `yaml:"verdict,omitempty"`
+	Violated []string `yaml:"violated,omitempty"`
+	Held     []string `yaml:"held,omitempty"`
+}
+
+// UnmarshalYAML takes a verdict (a string) or a mapping.
+func (e *Expected) UnmarshalYAML(unmarshal func(any) error) error {
+	var v string
+	if err := unmarshal(&v); err == nil {
+		*e = Expected{Verdict: v}
+		return nil
+	}
+	type plain Expected
+	return unmarshal((*plain)(e))
+}
+
+// Expectation is what the checker judges the result against (valid when
+// the scenario says nothing). Names were validated at load.
+func (s *Scenario) Expectation() checker.Expectation {
+	if s.Expected == nil {
+		return checker.Expectation{Verdict: checker.Valid}
+	}
+	e := checker.Expectation{Verdict: checker.Verdict(s.Expected.Verdict)}
+	for _, n := range s.Expected.Violated {
+		e.Violated = append(e.Violated, checker.Guarantee(n))
+	}
+	for _, n := range s.Expected.Held {
+		e.Held = append(e.Held, checker.Guarantee(n))
+	}
+	return e
 }
 
 // UnmarshalYAML takes a name or path (a string) or a definition (a

@@ -62,7 +62,49 @@ func (s *Scenario) validate(loc *yamlpos.Locator) error {
 	if s.Checker.KeyBudget < 0 {
 		return bad("checker.key_budget", "must not be negative")
 	}
-	return s.validateExpect(loc)
+	if err := s.validateExpect(loc); err != nil {
+		return err
+	}
+	return s.validateExpected(loc)
+}
+
+// validateExpected checks what the run should show.
+func (s *Scenario) validateExpected(loc *yamlpos.Locator) error {
+	e := s.Expected
+	if e == nil {
+		return nil
+	}
+	if e.Verdict == "" && len(e.Violated) == 0 && len(e.Held) == 0 {
+		return loc.Errorf("expected", "says nothing: give a verdict (expected: invalid) or guarantees (violated: [...], held: [...])")
+	}
+	if e.Verdict != "" {
+		if _, err := checker.ParseVerdict(e.Verdict); err != nil {
+			return loc.Errorf("expected.verdict", "%v", err)
+		}
+	}
+	examined := checker.Examines(s.Workload.Kind)
+	for _, list := range []struct {
+		field string
+		names []string
+	}{{"expected.violated", e.Violated}, {"expected.held", e.Held}} {
+		for i, name := range list.names {
+			field := fmt.Sprintf("%s[%d]", list.field, i)
+			g, err := checker.ParseGuarantee(name)
+			if err != nil {
+				return loc.Errorf(field, "%v", err)
+			}
+			if !slices.Contains(examined, g) {
+				return loc.Errorf(field, "the %s workload's checks do not examine %s", s.Workload.Kind, g)
+			}
+			if g == checker.BoundedStaleness && s.Checker.StalenessBound == 0 {
+				return loc.Errorf(field, "bounded-staleness needs checker.staleness_bound")
+			}
+			if slices.Contains(e.Violated, name) && slices.Contains(e.Held, name) {
+				return loc.Errorf(field, "%s cannot be expected both violated and held", name)
+			}
+		}
+	}
+	return nil
 }
 
 // validateExpect checks the guarantees claimed: each one known, examined

@@ -29,8 +29,21 @@ func (o outcome) code() int {
 	if o.err != nil {
 		return exitError
 	}
-	return exitCode(o.rep.Verdict)
+	j := o.rep.Expectation
+	if j == nil {
+		return exitCode(o.rep.Verdict)
+	}
+	if j.Met {
+		return exitValid
+	}
+	if o.rep.Verdict == checker.Unknown {
+		return exitUnknown
+	}
+	return exitInvalid
 }
+
+// met says whether the run showed what its scenario expected.
+func (o outcome) met() bool { return o.err == nil && o.rep.Expectation != nil && o.rep.Expectation.Met }
 
 // worst is the exit code of several runs: could not run, then invalid,
 // then unknown, then valid.
@@ -135,16 +148,22 @@ func writeJUnit(path string, outs []outcome) error {
 		case o.err != nil:
 			c.Error = &junitProblem{Message: o.err.Error(), Type: "could-not-run", Text: o.err.Error()}
 			suite.Errors++
+		case o.met():
+			c.SystemOut = strings.TrimSpace(fmt.Sprintf("verdict %s, as expected (%s)\n%s\n%s", o.rep.Verdict, o.rep.Expectation.Expected, o.rep.Boundary, c.SystemOut))
 		case o.rep.Verdict == checker.Invalid:
 			msg, text := explainInvalid(o.rep.Result)
-			c.Failure = &junitProblem{Message: msg, Type: "invalid", Text: text}
+			c.Failure = &junitProblem{Message: unmet(o) + msg, Type: "invalid", Text: text}
 			suite.Failures++
 		case o.rep.Verdict == checker.Unknown:
 			msg := "verdict unknown: the checker could not decide within its budget"
 			if o.rep.Note != "" {
 				msg = "verdict unknown: " + o.rep.Note
 			}
-			c.Failure = &junitProblem{Message: msg, Type: "unknown", Text: msg}
+			c.Failure = &junitProblem{Message: unmet(o) + msg, Type: "unknown", Text: msg}
+			suite.Failures++
+		default:
+			msg := unmet(o)
+			c.Failure = &junitProblem{Message: strings.TrimSuffix(msg, ": "), Type: "not-as-expected", Text: msg + "\n" + o.rep.Result.TableText(3)}
 			suite.Failures++
 		}
 		suite.Time += c.Time
@@ -155,6 +174,16 @@ func writeJUnit(path string, outs []outcome) error {
 		return err
 	}
 	return os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644)
+}
+
+// unmet says how a run differed from what its scenario expected, when it
+// declared something ("" otherwise).
+func unmet(o outcome) string {
+	j := o.rep.Expectation
+	if j == nil || j.Met || j.Expected.Verdict == checker.Valid && len(j.Expected.Violated)+len(j.Expected.Held) == 0 {
+		return ""
+	}
+	return "not as expected: " + j.Why + ": "
 }
 
 // explainInvalid is the one-line message and the full text of an invalid
@@ -198,26 +227,33 @@ func writeSummary(path string, outs []outcome) error {
 			bad++
 		}
 	}
-	fmt.Fprintf(&b, "## faultline: %d scenarios, %d not valid\n\n", len(outs), bad)
-	b.WriteString("| scenario | verdict | guarantees | ok / fail / info | faults | time | store |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "## faultline: %d scenarios, %d not as expected\n\n", len(outs), bad)
+	b.WriteString("| scenario | verdict | expected | guarantees | ok / fail / info | faults | time | store |\n|---|---|---|---|---|---|---|---|\n")
 	for _, o := range outs {
 		verdict := "**" + strings.ToUpper(string(o.rep.Verdict)) + "**"
-		if o.rep.Verdict == checker.Valid {
-			verdict = "valid"
+		if o.met() {
+			verdict = string(o.rep.Verdict)
+		}
+		expected := ""
+		if j := o.rep.Expectation; j != nil {
+			expected = j.Expected.String()
+			if !j.Met {
+				expected = "**" + expected + "** (not met)"
+			}
 		}
 		if o.err != nil {
 			verdict = "**COULD NOT RUN**"
 		}
 		c := o.rep.Counts
-		fmt.Fprintf(&b, "| %s | %s | %s | %d / %d / %d | %d | %.1f s | `%s` |\n", o.name, verdict, o.rep.Boundary, c.OK, c.Fail, c.Info, c.Faults, ms(o.rep.Timings.TotalMS), o.rep.StoreDir)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d / %d / %d | %d | %.1f s | `%s` |\n", o.name, verdict, expected, o.rep.Boundary, c.OK, c.Fail, c.Info, c.Faults, ms(o.rep.Timings.TotalMS), o.rep.StoreDir)
 	}
 	for _, o := range outs {
 		switch {
 		case o.err != nil:
 			fmt.Fprintf(&b, "\n### %s: could not run\n\n```\n%v\n```\n", o.name, o.err)
-		case o.rep.Verdict == checker.Invalid:
+		case !o.met():
 			_, text := explainInvalid(o.rep.Result)
-			fmt.Fprintf(&b, "\n### %s: invalid\n\n```\n%s\n```\n", o.name, text)
+			fmt.Fprintf(&b, "\n### %s: %s%s\n\n```\n%s\n```\n", o.name, unmet(o), o.rep.Verdict, text)
 		}
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)

@@ -35,15 +35,18 @@ func TestValidateAndList(t *testing.T) {
 	}
 }
 
-// TestRunFolderForCI runs a folder of two short real scenarios, one valid
-// and one invalid, and checks the exit code, the JUnit file and the
-// Markdown summary a CI job reads.
+// TestRunFolderForCI runs a folder of three short real scenarios and
+// checks the exit code, the JUnit file and the Markdown summary a CI job
+// reads: a valid run, a run invalid as its scenario expects (it passes),
+// and a valid run whose scenario expected invalid (it fails: the bug was
+// not found).
 func TestRunFolderForCI(t *testing.T) {
 	testenv.EndToEnd(t)
 	dir := t.TempDir()
-	for _, s := range []struct{ name, src string }{
-		{"a-register.yaml", "../../scenarios/etcd-register.yaml"},
-		{"b-stale.yaml", "../../scenarios/etcd-stale-reads.yaml"},
+	for _, s := range []struct{ name, src, expected string }{
+		{"a-register.yaml", "../../scenarios/etcd-register.yaml", ""},
+		{"b-stale.yaml", "../../scenarios/etcd-stale-reads.yaml", ""},
+		{"c-expects-a-bug.yaml", "../../scenarios/etcd-register.yaml", "expected: invalid\n"},
 	} {
 		b, err := os.ReadFile(s.src)
 		if err != nil {
@@ -51,13 +54,17 @@ func TestRunFolderForCI(t *testing.T) {
 		}
 		b = bytes.Replace(b, []byte("time_limit: 30s"), []byte("time_limit: 12s"), 1)
 		b = bytes.Replace(b, []byte("time_limit: 20s"), []byte("time_limit: 12s"), 1)
-		os.WriteFile(filepath.Join(dir, s.name), b, 0o644)
+		os.WriteFile(filepath.Join(dir, s.name), append(b, s.expected...), 0o644)
 	}
 	junit, summary := filepath.Join(dir, "junit.xml"), filepath.Join(dir, "summary.md")
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"run", "-store", filepath.Join(dir, "store"), "-junit", junit, "-summary", summary, dir}, &stdout, &stderr)
 	if code != exitInvalid {
-		t.Fatalf("exit %d, want 1 (one scenario invalid)\n%s\n%s", code, &stdout, &stderr)
+		t.Fatalf("exit %d, want 1 (one scenario not as expected)\n%s\n%s", code, &stdout, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "expected: invalid; violated: linearizable; held: no-lost-writes, converges: met") ||
+		!strings.Contains(stdout.String(), "expected: invalid: NOT MET (expected invalid, got valid)") {
+		t.Errorf("stdout:\n%s", &stdout)
 	}
 	b, err := os.ReadFile(junit)
 	if err != nil {
@@ -68,18 +75,23 @@ func TestRunFolderForCI(t *testing.T) {
 		t.Fatalf("junit.xml does not parse: %v\n%s", err, b)
 	}
 	s := suites.Suites[0]
-	if len(suites.Suites) != 1 || s.Tests != 2 || s.Failures != 1 || s.Errors != 0 || len(s.Cases) != 2 {
+	if len(suites.Suites) != 1 || s.Tests != 3 || s.Failures != 1 || s.Errors != 0 || len(s.Cases) != 3 {
 		t.Fatalf("junit shape: %+v", suites)
 	}
-	if s.Cases[0].Name != "a-register" || s.Cases[0].Failure != nil || s.Cases[1].Failure == nil ||
-		s.Cases[1].Failure.Type != "invalid" || !strings.Contains(s.Cases[1].Failure.Message, "cannot linearize read()") {
-		t.Errorf("junit cases: %+v / %+v", s.Cases[0], s.Cases[1].Failure)
+	if s.Cases[0].Name != "a-register" || s.Cases[0].Failure != nil || s.Cases[1].Failure != nil ||
+		!strings.Contains(s.Cases[1].SystemOut, "verdict invalid, as expected") {
+		t.Errorf("junit cases: %+v / %+v", s.Cases[0], s.Cases[1])
+	}
+	if f := s.Cases[2].Failure; f == nil || f.Type != "not-as-expected" || !strings.Contains(f.Message, "not as expected: expected invalid, got valid") {
+		t.Errorf("junit case c: %+v", s.Cases[2])
 	}
 	md, err := os.ReadFile(summary)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(md), "| a-register | valid |") || !strings.Contains(string(md), "| b-stale | **INVALID** |") || !strings.Contains(string(md), "### b-stale: invalid") {
-		t.Errorf("summary:\n%s", md)
+	for _, want := range []string{"| a-register | valid | valid |", "| b-stale | invalid | invalid; violated: linearizable", "| c-expects-a-bug | **VALID** | **invalid** (not met) |", "### c-expects-a-bug: not as expected: expected invalid, got valid: valid"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
 	}
 }

@@ -27,7 +27,11 @@ func validateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int
 			code = exitError
 			continue
 		}
-		fmt.Fprintf(stdout, "ok: %s: %d-node %s from %s, %s workload, %s, %v\n", f, len(sc.NodeNames()), sc.Cluster.Def.Name, sc.SystemSource(), sc.Workload.Kind, plural(len(sc.Nemesis.Faults)+len(sc.Nemesis.Timeline), "fault"), sc.TimeLimit)
+		expects := ""
+		if sc.Expected != nil {
+			expects = ", expects " + sc.Expectation().String()
+		}
+		fmt.Fprintf(stdout, "ok: %s: %d-node %s from %s, %s workload, %s, %v%s\n", f, len(sc.NodeNames()), sc.Cluster.Def.Name, sc.SystemSource(), sc.Workload.Kind, plural(len(sc.Nemesis.Faults)+len(sc.Nemesis.Timeline), "fault"), sc.TimeLimit, expects)
 	}
 	return code
 }
