@@ -7,8 +7,12 @@ SCENARIO ?= scenarios/etcd-register.yaml
 
 .PHONY: build images run test test-short bench bench-detect bench-systems lint fmt clean deps
 
+# The commit goes into `faultline version` even where Go stamps no VCS
+# information (GOFLAGS=-buildvcs=false).
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -modified)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/faultline
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(BIN) ./cmd/faultline
 
 # Builds the built-in systems' images (etcd from the Go module proxy, refkv
 # from this module) FROM scratch; a no-op when their inputs have not changed.

@@ -59,9 +59,18 @@ func Check(target string, o CheckOptions) (Checked, error) {
 	dir := filepath.Dir(path)
 	opts := checker.Options{Budget: 60 * time.Second, VisualizeDir: dir}
 	model := "register"
-	if sc, err := scenarios.Load(filepath.Join(dir, ScenarioFile)); err == nil {
-		opts = CheckerOptions(sc.Checker, dir)
-		model = sc.Workload.Kind
+	stored := filepath.Join(dir, ScenarioFile)
+	if _, err := os.Stat(stored); err == nil {
+		sc, err := scenarios.Load(stored)
+		switch {
+		case err == nil:
+			opts = CheckerOptions(sc.Checker, dir)
+			model = sc.Workload.Kind
+		case o.Model == "":
+			// Its workload decides the model; guessing one could turn an
+			// invalid verdict valid.
+			return Checked{Path: path, Dir: dir}, fmt.Errorf("%w; the stored scenario says which checks apply: fix it, or give -model to check the history without it", err)
+		}
 	}
 	if o.Model != "" {
 		model = o.Model

@@ -141,5 +141,9 @@ func describeTimeline(s *scenarios.Scenario) string {
 	for _, e := range s.Nemesis.Timeline {
 		total += e.For
 	}
-	return fmt.Sprintf("%d faults, %v of faults, time limit %v", len(s.Nemesis.Timeline), total, s.TimeLimit)
+	n := fmt.Sprintf("%d faults", len(s.Nemesis.Timeline))
+	if len(s.Nemesis.Timeline) == 1 {
+		n = "1 fault"
+	}
+	return fmt.Sprintf("%s, %v of faults, time limit %v", n, total, s.TimeLimit)
 }

@@ -28,8 +28,11 @@ func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	expect := fs.String("expect", "", "comma-separated guarantees the system claims, the verdict is against them (default: the stored scenario's checker.expect, else linearizable); see faultline list")
 	staleness := fs.Duration("staleness-bound", 0, "what bounded-staleness means (default: the stored scenario's checker.staleness_bound)")
 	initial := fs.String("initial", "", "registers' initial value (default: none, as etcd; Jepsen's cas-register tests often use 0)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return exitError
+	}
+	if o.Budget < 0 || o.KeyBudget < 0 || *staleness < 0 {
+		return fail(stderr, errors.New("-budget, -key-budget and -staleness-bound must be positive"))
 	}
 	if fs.NArg() != 1 {
 		return fail(stderr, errors.New("check needs a store folder or a history file, for example: faultline check store/latest"))

@@ -99,7 +99,7 @@ func loadAll(files []string, stderr io.Writer) ([]*scenarios.Scenario, error) {
 		out = append(out, sc)
 	}
 	if bad > 0 {
-		return nil, fmt.Errorf("%d of %d scenarios are invalid; nothing was run", bad, len(files))
+		return nil, fmt.Errorf("%d of %s %s invalid; nothing was run", bad, plural(len(files), "scenario"), map[bool]string{true: "is", false: "are"}[bad == 1])
 	}
 	return out, nil
 }
@@ -227,7 +227,7 @@ func writeSummary(path string, outs []outcome) error {
 			bad++
 		}
 	}
-	fmt.Fprintf(&b, "## faultline: %d scenarios, %d not as expected\n\n", len(outs), bad)
+	fmt.Fprintf(&b, "## faultline: %s, %d not as expected\n\n", plural(len(outs), "scenario"), bad)
 	b.WriteString("| scenario | verdict | expected | guarantees | ok / fail / info | faults | time | store |\n|---|---|---|---|---|---|---|---|\n")
 	for _, o := range outs {
 		verdict := "**" + strings.ToUpper(string(o.rep.Verdict)) + "**"

@@ -30,7 +30,7 @@ func TestValidateAndList(t *testing.T) {
 	}
 	// run refuses the whole folder when one scenario is invalid, naming it.
 	stderr.Reset()
-	if code := run(context.Background(), []string{"run", dir}, &stdout, &stderr); code != exitError || !strings.Contains(stderr.String(), "1 of 2 scenarios are invalid") {
+	if code := run(context.Background(), []string{"run", dir}, &stdout, &stderr); code != exitError || !strings.Contains(stderr.String(), "1 of 2 scenarios is invalid") {
 		t.Errorf("run with a bad scenario: exit %d\n%s", code, &stderr)
 	}
 }

@@ -14,7 +14,7 @@ func cleanCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("clean", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	all := fs.Bool("all", false, "also remove runs whose harness is still running, or cannot be told (another host)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return exitError
 	}
 	removed, err := harness.Clean(ctx, *all, stdout)

@@ -11,15 +11,21 @@
 //	faultline images                           build the built-in systems' images
 //	faultline clean [-all]                     heal and remove what killed runs left
 //
-// Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run, 4 interrupted.
+//	faultline version                          the commit and the built-in images
+//
+// Exit codes: 0 every run as its scenario expects (valid by default), 1 not
+// as expected, 2 unknown, 3 could not run, 4 interrupted.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/faultline/faultline/checker"
@@ -54,8 +60,12 @@ const usage = `usage:
   faultline images                           build the built-in systems' images
   faultline clean [-all]                     heal and remove what killed runs left (runs in progress are kept)
 
-exit codes: 0 valid, 1 invalid, 2 unknown (checker budget spent), 3 could not run,
+  faultline version                           faultline's commit and the built-in systems' images
+
+exit codes: 0 every run showed what its scenario expects (valid unless it says expected: invalid,
+            or guarantees), 1 a run did not, 2 unknown (checker budget spent), 3 could not run,
             4 interrupted (SIGINT/SIGTERM: healed, removed, recorded history checked and kept)
+flags may come before or after the files; -h after a command prints its part of this text
 `
 
 func main() {
@@ -75,9 +85,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
 		"run": runCmd, "replay": replayCmd, "shrink": shrinkCmd, "validate": validateCmd,
-		"list": listCmd, "check": checkCmd, "images": imagesCmd, "clean": cleanCmd,
+		"list": listCmd, "check": checkCmd, "images": imagesCmd, "clean": cleanCmd, "version": versionCmd,
 	}
 	if f, ok := cmds[args[0]]; ok {
+		if slices.ContainsFunc(args[1:], isHelp) {
+			fmt.Fprint(stdout, commandUsage(args[0]))
+			return exitValid
+		}
 		return f(ctx, args[1:], stdout, stderr)
 	}
 	switch args[0] {
@@ -87,6 +101,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "faultline: unknown command %q\n%s", args[0], usage)
 	return exitError
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// commandUsage is the part of usage about one command, and the exit codes.
+func commandUsage(name string) string {
+	var out []string
+	in := false
+	for _, l := range strings.Split(usage, "\n") {
+		if strings.HasPrefix(l, "  faultline ") {
+			in = strings.HasPrefix(l, "  faultline "+name+" ") || l == "  faultline "+name
+		}
+		if strings.HasPrefix(l, "exit codes") {
+			in = true
+		}
+		if in {
+			out = append(out, l)
+		}
+	}
+	return "usage:\n" + strings.Join(out, "\n")
+}
+
+// parseFlags parses flags wherever they are among the arguments: the
+// positional ones are left as fs.Args(), in order.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" || len(pos) > 0 && pos[len(pos)-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	pos = slices.DeleteFunc(pos, func(a string) bool { return a == "--" })
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 // fail reports an error that stopped a subcommand: exit 3.

@@ -31,6 +31,11 @@ func TestCLI(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "jepsen", f), b, 0o644)
 	}
 	jepsen := func(f string) string { return filepath.Join(dir, "jepsen", f) }
+	// A store folder whose scenario.yaml no longer loads.
+	broken := filepath.Join(dir, "broken")
+	os.MkdirAll(broken, 0o755)
+	os.WriteFile(filepath.Join(broken, "history.jsonl"), b, 0o644)
+	os.WriteFile(filepath.Join(broken, "scenario.yaml"), []byte("time_limit: 5s\nworkload:\n  kind: queue\n"), 0o644)
 	tests := []struct {
 		name       string
 		args       []string
@@ -57,6 +62,13 @@ func TestCLI(t *testing.T) {
 		{"check against what is claimed", []string{"check", "-expect", "sequential,monotonic-reads", hist}, 0, "ruled out: linearizable", ""},
 		{"check an unknown guarantee", []string{"check", "-expect", "causal", hist}, 3, "", `-expect: unknown guarantee "causal"`},
 		{"check a claim the workload does not examine", []string{"check", "-model", "counter", "-expect", "sequential", hist}, 3, "", "the counter checks do not examine sequential"},
+		{"check a negative budget", []string{"check", "-budget", "-5s", hist}, 3, "", "-budget, -key-budget and -staleness-bound must be positive"},
+		{"check beside a broken stored scenario", []string{"check", broken}, 3, "", "the stored scenario says which checks apply: fix it, or give -model"},
+		{"check beside a broken stored scenario with a model", []string{"check", "-model", "register", broken}, 1, "verdict: INVALID", ""},
+		{"help of a command", []string{"images", "-h"}, 0, "faultline images", ""},
+		{"help after a file", []string{"check", hist, "--help"}, 0, "faultline check [-budget D]", ""},
+		{"version", []string{"version"}, 0, "etcd: faultline/etcd:", ""},
+		{"a flag after the file", []string{"check", hist, "-model", "register"}, 1, "verdict: INVALID", ""},
 		{"check a bad nil meaning", []string{"check", "-jepsen-nil", "maybe", hist}, 3, "", `-jepsen-nil "maybe": want unknown or absent`},
 	}
 	for _, tc := range tests {

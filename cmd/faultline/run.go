@@ -31,7 +31,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var params paramFlags
 	fs.Var(&params, "param", "NAME=VALUE: set one of the system's params (cluster.params), for every scenario; repeatable")
 	seed := fs.Int64("seed", 0, "run with this seed instead of the scenario's")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return exitError
 	}
 	if fs.NArg() == 0 {
@@ -146,7 +146,7 @@ func printResult(w io.Writer, res checker.Result, dir string) {
 		if k.Verdict == checker.Valid {
 			continue
 		}
-		line := fmt.Sprintf("  key %s: %s linearizability (%d operations checked)", k.Key, k.Verdict, k.Operations)
+		line := fmt.Sprintf("  key %s: %s linearizability (%s checked)", k.Key, k.Verdict, plural(k.Operations, "operation"))
 		if k.Visualization != "" {
 			line += ", see " + filepath.Join(dir, k.Visualization)
 		}
@@ -166,7 +166,7 @@ func printResult(w io.Writer, res checker.Result, dir string) {
 	if t := res.TableText(3); t != "" {
 		fmt.Fprintln(w, t)
 	}
-	fmt.Fprintf(w, "checked %d keys in %.1fs (budget %.0fs)\n", len(res.Keys), ms(res.DurationMS), ms(res.BudgetMS))
+	fmt.Fprintf(w, "checked %s in %.1fs (budget %.0fs)\n", plural(len(res.Keys), "key"), ms(res.DurationMS), ms(res.BudgetMS))
 	fmt.Fprintf(w, "store: %s\n", dir)
 }
 

@@ -19,7 +19,7 @@ func shrinkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	store := fs.String("store", "store", "folder that keeps the runs")
 	tries := fs.Int("tries", 12, "at most this many runs")
 	budget := fs.Duration("budget", 20*time.Minute, "at most this much time")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return exitError
 	}
 	if fs.NArg() != 1 {

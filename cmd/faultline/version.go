@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/faultline/faultline/systems"
+)
+
+// commit is set by `make build` (-ldflags -X main.commit=...), for
+// builds where Go records no VCS information (-buildvcs=false).
+var commit string
+
+// versionCmd prints faultline's build (commit, whether the tree was
+// modified, the Go version) and the image of each built-in system.
+func versionCmd(_ context.Context, _ []string, stdout, _ io.Writer) int {
+	rev, when, dirty, goVersion := "unknown", "", "", "unknown"
+	if commit != "" {
+		rev = commit
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		goVersion = info.GoVersion
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				when = " (" + s.Value + ")"
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = ", with uncommitted changes"
+				}
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "faultline %s%s%s, built with %s\n", rev, when, dirty, goVersion)
+	for _, name := range systems.BuiltinNames() {
+		if d, err := systems.Builtin(name); err == nil {
+			fmt.Fprintf(stdout, "  %s: %s\n", name, d.Image)
+		}
+	}
+	return exitValid
+}
