@@ -45,6 +45,9 @@ func LoadCompose(path string, services []string) (*Definition, error) {
 	if len(src) > MaxFileSize {
 		return nil, fmt.Errorf("%w: %s: larger than %d bytes", ErrInvalid, path, MaxFileSize)
 	}
+	if err := yamlpos.CheckShape(ErrInvalid, path, src); err != nil {
+		return nil, err
+	}
 	ext, err := composeExtension(path, src)
 	if err != nil {
 		return nil, err

@@ -20,9 +20,9 @@ import (
 	"github.com/goccy/go-yaml/parser"
 )
 
-// Decode parses src strictly into v: an unknown field, a duplicate key or a
-// value of the wrong type is an error naming path:line:col, wrapped in
-// sentinel. The YAML library can panic on some malformed input (a fuzzer
+// Decode parses src strictly into v: a document past the shape limits
+// (CheckShape), an unknown field, a duplicate key or a value of the wrong
+// type is an error naming path:line:col, wrapped in sentinel. The YAML library can panic on some malformed input (a fuzzer
 // found a tag on an empty sequence); that is a bad file, not a crash.
 func Decode(sentinel error, path string, src []byte, v any) (err error) {
 	defer func() {
@@ -30,6 +30,9 @@ func Decode(sentinel error, path string, src []byte, v any) (err error) {
 			err = fmt.Errorf("%w: %s: not a file the YAML parser can read (%v)", sentinel, path, r)
 		}
 	}()
+	if err := CheckShape(sentinel, path, src); err != nil {
+		return err
+	}
 	dec := yaml.NewDecoder(strings.NewReader(string(src)), yaml.Strict(), yaml.DisallowUnknownField())
 	if err := dec.Decode(v); err != nil {
 		return positionError(sentinel, path, src, err)
