@@ -32,7 +32,8 @@ type OpRef struct {
 	Description string `json:"description"`
 	Process     int    `json:"process"`
 	Node        string `json:"node,omitempty"`
-	// Invoked and Completed are seconds since the run started; Completed is
+	// Invoked and Completed are seconds on the history's clock (from the
+	// workload's start in a faultline run); Completed is
 	// -1 for an operation whose outcome is unknown.
 	Invoked   float64 `json:"invoked_s"`
 	Completed float64 `json:"completed_s"`

@@ -209,7 +209,7 @@ func (r *run) prepare() error {
 		r.sc.Seed = mrand.Int64N(1<<53) + 1
 	}
 	r.rep = Report{Scenario: r.sc.Name, Seed: r.sc.Seed, RunID: newRunID(r.began)}
-	if r.dir, err = newStoreDir(r.opts.StoreRoot, r.sc.Name, r.began); err != nil {
+	if r.dir, err = newStoreDir(r.opts.StoreRoot, r.sc.Name, r.rep.RunID); err != nil {
 		return err
 	}
 	r.rep.StoreDir = r.dir
@@ -405,6 +405,12 @@ func (r *run) drive() error {
 	w := r.sc.Workload
 	r.logf("workload %s for %v: %d clients, %d keys, reads %s", w.Kind, r.sc.TimeLimit, w.Clients, w.Keys, w.Reads)
 	workStart := time.Now()
+	// One clock: the history, the report, the explanations, results.json
+	// and replay.yaml all count from the workload's start, as the
+	// nemesis timeline does.
+	if err := r.h.Rebase(workStart); err != nil {
+		return err
+	}
 	stop := workStart.Add(r.sc.TimeLimit)
 	g, gctx := errgroup.WithContext(r.ctx)
 	g.Go(func() error {

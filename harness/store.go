@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // Files in a run's store folder.
@@ -18,24 +17,17 @@ const (
 	ReplayFile = "replay.yaml"
 )
 
-// newStoreDir creates root/<scenario>/<UTC timestamp>/ and points
-// root/latest at it. A second run within the same second gets a suffix.
-func newStoreDir(root, scenario string, now time.Time) (string, error) {
+// newStoreDir creates root/<scenario>/<run id>/ and points root/latest at
+// it: the folder is named as the run is (its UTC start and a random
+// suffix, so no two runs share one).
+func newStoreDir(root, scenario, runID string) (string, error) {
 	base := filepath.Join(root, scenario)
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", fmt.Errorf("create store: %w", err)
 	}
-	stamp := now.UTC().Format("20060102T150405Z")
-	name := stamp
-	for i := 2; ; i++ {
-		err := os.Mkdir(filepath.Join(base, name), 0o755)
-		if err == nil {
-			break
-		}
-		if !os.IsExist(err) {
-			return "", fmt.Errorf("create store: %w", err)
-		}
-		name = fmt.Sprintf("%s-%d", stamp, i)
+	name := runID
+	if err := os.Mkdir(filepath.Join(base, name), 0o755); err != nil {
+		return "", fmt.Errorf("create store: %w", err)
 	}
 	dir := filepath.Join(base, name)
 	// Replace the latest link atomically: make a new one, rename it over.

@@ -14,7 +14,7 @@ var FaultEnds = []string{"heal", "restart", "resume", "stop"}
 // FaultWindow is a span of the history during which one fault was in force.
 type FaultWindow struct {
 	Label      string
-	Start, End int64 // ns since the run started
+	Start, End int64 // ns, on the history's clock
 	// Observed is what the probes saw when the fault took effect, if recorded.
 	Observed Observation
 }

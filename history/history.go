@@ -96,7 +96,8 @@ type Record struct {
 	Key     string          `json:"key,omitempty"`
 	Value   json.RawMessage `json:"value,omitempty"`
 	Error   string          `json:"error,omitempty"`
-	// Time is monotonic nanoseconds since the run started.
+	// Time is monotonic nanoseconds since the history's zero: the
+	// workload's start in a faultline run (Writer.Rebase).
 	Time int64 `json:"time"`
 }
 
@@ -123,7 +124,21 @@ func Create(path string, start time.Time) (*Writer, error) {
 	return &Writer{f: f, start: start, counts: map[Type]int64{}}, nil
 }
 
-// Since is the time of a record made now, in nanoseconds since the run started.
+// Rebase moves the zero of the history's clock to start (the workload's
+// start, so that every time a user sees counts from the same zero as the
+// nemesis timeline). Only before the first record.
+func (w *Writer) Rebase(start time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.next > 0 {
+		return errors.New("history: rebase after a record was written")
+	}
+	w.start = start
+	return nil
+}
+
+// Since is the time of a record made now, in nanoseconds since the
+// history's zero.
 func (w *Writer) Since() int64 { return int64(time.Since(w.start)) }
 
 // Append stamps r with the next index and the current time, writes it as one

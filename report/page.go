@@ -60,6 +60,7 @@ missed {{.Missed}}</pre></td></tr>{{end}}</table>{{end}}{{end}}
 {{end}}</table>{{else}}<p class="muted">No key was checked.</p>{{end}}
 
 <h2>Fault timeline</h2>
+<p class="muted">Every time on this page, in the history, the explanations, results.json and replay.yaml counts from the workload's start (0 s), the zero of the scenario's nemesis timeline.</p>
 {{if .Gantt}}{{.Gantt}}
 <table><tr><th>from</th><th>to</th><th>fault</th></tr>
 {{range .Faults}}<tr><td>{{secs .Start}}</td><td>{{secs .End}}</td><td>{{.Label}}</td></tr>{{end}}

@@ -148,7 +148,7 @@ var outcomes = []struct {
 func latencyChart(ops []op, faults []fault, end float64) (template.HTML, error) {
 	p := plot.New()
 	p.Title.Text = "Latency of every operation"
-	p.X.Label.Text = "seconds since the run started"
+	p.X.Label.Text = "seconds since the workload started"
 	p.Y.Label.Text = "latency (ms, log scale)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -188,7 +188,7 @@ func latencyChart(ops []op, faults []fault, end float64) (template.HTML, error) 
 func throughputChart(ops []op, faults []fault, end float64) (template.HTML, error) {
 	p := plot.New()
 	p.Title.Text = "Operations completed per second"
-	p.X.Label.Text = "seconds since the run started"
+	p.X.Label.Text = "seconds since the workload started"
 	p.Y.Label.Text = "operations / s"
 	n := int(math.Ceil(end)) + 1
 	counts := map[history.Type][]float64{history.OK: make([]float64, n), history.Fail: make([]float64, n), history.Info: make([]float64, n)}
@@ -238,7 +238,7 @@ func ganttChart(faults []fault, end float64) (template.HTML, error) {
 	}
 	p := plot.New()
 	p.Title.Text = "Fault timeline"
-	p.X.Label.Text = "seconds since the run started"
+	p.X.Label.Text = "seconds since the workload started"
 	for _, f := range faults {
 		i := slices.Index(lanes, f.Label)
 		if i < 0 {
