@@ -165,7 +165,7 @@ func runNemesis(ctx context.Context, begin, stop time.Time, d *systems.Definitio
 			if d, ok := f.(nemesis.Describer); ok {
 				desc += ": " + d.Describe()
 			}
-			logf("fault %s", desc)
+			logf("fault %s (at %.1fs)", desc, injected.Sub(begin).Seconds())
 			active.Store(desc)
 		}
 		resolved := nemesis.Resolved(s.spec, f)
@@ -175,6 +175,9 @@ func runNemesis(ctx context.Context, begin, stop time.Time, d *systems.Definitio
 		rerr := f.Recover(rctx, nm)
 		rcancel()
 		active.Store("")
+		if ierr == nil && rerr == nil {
+			logf("healed %s (at %.1fs, after %v)", f.Name(), time.Since(begin).Seconds(), heldFor)
+		}
 		if ierr == nil {
 			applied = append(applied, scenarios.TimedFault{
 				At:    injected.Sub(begin).Truncate(time.Millisecond),

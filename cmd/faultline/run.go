@@ -15,6 +15,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/report"
 	"github.com/faultline/faultline/scenarios"
 )
 
@@ -99,6 +100,9 @@ func runAll(ctx context.Context, scs []*scenarios.Scenario, store string, stdout
 			} else {
 				fmt.Fprintf(stdout, "expected: %s: NOT MET (%s)\n", j.Expected, j.Why)
 			}
+		}
+		if _, err := os.Stat(filepath.Join(rep.StoreDir, report.File)); err == nil {
+			fmt.Fprintf(stdout, "report: %s\n", filepath.Join(rep.StoreDir, report.File))
 		}
 		fmt.Fprintf(stdout, "timings: cluster ready %.1fs, workload %.1fs (%.0f ops/s), check %.1fs, total %.1fs\n",
 			ms(rep.Timings.ClusterReadyMS), ms(rep.Timings.WorkloadMS), rep.OpsPerSecond, ms(rep.Timings.CheckMS), ms(rep.Timings.TotalMS))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 // logs, pipes) plain lines only.
 func newProgress(w io.Writer) harness.Progress {
 	if !isTerminal(w) {
-		return harness.Lines(w)
+		return &logLines{w: w, every: 10 * time.Second}
 	}
 	return &statusLine{w: w, lines: harness.Lines(w)}
 }
@@ -93,4 +94,44 @@ func (s *statusLine) Workload(state func() harness.WorkloadState) func() {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// logLines is the progress for a log (a CI job, a file): every line
+// stamped with the UTC time, and while the workload runs a heartbeat
+// every 10 s with its ops/s, outcome counts and the fault in force.
+type logLines struct {
+	mu    sync.Mutex
+	w     io.Writer
+	every time.Duration
+}
+
+func (l *logLines) Logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%s faultline: "+format+"\n", append([]any{time.Now().UTC().Format("15:04:05")}, args...)...)
+}
+
+func (l *logLines) Output(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%s   | %s\n", time.Now().UTC().Format("15:04:05"), line)
+}
+
+func (l *logLines) Workload(state func() harness.WorkloadState) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(l.every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				l.Logf("%s", strings.TrimPrefix(state().String(), "faultline: "))
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
 }
