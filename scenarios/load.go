@@ -47,7 +47,10 @@ func Parse(path string, src []byte) (*Scenario, error) {
 	if err := s.resolveSystem(loc); err != nil {
 		return nil, err
 	}
-	s.defaults()
+	if err := s.explicitZeros(loc); err != nil {
+		return nil, err
+	}
+	s.defaults(loc)
 	if err := s.validate(loc); err != nil {
 		return nil, err
 	}
@@ -60,7 +63,31 @@ func Parse(path string, src []byte) (*Scenario, error) {
 	return &s, nil
 }
 
-func (s *Scenario) defaults() {
+// explicitZeros refuses a zero written out where zero means nothing: a
+// default replacing it without a word would run something else than the
+// file says. (rate: 0 is defined: no cap.)
+func (s *Scenario) explicitZeros(loc *yamlpos.Locator) error {
+	for _, f := range []struct {
+		field string
+		zero  bool
+		what  string
+	}{
+		{"cluster.nodes", s.Cluster.Nodes == 0, "leave it out for the system's default"},
+		{"workload.keys", s.Workload.Keys == 0, "at least 1 (default 4)"},
+		{"workload.clients", s.Workload.Clients == 0, "at least 1 (default 10)"},
+		{"workload.op_timeout", s.Workload.OpTimeout == 0, "a duration such as 1s (the default)"},
+		{"checker.budget", s.Checker.Budget == 0, "a duration such as 60s (the default)"},
+		{"checker.converge_within", s.Checker.ConvergeWithin == 0, "a duration such as 10s (the default)"},
+		{"cluster.ready_timeout", s.Cluster.ReadyTimeout == 0, "a duration such as 60s, or leave it out for the system's"},
+	} {
+		if f.zero && loc.Has(f.field) {
+			return loc.Errorf(f.field, "is 0, which means nothing here: %s", f.what)
+		}
+	}
+	return nil
+}
+
+func (s *Scenario) defaults(loc *yamlpos.Locator) {
 	d := s.Cluster.Def
 	if s.Cluster.Nodes == 0 && s.Cluster.Attach == nil {
 		switch r := d.Supports.NodeRange(); {
@@ -90,8 +117,8 @@ func (s *Scenario) defaults() {
 	if w.Clients == 0 {
 		w.Clients = 10
 	}
-	if w.Rate == 0 {
-		w.Rate = 200
+	if w.Rate == 0 && !loc.Has("workload.rate") {
+		w.Rate = 200 // rate: 0, written out, is no cap
 	}
 	if w.Mix == (Mix{}) {
 		w.Mix = Mix{Read: 50, Write: 25, CAS: 25}

@@ -60,6 +60,14 @@ func TestDefaults(t *testing.T) {
 		s.Workload.OpTimeout != time.Second || s.Cluster.Image != "" {
 		t.Errorf("defaults not applied: %+v", s)
 	}
+	if s.Workload.Rate != 200 {
+		t.Errorf("rate left out: %v, want the default 200", s.Workload.Rate)
+	}
+	// rate: 0 written out means what the docs say: no cap.
+	s, err = scenarios.Parse("min.yaml", []byte("time_limit: 5s\nworkload:\n  rate: 0\n"))
+	if err != nil || s.Workload.Rate != 0 {
+		t.Errorf("rate: 0 gave %v (%v), want 0, no cap", s.Workload.Rate, err)
+	}
 }
 
 func TestBadScenarios(t *testing.T) {
@@ -87,6 +95,9 @@ func TestBadScenarios(t *testing.T) {
 		{"expected both ways", "time_limit: 5s\nexpected:\n  violated: [converges]\n  held: [converges]\n", "bad.yaml:3: expected.violated[0]: converges cannot be expected both violated and held"},
 		{"expected nothing", "time_limit: 5s\nexpected: {}\n", "bad.yaml:2: expected: says nothing"},
 		{"expected an unexamined guarantee", "time_limit: 5s\nworkload:\n  kind: counter\nexpected:\n  held: [monotonic-writes]\n", "bad.yaml:5: expected.held[0]: the counter workload's checks do not examine monotonic-writes"},
+		{"zero nodes", "time_limit: 5s\ncluster:\n  nodes: 0\n", "bad.yaml:3: cluster.nodes: is 0, which means nothing here: leave it out for the system's default"},
+		{"zero keys", "time_limit: 5s\nworkload:\n  keys: 0\n", "bad.yaml:3: workload.keys: is 0, which means nothing here: at least 1 (default 4)"},
+		{"zero budget", "time_limit: 5s\nchecker:\n  budget: 0s\n", "bad.yaml:3: checker.budget: is 0"},
 		{"empty file", "", "bad.yaml: file is empty"},
 		{"duplicate key", "time_limit: 5s\ntime_limit: 6s\n", "bad.yaml:2:1:"},
 		{"unknown system", "time_limit: 5s\ncluster:\n  system: zookeeper\n", "bad.yaml:3: cluster.system: unknown system \"zookeeper\"; built in: etcd, refkv, or a system file"},

@@ -117,6 +117,20 @@ func (l *Locator) Errorf(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s:%d: %s: %s", l.Sentinel, l.Path, l.Line(full), full, fmt.Sprintf(format, args...))
 }
 
+// Has reports whether the document sets the field at a dotted path (a
+// zero written out is not the same as a field left out).
+func (l *Locator) Has(field string) bool {
+	if l == nil || l.file == nil {
+		return false
+	}
+	path, err := yaml.PathString("$." + l.Field(field))
+	if err != nil {
+		return false
+	}
+	node, err := path.FilterFile(l.file)
+	return err == nil && node != nil && node.GetToken() != nil
+}
+
 // Line finds the line of the field at a dotted path
 // ("nemesis.faults[0].kind"), ignoring the prefix. When the field is absent
 // it walks up to the nearest present parent; when nothing is present it
