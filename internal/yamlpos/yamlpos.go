@@ -35,17 +35,21 @@ func Decode(sentinel error, path string, src []byte, v any) (err error) {
 	}
 	dec := yaml.NewDecoder(strings.NewReader(string(src)), yaml.Strict(), yaml.DisallowUnknownField())
 	if err := dec.Decode(v); err != nil {
-		return positionError(sentinel, path, src, err)
+		return positionError(sentinel, path, src, err, v)
 	}
 	return nil
 }
 
 // positionError turns a YAML decoding error into "file:line:col: message".
-func positionError(sentinel error, path string, src []byte, err error) error {
+func positionError(sentinel error, path string, src []byte, err error, v any) error {
 	var yerr yaml.Error
 	if errors.As(err, &yerr) && yerr.GetToken() != nil {
 		pos := yerr.GetToken().Position
-		return fmt.Errorf("%w: %s:%d:%d: %s", sentinel, path, pos.Line, pos.Column, yerr.GetMessage())
+		msg := yerr.GetMessage()
+		if m, ok := typeMessage(msg, src, pos.Line, pos.Column); ok {
+			msg = m
+		}
+		return fmt.Errorf("%w: %s:%d:%d: %s", sentinel, path, pos.Line, pos.Column, suggest(msg, v))
 	}
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %s: file is empty", sentinel, path)

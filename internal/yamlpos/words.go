@@ -1,0 +1,143 @@
+package yamlpos
+
+import (
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// The YAML library speaks Go ("cannot unmarshal string into Go struct
+// field Scenario.Cluster of type int"); these turn its messages into the
+// user's words: the field as the file writes it, what it wants, an
+// example, and for an unknown field the nearest known one.
+
+var typeErrRE = regexp.MustCompile(`cannot unmarshal (\S+) into Go (?:struct field \S+|value) of type (\S+)`)
+
+// wants says what a Go type wants, with an example.
+func wants(goType string) string {
+	switch strings.TrimLeft(goType, "*") {
+	case "int", "int64", "int32", "uint", "uint64", "uint32":
+		return "a whole number, for example 3"
+	case "float64", "float32":
+		return "a number, for example 10 (a percentage is a plain number: loss: 10)"
+	case "time.Duration":
+		return "a duration with its unit, for example 30s, 500ms or 1m30s"
+	case "string":
+		return "text, for example n1"
+	case "bool":
+		return "true or false"
+	}
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list, for example [a, b]"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping, for example {name: value}"
+	}
+	return "a value of another kind (docs/scenarios.md lists each field)"
+}
+
+// typeMessage rewrites a type error at the given line and column of src.
+func typeMessage(msg string, src []byte, line, col int) (string, bool) {
+	m := typeErrRE.FindStringSubmatch(msg)
+	if m == nil {
+		return "", false
+	}
+	key, val := fieldAt(src, line, col)
+	out := "want " + wants(m[2])
+	if val != "" {
+		out += ", not " + val
+	}
+	if key != "" {
+		out = key + ": " + out
+	}
+	return out, true
+}
+
+// fieldAt finds the key and the value written at a position: the key of
+// that line ("nodes" in "  nodes: three"), and the value from the column.
+func fieldAt(src []byte, line, col int) (string, string) {
+	lines := strings.Split(string(src), "\n")
+	if line < 1 || line > len(lines) {
+		return "", ""
+	}
+	l := lines[line-1]
+	key := ""
+	if k, _, ok := strings.Cut(l, ":"); ok {
+		key = strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(k), "- "))
+	}
+	val := ""
+	if col >= 1 && col <= len(l) {
+		val = strings.TrimSpace(l[col-1:])
+		if i := strings.Index(val, " #"); i >= 0 {
+			val = strings.TrimSpace(val[:i])
+		}
+	}
+	return key, val
+}
+
+var unknownRE = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// suggest adds "did you mean ...?" to an unknown-field message, from the
+// fields v's type knows at any depth.
+func suggest(msg string, v any) string {
+	m := unknownRE.FindStringSubmatch(msg)
+	if m == nil || v == nil {
+		return msg
+	}
+	best, dist := "", 1<<30
+	for _, f := range fieldNames(reflect.TypeOf(v), map[reflect.Type]bool{}) {
+		if d := editDistance(m[1], f); d < dist || d == dist && f < best {
+			best, dist = f, d
+		}
+	}
+	if best != "" && dist <= max(2, len(m[1])/3) {
+		return msg + " (did you mean " + best + "?)"
+	}
+	return msg
+}
+
+// fieldNames lists the YAML names of every field reachable from t.
+func fieldNames(t reflect.Type, seen map[reflect.Type]bool) []string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map || t.Kind() == reflect.Array {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return nil
+	}
+	seen[t] = true
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name != "" && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+		out = append(out, fieldNames(f.Type, seen)...)
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
