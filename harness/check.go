@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/faultline/faultline/checker"
@@ -28,6 +29,10 @@ type CheckOptions struct {
 	// (history.NilUnknown by default); faultline's histories are never
 	// affected.
 	JepsenNil history.NilReadMeaning
+	// Out is where check.json and the visualizations go; default a fresh
+	// folder StoreRoot/checks/<input>-<stamp> (StoreRoot default "store").
+	// Never the input's folder unless Out names it.
+	Out, StoreRoot string
 	// Expect replaces the guarantees claimed; StalenessBound, what
 	// bounded-staleness means.
 	Expect         []checker.Guarantee
@@ -39,8 +44,10 @@ type Checked struct {
 	Result checker.Result
 	// Path and Format are the history read and its format.
 	Path, Format string
-	// Dir is where check.json and the visualizations went.
+	// Dir is where check.json and the visualizations went (or were to go).
 	Dir string
+	// WriteErr says why they could not be written; the verdict stands.
+	WriteErr error
 	// Warning says what was left out (a line cut by a kill), "" for
 	// nothing.
 	Warning string
@@ -49,22 +56,23 @@ type Checked struct {
 // Check re-checks a stored history: faultline's own (a store folder or a
 // history file), or a Jepsen history (EDN or log lines). Settings come
 // from the stored scenario when there is one, and o overrides them. The
-// result goes to check.json beside the history, never over the run's own
-// results.json.
+// result goes to check.json in o.Out (a fresh folder under the store by
+// default), never beside the input unless asked: a stored run keeps its
+// own results and pages.
 func Check(target string, o CheckOptions) (Checked, error) {
 	path := target
 	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
 		path = filepath.Join(target, HistoryFile)
 	}
 	dir := filepath.Dir(path)
-	opts := checker.Options{Budget: 60 * time.Second, VisualizeDir: dir}
+	opts := checker.Options{Budget: 60 * time.Second}
 	model := "register"
 	stored := filepath.Join(dir, ScenarioFile)
 	if _, err := os.Stat(stored); err == nil {
 		sc, err := scenarios.Load(stored)
 		switch {
 		case err == nil:
-			opts = CheckerOptions(sc.Checker, dir)
+			opts = CheckerOptions(sc.Checker, "")
 			model = sc.Workload.Kind
 		case o.Model == "":
 			// Its workload decides the model; guessing one could turn an
@@ -103,7 +111,7 @@ func Check(target string, o CheckOptions) (Checked, error) {
 	if format == "" {
 		format = history.FormatAuto
 	}
-	c := Checked{Path: path, Dir: dir}
+	c := Checked{Path: path, Dir: o.Out}
 	records, format, err := history.ReadFormatWith(path, format, history.JepsenOptions{NilReads: o.JepsenNil})
 	c.Format = format
 	if errors.Is(err, history.ErrTruncated) {
@@ -112,13 +120,24 @@ func Check(target string, o CheckOptions) (Checked, error) {
 	} else if err != nil {
 		return c, err
 	}
+	if c.Dir == "" {
+		root := o.StoreRoot
+		if root == "" {
+			root = "store"
+		}
+		name := strings.TrimSuffix(filepath.Base(target), filepath.Ext(target))
+		c.Dir = filepath.Join(root, "checks", name+"-"+newRunID(time.Now()))
+	}
+	if c.WriteErr = os.MkdirAll(c.Dir, 0o755); c.WriteErr == nil {
+		opts.VisualizeDir = c.Dir
+	}
 	res, err := checker.Check(records, model, opts)
 	if err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	c.Result = res
-	if err := checker.WriteJSON(filepath.Join(dir, "check.json"), res); err != nil {
-		return c, err
+	if c.WriteErr == nil {
+		c.WriteErr = checker.WriteJSON(filepath.Join(c.Dir, "check.json"), res)
 	}
 	return c, nil
 }

@@ -22,6 +22,8 @@ func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Budget, "budget", 0, "checker time budget (default: the stored scenario's, else 60s)")
 	fs.DurationVar(&o.KeyBudget, "key-budget", 0, "time budget of each key (default: only -budget)")
 	fs.BoolVar(&o.FirstInvalid, "first-invalid", false, "stop at the first invalid key")
+	fs.StringVar(&o.Out, "out", "", "folder for check.json and the visualizations (default: a fresh folder under -store, named for the input)")
+	fs.StringVar(&o.StoreRoot, "store", "store", "store folder under which -out defaults to checks/<input>-<time>")
 	fs.StringVar(&o.Format, "format", history.FormatAuto, "history format: auto, faultline, jepsen-edn, jepsen-log")
 	fs.StringVar(&o.Model, "model", "", "register, cas-register, append, set or counter (default: the stored scenario's workload, else register)")
 	jepsenNil := fs.String("jepsen-nil", string(history.NilUnknown), "what a Jepsen read that returned nil means: unknown (Knossos: matches any value) or absent (no value, as in faultline's histories)")
@@ -68,5 +70,8 @@ func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "history: %s (%s)\n", c.Path, c.Format)
 	}
 	printResult(stdout, c.Result, c.Dir)
+	if c.WriteErr != nil {
+		fmt.Fprintf(stderr, "faultline: warning: the verdict above stands, but check.json and the visualizations were not written: %v\n", c.WriteErr)
+	}
 	return exitCode(c.Result.Verdict)
 }

@@ -55,7 +55,7 @@ const usage = `usage:
   faultline check [-budget D] [-key-budget D] [-first-invalid] [-initial N]
                   [-model register|cas-register|append|set|counter]
                   [-format auto|faultline|jepsen-edn|jepsen-log] [-jepsen-nil unknown|absent]
-                  [-expect G,G,...] [-staleness-bound D] STORE_DIR|HISTORY
+                  [-expect G,G,...] [-staleness-bound D] [-out DIR] [-store DIR] STORE_DIR|HISTORY
                                              re-check a stored run, or a Jepsen history, offline
   faultline images                           build the built-in systems' images
   faultline clean [-all]                     heal and remove what killed runs left (runs in progress are kept)

@@ -71,10 +71,15 @@ func TestCLI(t *testing.T) {
 		{"a flag after the file", []string{"check", hist, "-model", "register"}, 1, "verdict: INVALID", ""},
 		{"check a bad nil meaning", []string{"check", "-jepsen-nil", "maybe", hist}, 3, "", `-jepsen-nil "maybe": want unknown or absent`},
 	}
+	checks := filepath.Join(dir, "store")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), tc.args, &stdout, &stderr)
+			args := tc.args
+			if len(args) > 0 && args[0] == "check" {
+				args = append([]string{"check", "-store", checks}, args[1:]...)
+			}
+			code := run(context.Background(), args, &stdout, &stderr)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, &stdout, &stderr)
 			}
@@ -83,11 +88,33 @@ func TestCLI(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Stat(filepath.Join(dir, "key-k0.html")); err != nil {
-		t.Errorf("check wrote no visualization: %v", err)
+	// check writes under the store, never beside its input.
+	if vis, _ := filepath.Glob(filepath.Join(checks, "checks", "history-*", "key-k0.html")); len(vis) == 0 {
+		t.Errorf("check wrote no visualization under %s", checks)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "check.json")); err != nil {
-		t.Errorf("check wrote no check.json: %v", err)
+	if js, _ := filepath.Glob(filepath.Join(checks, "checks", "*", "check.json")); len(js) == 0 {
+		t.Errorf("check wrote no check.json under %s", checks)
+	}
+	for _, f := range []string{"check.json", "key-k0.html"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("check wrote %s beside its input", f)
+		}
+	}
+	// -out names the folder; one that cannot be written still gets the verdict.
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"check", "-out", out, hist}, &stdout, &stderr); code != exitInvalid {
+		t.Errorf("check -out: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(out, "check.json")); err != nil {
+		t.Errorf("check -out: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"check", "-out", filepath.Join(dir, "file", "sub"), hist}, &stdout, &stderr); code != exitInvalid ||
+		!strings.Contains(stdout.String(), "verdict: INVALID") || !strings.Contains(stderr.String(), "the verdict above stands") {
+		t.Errorf("check into an unwritable folder: exit %d\n%s\n%s", code, &stdout, &stderr)
 	}
 }
 
