@@ -20,6 +20,8 @@ type outcome struct {
 	name string
 	rep  harness.Report
 	err  error
+	// skipped: valid, but not run because another scenario was invalid.
+	skipped bool
 }
 
 func (o outcome) code() int {
@@ -85,23 +87,29 @@ func scenarioFiles(args []string) ([]string, error) {
 }
 
 // loadAll loads every scenario and reports every one that is invalid, so a
-// CI job learns about all its broken files at once.
-func loadAll(files []string, stderr io.Writer) ([]*scenarios.Scenario, error) {
+// CI job learns about all its broken files at once. With any invalid, the
+// outcomes say which (an error each) and which were not run, for the
+// JUnit file and the summary.
+func loadAll(files []string, stderr io.Writer) ([]*scenarios.Scenario, []outcome, error) {
 	var out []*scenarios.Scenario
+	var outs []outcome
 	var bad int
 	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
 		sc, err := scenarios.Load(f)
 		if err != nil {
 			fmt.Fprintf(stderr, "faultline: %v\n", err)
 			bad++
+			outs = append(outs, outcome{name: name, err: err})
 			continue
 		}
 		out = append(out, sc)
+		outs = append(outs, outcome{name: sc.Name, skipped: true})
 	}
 	if bad > 0 {
-		return nil, fmt.Errorf("%d of %s %s invalid; nothing was run", bad, plural(len(files), "scenario"), map[bool]string{true: "is", false: "are"}[bad == 1])
+		return nil, outs, fmt.Errorf("%d of %s %s invalid; nothing was run", bad, plural(len(files), "scenario"), map[bool]string{true: "is", false: "are"}[bad == 1])
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 // JUnit XML, as CI systems read it: one test case per scenario.
@@ -115,6 +123,7 @@ type junitSuite struct {
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
 	Errors   int         `xml:"errors,attr"`
+	Skipped  int         `xml:"skipped,attr"`
 	Time     float64     `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
@@ -125,6 +134,7 @@ type junitCase struct {
 	Time      float64       `xml:"time,attr"`
 	Failure   *junitProblem `xml:"failure,omitempty"`
 	Error     *junitProblem `xml:"error,omitempty"`
+	Skipped   *junitProblem `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
 
@@ -145,6 +155,9 @@ func writeJUnit(path string, outs []outcome) error {
 			c.SystemOut = "store: " + o.rep.StoreDir
 		}
 		switch {
+		case o.skipped:
+			c.Skipped = &junitProblem{Message: "not run: another scenario of the job is invalid", Type: "not-run"}
+			suite.Skipped++
 		case o.err != nil:
 			c.Error = &junitProblem{Message: o.err.Error(), Type: "could-not-run", Text: o.err.Error()}
 			suite.Errors++
@@ -241,7 +254,10 @@ func writeSummary(path string, outs []outcome) error {
 				expected = "**" + expected + "** (not met)"
 			}
 		}
-		if o.err != nil {
+		switch {
+		case o.skipped:
+			verdict = "not run"
+		case o.err != nil:
 			verdict = "**COULD NOT RUN**"
 		}
 		c := o.rep.Counts
@@ -249,6 +265,7 @@ func writeSummary(path string, outs []outcome) error {
 	}
 	for _, o := range outs {
 		switch {
+		case o.skipped:
 		case o.err != nil:
 			fmt.Fprintf(&b, "\n### %s: could not run\n\n```\n%v\n```\n", o.name, o.err)
 		case !o.met():

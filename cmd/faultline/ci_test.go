@@ -28,10 +28,29 @@ func TestValidateAndList(t *testing.T) {
 		!strings.Contains(stdout.String(), "majorities-ring") || !strings.Contains(stdout.String(), "scenarios/etcd-stale-reads.yaml") {
 		t.Errorf("list: exit %d\n%s", code, &stdout)
 	}
-	// run refuses the whole folder when one scenario is invalid, naming it.
+	// run refuses the whole folder when one scenario is invalid, naming it,
+	// and the CI job still gets a JUnit file and a summary that say so.
 	stderr.Reset()
-	if code := run(context.Background(), []string{"run", dir}, &stdout, &stderr); code != exitError || !strings.Contains(stderr.String(), "1 of 2 scenarios is invalid") {
+	out := t.TempDir()
+	junit, summary := filepath.Join(out, "junit.xml"), filepath.Join(out, "summary.md")
+	if code := run(context.Background(), []string{"run", "-junit", junit, "-summary", summary, dir}, &stdout, &stderr); code != exitError || !strings.Contains(stderr.String(), "1 of 2 scenarios is invalid") {
 		t.Errorf("run with a bad scenario: exit %d\n%s", code, &stderr)
+	}
+	b, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites junitSuites
+	if err := xml.Unmarshal(b, &suites); err != nil || len(suites.Suites) != 1 {
+		t.Fatalf("junit.xml: %v\n%s", err, b)
+	}
+	s := suites.Suites[0]
+	if s.Errors != 1 || s.Skipped != 1 || len(s.Cases) != 2 || s.Cases[0].Error == nil || !strings.Contains(s.Cases[0].Error.Message, "bad.yaml:3: workload.kind") || s.Cases[1].Skipped == nil {
+		t.Errorf("junit for an invalid scenario: %+v", s)
+	}
+	md, err := os.ReadFile(summary)
+	if err != nil || !strings.Contains(string(md), "### bad: could not run") || !strings.Contains(string(md), "| good | not run |") {
+		t.Errorf("summary for an invalid scenario (%v):\n%s", err, md)
 	}
 }
 

@@ -42,8 +42,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	scs, err := loadAll(files, stderr)
+	scs, invalid, err := loadAll(files, stderr)
 	if err != nil {
+		// The CI job still gets its JUnit file and summary, naming each
+		// invalid scenario.
+		if werr := writeReports(*junit, *summary, invalid); werr != nil {
+			fmt.Fprintf(stderr, "faultline: %v\n", werr)
+		}
 		return fail(stderr, err)
 	}
 	if *bug != "" {
@@ -53,20 +58,28 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	outs := runAll(ctx, scs, *store, stdout, stderr)
-	for _, w := range []struct {
-		path  string
-		write func(string, []outcome) error
-	}{{*junit, writeJUnit}, {*summary, writeSummary}} {
-		if w.path != "" {
-			if err := w.write(w.path, outs); err != nil {
-				return fail(stderr, err)
-			}
-		}
+	if err := writeReports(*junit, *summary, outs); err != nil {
+		return fail(stderr, err)
 	}
 	if ctx.Err() != nil && len(outs) < len(scs) {
 		return exitInterrupted // scenarios left unrun
 	}
 	return worst(outs)
+}
+
+// writeReports writes the JUnit file and the summary, where asked.
+func writeReports(junit, summary string, outs []outcome) error {
+	for _, w := range []struct {
+		path  string
+		write func(string, []outcome) error
+	}{{junit, writeJUnit}, {summary, writeSummary}} {
+		if w.path != "" {
+			if err := w.write(w.path, outs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // runAll runs each scenario and prints its verdict, and a summary when
