@@ -50,6 +50,11 @@ missed {{.Missed}}</pre></td></tr>{{end}}</table>{{end}}{{end}}
 {{range .Divergences}}<pre>{{.String}}</pre>{{end}}{{end}}
 {{else}}<p class="muted">No guarantee was examined.</p>{{end}}
 
+<h2>Outcomes</h2>
+{{if .Outcomes}}<table id="outcomes"><tr><th>operation</th><th>node</th><th>ok</th><th>fail</th><th>info (unknown)</th><th>why not ok</th></tr>
+{{range .Outcomes}}<tr><td>{{.F}}</td><td>{{.Node}}</td><td>{{.OK}}</td><td>{{.Fail}}</td><td>{{.Info}}</td><td>{{.Why}}</td></tr>
+{{end}}</table>{{else}}<p class="muted">No operation completed.</p>{{end}}
+
 <h2>Keys (linearizability)</h2>
 {{if .Result.Keys}}<table><tr><th>key</th><th>verdict</th><th>operations checked</th><th>why</th></tr>
 {{range .Result.Keys}}<tr><td>{{.Key}}</td><td>{{.Verdict}}</td><td>{{.Operations}}</td><td>
@@ -80,7 +85,7 @@ missed {{.Missed}}</pre></td></tr>{{end}}</table>{{end}}{{end}}
 
 <h2>Logs and files</h2>
 <ul>{{range .Logs}}<li><a href="{{.}}">{{.}}</a></li>{{end}}
-<li><a href="history.jsonl">history.jsonl</a></li><li><a href="results.json">results.json</a></li><li><a href="scenario.yaml">scenario.yaml</a></li></ul>
+<li><a href="history.jsonl">history.jsonl</a></li><li><a href="results.json">results.json</a></li><li><a href="scenario.yaml">scenario.yaml</a></li><li><a href="replay.yaml">replay.yaml</a>: the faults this run applied, every random choice resolved; run them again with <code>faultline replay {{.Dir}}</code></li></ul>
 
 <h2>Scenario as run</h2>
 <pre>{{printf "%s" .ScenarioYAML}}</pre>

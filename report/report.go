@@ -339,7 +339,8 @@ func Write(path string, in Input) error {
 		Faults     []fault
 		Matrices   []matrix
 		Logs       []string
-	}{Input: in, Generated: time.Now().UTC().Format(time.RFC3339), Verdict: strings.ToUpper(string(in.Result.Verdict)), Faults: faults, Matrices: matrices(faults, nodes)}
+		Outcomes   []outcomeRow
+	}{Outcomes: outcomeTable(in.Records), Input: in, Generated: time.Now().UTC().Format(time.RFC3339), Verdict: strings.ToUpper(string(in.Result.Verdict)), Faults: faults, Matrices: matrices(faults, nodes)}
 	if data.Verdict == "" {
 		data.Verdict = "NOT CHECKED"
 	}
