@@ -64,17 +64,12 @@ missed {{.Missed}}</pre></td></tr>{{end}}</table>{{end}}{{end}}
 {{if .Note}}<div class="muted">{{.Note}}</div>{{end}}</td></tr>
 {{end}}</table>{{else}}<p class="muted">No key was checked.</p>{{end}}
 
-<h2>Fault timeline</h2>
-<p class="muted">Every time on this page, in the history, the explanations, results.json and replay.yaml counts from the workload's start (0 s), the zero of the scenario's nemesis timeline.</p>
-{{if .Gantt}}{{.Gantt}}
-<table><tr><th>from</th><th>to</th><th>fault</th></tr>
-{{range .Faults}}<tr><td>{{secs .Start}}</td><td>{{secs .End}}</td><td>{{.Label}}</td></tr>{{end}}
+<h2>Faults, latency and throughput</h2>
+<p class="muted">Every time on this page, in the history, the explanations, results.json and replay.yaml counts from the workload's start (0 s), the zero of the scenario's nemesis timeline. The charts share one time axis; shaded: while a fault was in force.</p>
+{{.Charts}}
+{{if .Gantt}}<table><tr><th>from</th><th>to</th><th>fault</th><th>heal</th></tr>
+{{range .Faults}}<tr><td>{{secs .Start}}</td><td>{{secs .End}}</td><td>{{.Label}}</td><td>{{.Healed}}</td></tr>{{end}}
 </table>{{else}}<p class="muted">No faults were injected.</p>{{end}}
-
-<h2>Latency and throughput</h2>
-<p class="muted">Shaded: while a fault was in force.</p>
-{{.Latency}}
-{{.Throughput}}
 
 <h2>Connectivity observed by the probes</h2>
 {{range .Matrices}}<h3>{{.Label}} <span class="muted">at {{secs .At}}</span></h3>

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"html/template"
 	"image/color"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
@@ -63,12 +65,15 @@ type fault struct {
 	Label      string
 	Start, End float64 // seconds
 	Observed   map[string]map[string][]string
+	// Healed says what the probes saw once the fault was healed.
+	Healed string
 }
 
 // op is one completed operation.
 type op struct {
 	at, latency float64 // seconds, milliseconds
 	typ         history.Type
+	f           string
 }
 
 func analyse(recs []history.Record) ([]op, []fault, float64, []string) {
@@ -90,12 +95,22 @@ func analyse(recs []history.Record) ([]op, []fault, float64, []string) {
 		}
 		if inv, ok := open[r.Process]; ok {
 			delete(open, r.Process)
-			ops = append(ops, op{at: float64(inv.Time) / 1e9, latency: float64(r.Time-inv.Time) / 1e6, typ: r.Type})
+			ops = append(ops, op{at: float64(inv.Time) / 1e9, latency: float64(r.Time-inv.Time) / 1e6, typ: r.Type, f: inv.F})
+		}
+	}
+	heals := map[int64]history.Observation{}
+	for _, r := range recs {
+		if e, ok := history.DecodeEvent(r).(*history.HealEvent); ok && r.Process == history.Nemesis {
+			heals[r.Time] = e.Observed
 		}
 	}
 	var faults []fault
 	for _, w := range history.FaultWindows(recs) {
-		faults = append(faults, fault{Label: w.Label, Start: float64(w.Start) / 1e9, End: float64(w.End) / 1e9, Observed: w.Observed})
+		f := fault{Label: w.Label, Start: float64(w.Start) / 1e9, End: float64(w.End) / 1e9, Observed: w.Observed}
+		if obs, ok := heals[w.End]; ok {
+			f.Healed = healVerified(obs, nodes)
+		}
+		faults = append(faults, f)
 	}
 	slices.Sort(nodes)
 	return ops, faults, end, nodes
@@ -107,6 +122,31 @@ var (
 	colInfo  = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
 	colFault = color.NRGBA{R: 0xf4, G: 0x9a, B: 0x9a, A: 0x55} // not premultiplied: alpha applies
 )
+
+// healVerified says what the probes saw after a heal: every node reaching
+// every other, or which pairs did not.
+func healVerified(obs history.Observation, nodes []string) string {
+	if len(obs) == 0 {
+		return "not probed"
+	}
+	var missing []string
+	for _, probe := range slices.Sorted(maps.Keys(obs)) {
+		for _, a := range nodes {
+			for _, b := range nodes {
+				if a != b && !slices.Contains(obs[probe][a], b) {
+					missing = append(missing, fmt.Sprintf("%s %s→%s", probe, a, b))
+				}
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return "verified: every node reached every other"
+	}
+	if len(missing) > 4 {
+		missing = append(missing[:4], "...")
+	}
+	return "NOT verified: no probe " + strings.Join(missing, ", ")
+}
 
 // shade draws the fault windows as bands from ymin to ymax.
 func shade(p *plot.Plot, faults []fault, ymin, ymax float64) {
@@ -121,23 +161,6 @@ func shade(p *plot.Plot, faults []fault, ymin, ymax float64) {
 	}
 }
 
-// svg renders a plot as inline SVG (without the XML header).
-func svg(p *plot.Plot, w, h vg.Length) (template.HTML, error) {
-	wt, err := p.WriterTo(w, h, "svg")
-	if err != nil {
-		return "", err
-	}
-	var b bytes.Buffer
-	if _, err := wt.WriteTo(&b); err != nil {
-		return "", err
-	}
-	s := b.String()
-	if i := strings.Index(s, "<svg"); i > 0 {
-		s = s[i:]
-	}
-	return template.HTML(s), nil
-}
-
 // outcomes are the series both charts draw, one per completion type.
 var outcomes = []struct {
 	typ   history.Type
@@ -145,7 +168,7 @@ var outcomes = []struct {
 	label string
 }{{history.OK, colOK, "ok"}, {history.Fail, colFail, "fail"}, {history.Info, colInfo, "info (unknown)"}}
 
-func latencyChart(ops []op, faults []fault, end float64) (template.HTML, error) {
+func latencyChart(ops []op, faults []fault, end float64) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "Latency of every operation"
 	p.X.Label.Text = "seconds since the workload started"
@@ -170,7 +193,7 @@ func latencyChart(ops []op, faults []fault, end float64) (template.HTML, error) 
 		}
 		s, err := plotter.NewScatter(xys)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		s.GlyphStyle.Color = t.col
 		s.GlyphStyle.Radius = vg.Points(1.2)
@@ -182,10 +205,10 @@ func latencyChart(ops []op, faults []fault, end float64) (template.HTML, error) 
 	p.X.Min, p.X.Max = 0, math.Max(end, 1)
 	// A log axis needs a positive range even with no operation to show.
 	p.Y.Min, p.Y.Max = lo, hi
-	return svg(p, 24*vg.Centimeter, 9*vg.Centimeter)
+	return p, nil
 }
 
-func throughputChart(ops []op, faults []fault, end float64) (template.HTML, error) {
+func throughputChart(ops []op, faults []fault, end float64) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "Operations completed per second"
 	p.X.Label.Text = "seconds since the workload started"
@@ -208,7 +231,7 @@ func throughputChart(ops []op, faults []fault, end float64) (template.HTML, erro
 		}
 		l, err := plotter.NewLine(xys)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		l.Color = t.col
 		l.Width = vg.Points(1.5)
@@ -218,13 +241,139 @@ func throughputChart(ops []op, faults []fault, end float64) (template.HTML, erro
 	p.Legend.Top = true
 	p.X.Min, p.X.Max = 0, math.Max(end, 1)
 	p.Y.Min = 0
-	return svg(p, 24*vg.Centimeter, 7*vg.Centimeter)
+	return p, nil
+}
+
+// quantileChart draws, per second, the p50, p95 and p99 latency of the
+// operations that succeeded (Jepsen's latency-quantiles graph).
+func quantileChart(ops []op, faults []fault, end float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Latency quantiles of successful operations, per second"
+	p.X.Label.Text = "seconds since the workload started"
+	p.Y.Label.Text = "latency (ms, log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	n := int(math.Ceil(end)) + 1
+	buckets := make([][]float64, n)
+	hi := 1.0
+	for _, o := range ops {
+		if sec := int(o.at); o.typ == history.OK && sec >= 0 && sec < n {
+			buckets[sec] = append(buckets[sec], math.Max(o.latency, 0.01))
+			hi = math.Max(hi, o.latency)
+		}
+	}
+	shade(p, faults, 0.01, hi*2)
+	for i, q := range []struct {
+		label string
+		q     float64
+	}{{"p50", 0.5}, {"p95", 0.95}, {"p99", 0.99}} {
+		var xys plotter.XYs
+		for sec, b := range buckets {
+			if len(b) == 0 {
+				continue
+			}
+			slices.Sort(b)
+			xys = append(xys, plotter.XY{X: float64(sec) + 0.5, Y: b[int(q.q*float64(len(b)-1))]})
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		l, err := plotter.NewLine(xys)
+		if err != nil {
+			return nil, err
+		}
+		l.Color = []color.Color{colOK, colFail, colInfo}[i]
+		l.Width = vg.Points(1.5)
+		p.Add(l)
+		p.Legend.Add(q.label, l)
+	}
+	p.Legend.Top = true
+	p.X.Min, p.X.Max = 0, math.Max(end, 1)
+	p.Y.Min, p.Y.Max = 0.01, hi*2
+	return p, nil
+}
+
+// opRateChart draws successful operations per second, one line per kind
+// of operation (Jepsen's rate graph).
+func opRateChart(ops []op, faults []fault, end float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Successful operations per second, by operation"
+	p.X.Label.Text = "seconds since the workload started"
+	p.Y.Label.Text = "operations / s"
+	n := int(math.Ceil(end)) + 1
+	counts := map[string][]float64{}
+	var fs []string
+	peak := 1.0
+	for _, o := range ops {
+		if o.typ != history.OK {
+			continue
+		}
+		if counts[o.f] == nil {
+			counts[o.f] = make([]float64, n)
+			fs = append(fs, o.f)
+		}
+		if sec := int(o.at + o.latency/1000); sec >= 0 && sec < n {
+			counts[o.f][sec]++
+			peak = math.Max(peak, counts[o.f][sec])
+		}
+	}
+	slices.Sort(fs)
+	shade(p, faults, 0, peak*1.1)
+	palette := []color.Color{colOK, color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, colFail, color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, colInfo}
+	for i, f := range fs {
+		xys := make(plotter.XYs, n)
+		for s := range xys {
+			xys[s] = plotter.XY{X: float64(s), Y: counts[f][s]}
+		}
+		l, err := plotter.NewLine(xys)
+		if err != nil {
+			return nil, err
+		}
+		l.Color = palette[i%len(palette)]
+		l.Width = vg.Points(1.5)
+		p.Add(l)
+		p.Legend.Add(f, l)
+	}
+	p.Legend.Top = true
+	p.X.Min, p.X.Max = 0, math.Max(end, 1)
+	p.Y.Min = 0
+	return p, nil
+}
+
+// aligned draws plots one above the other on one time axis: the data
+// areas share their left and right edges, so a moment is at the same
+// place in every chart.
+func aligned(plots []*plot.Plot, height vg.Length) (template.HTML, error) {
+	if len(plots) == 0 {
+		return "", nil
+	}
+	w, h := 24*vg.Centimeter, height*vg.Length(len(plots))
+	c := vgsvg.New(w, h)
+	dc := draw.New(c)
+	rows := make([][]*plot.Plot, len(plots))
+	for i, p := range plots {
+		rows[i] = []*plot.Plot{p}
+	}
+	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadY: vg.Centimeter / 2, PadTop: vg.Centimeter / 4, PadBottom: vg.Centimeter / 4}
+	canvases := plot.Align(rows, tiles, dc)
+	for i, p := range plots {
+		p.Draw(canvases[i][0])
+	}
+	var b bytes.Buffer
+	if _, err := c.WriteTo(&b); err != nil {
+		return "", err
+	}
+	s := b.String()
+	if i := strings.Index(s, "<svg"); i > 0 {
+		s = s[i:]
+	}
+	return template.HTML(s), nil
 }
 
 // ganttChart draws one lane per distinct fault, a bar per time it was in force.
-func ganttChart(faults []fault, end float64) (template.HTML, error) {
+func ganttChart(faults []fault, end float64) (*plot.Plot, error) {
 	if len(faults) == 0 {
-		return "", nil
+		return nil, nil
 	}
 	var lanes []string
 	for _, f := range faults {
@@ -247,7 +396,7 @@ func ganttChart(faults []fault, end float64) (template.HTML, error) {
 		y := float64(len(lanes) - 1 - i)
 		poly, err := plotter.NewPolygon(plotter.XYs{{X: f.Start, Y: y - 0.35}, {X: f.End, Y: y - 0.35}, {X: f.End, Y: y + 0.35}, {X: f.Start, Y: y + 0.35}})
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		poly.Color = colInfo
 		poly.LineStyle.Width = 0
@@ -262,8 +411,7 @@ func ganttChart(faults []fault, end float64) (template.HTML, error) {
 	}
 	p.NominalY(names...)
 	p.X.Min, p.X.Max = 0, math.Max(end, 1)
-	h := vg.Length(2+len(lanes)) * 0.7 * vg.Centimeter
-	return svg(p, 24*vg.Centimeter, max(h, 4*vg.Centimeter))
+	return p, nil
 }
 
 type matrix struct {
@@ -333,9 +481,8 @@ func Write(path string, in Input) error {
 		Input
 		Generated  string
 		Verdict    string
-		Gantt      template.HTML
-		Latency    template.HTML
-		Throughput template.HTML
+		Gantt      bool
+		Charts     template.HTML
 		Faults     []fault
 		Matrices   []matrix
 		Logs       []string
@@ -344,18 +491,27 @@ func Write(path string, in Input) error {
 	if data.Verdict == "" {
 		data.Verdict = "NOT CHECKED"
 	}
-	var err error
-	if data.Gantt, err = ganttChart(faults, end); err != nil {
+	var plots []*plot.Plot
+	gantt, err := ganttChart(faults, end)
+	if err != nil {
 		return fmt.Errorf("fault timeline: %w", err)
 	}
+	if gantt != nil {
+		plots = append(plots, gantt)
+	}
 	if len(ops) > 0 {
-		if data.Latency, err = latencyChart(ops, faults, end); err != nil {
-			return fmt.Errorf("latency chart: %w", err)
-		}
-		if data.Throughput, err = throughputChart(ops, faults, end); err != nil {
-			return fmt.Errorf("throughput chart: %w", err)
+		for _, chart := range []func([]op, []fault, float64) (*plot.Plot, error){latencyChart, quantileChart, throughputChart, opRateChart} {
+			p, err := chart(ops, faults, end)
+			if err != nil {
+				return fmt.Errorf("charts: %w", err)
+			}
+			plots = append(plots, p)
 		}
 	}
+	if data.Charts, err = aligned(plots, 8*vg.Centimeter); err != nil {
+		return fmt.Errorf("charts: %w", err)
+	}
+	data.Gantt = gantt != nil
 	for _, pattern := range []string{"nodes/*.log", "clients/*.log"} {
 		m, _ := filepath.Glob(filepath.Join(in.Dir, pattern))
 		for _, f := range m {
