@@ -479,14 +479,14 @@ func Write(path string, in Input) error {
 	ops, faults, end, nodes := analyse(in.Records)
 	data := struct {
 		Input
-		Generated  string
-		Verdict    string
-		Gantt      bool
-		Charts     template.HTML
-		Faults     []fault
-		Matrices   []matrix
-		Logs       []string
-		Outcomes   []outcomeRow
+		Generated string
+		Verdict   string
+		Gantt     bool
+		Charts    template.HTML
+		Faults    []fault
+		Matrices  []matrix
+		Logs      []string
+		Outcomes  []outcomeRow
 	}{Outcomes: outcomeTable(in.Records), Input: in, Generated: time.Now().UTC().Format(time.RFC3339), Verdict: strings.ToUpper(string(in.Result.Verdict)), Faults: faults, Matrices: matrices(faults, nodes)}
 	if data.Verdict == "" {
 		data.Verdict = "NOT CHECKED"
