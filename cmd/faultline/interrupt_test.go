@@ -130,8 +130,8 @@ func TestSIGKILLThenClean(t *testing.T) {
 	var runID string
 	for sc.Scan() {
 		line := sc.Text()
-		if f := strings.Fields(line); len(f) > 3 && f[1] == "run" && runID == "" {
-			runID = f[2]
+		if id := runIDIn(line); id != "" && runID == "" {
+			runID = id
 		}
 		if strings.Contains(line, "faultline: fault ") {
 			cmd.Process.Kill()

@@ -40,6 +40,16 @@ nemesis:
 // progress line containing trigger has appeared and after has passed. It
 // returns the run id, the store folder of the run (if made), the exit
 // error, the log, and whether the signal was sent.
+// runIDIn finds the run id in a progress line "[time] faultline: run ID of ...".
+func runIDIn(line string) string {
+	_, rest, ok := strings.Cut(line, "faultline: run ")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, " ")
+	return id
+}
+
 func signalAt(t *testing.T, bin, scenario, store, trigger string, after time.Duration, sig syscall.Signal) (runID, runDir string, werr error, log string, sent bool) {
 	t.Helper()
 	cmd := exec.Command(bin, "run", "-seed", "1", "-store", store, scenario)
@@ -56,8 +66,8 @@ func signalAt(t *testing.T, bin, scenario, store, trigger string, after time.Dur
 	for sc.Scan() {
 		line := sc.Text()
 		b.WriteString(line + "\n")
-		if f := strings.Fields(line); len(f) > 3 && f[1] == "run" && runID == "" {
-			runID = f[2]
+		if id := runIDIn(line); id != "" && runID == "" {
+			runID = id
 		}
 		if !sent && strings.Contains(line, trigger) {
 			time.Sleep(after)
