@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -168,6 +169,24 @@ var outcomes = []struct {
 	label string
 }{{history.OK, colOK, "ok"}, {history.Fail, colFail, "fail"}, {history.Info, colInfo, "info (unknown)"}}
 
+// maxPoints bounds the points of each outcome in the latency chart.
+const maxPoints = 15000
+
+// ordinal writes 2nd, 3rd, 29th.
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return strconv.Itoa(n) + suffix
+}
+
 func latencyChart(ops []op, faults []fault, end float64) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "Latency of every operation"
@@ -191,6 +210,18 @@ func latencyChart(ops []op, faults []fault, end float64) (*plot.Plot, error) {
 		if len(xys) == 0 {
 			continue
 		}
+		label := fmt.Sprintf("%s (%d)", t.label, len(xys))
+		if every := (len(xys) + maxPoints - 1) / maxPoints; every > 1 {
+			// A point per operation would make the page tens of
+			// megabytes past a few minutes: every n-th is drawn, and
+			// the legend says so (the quantiles below use them all).
+			thin := make(plotter.XYs, 0, maxPoints)
+			for i := 0; i < len(xys); i += every {
+				thin = append(thin, xys[i])
+			}
+			label = fmt.Sprintf("%s (%d; every %s shown)", t.label, len(xys), ordinal(every))
+			xys = thin
+		}
 		s, err := plotter.NewScatter(xys)
 		if err != nil {
 			return nil, err
@@ -199,7 +230,7 @@ func latencyChart(ops []op, faults []fault, end float64) (*plot.Plot, error) {
 		s.GlyphStyle.Radius = vg.Points(1.2)
 		s.GlyphStyle.Shape = draw.CircleGlyph{}
 		p.Add(s)
-		p.Legend.Add(fmt.Sprintf("%s (%d)", t.label, len(xys)), s)
+		p.Legend.Add(label, s)
 	}
 	p.Legend.Top = true
 	p.X.Min, p.X.Max = 0, math.Max(end, 1)
