@@ -110,7 +110,7 @@ func examine(records []history.Record, kind string, opts Options) (*table, *stal
 			for c := range next {
 				p := part{t: newTable(kind), cv: &convAcc{nodes: slices.Sorted(maps.Keys(nodes))}}
 				if kind != "counter" {
-					p.st = &staleAcc{}
+					p.st = &staleAcc{bound: int64(opts.StalenessBound)}
 				}
 				for _, key := range keys[c*len(keys)/chunks : (c+1)*len(keys)/chunks] {
 					k := perKey[key]
@@ -138,7 +138,7 @@ func examine(records []history.Record, kind string, opts Options) (*table, *stal
 	cv := &convAcc{nodes: slices.Sorted(maps.Keys(nodes))}
 	var st *staleAcc
 	if kind != "counter" {
-		st = &staleAcc{}
+		st = &staleAcc{bound: int64(opts.StalenessBound)}
 	}
 	for _, p := range parts {
 		t.merge(p.t)
@@ -187,6 +187,9 @@ func bounded(t *table, st *staleAcc, bound time.Duration) {
 	}
 	if r := t.rows[BoundedStaleness]; r != nil {
 		r.Scope = fmt.Sprintf("every read begun %v after an update was acknowledged saw it", bound)
+		// The proofs are the stalest reads; the count is every one past
+		// the bound.
+		r.Total = st.over
 	}
 }
 
@@ -201,10 +204,17 @@ func (t *table) scopes(kind string) {
 		t.scope(Sequential, "per key; exact for reads and writes of unique values")
 	}
 	session := "per process (a client until its first unknown outcome); what the history proves directly"
-	for _, g := range []Guarantee{ReadYourWrites, MonotonicReads, MonotonicWrites, WritesFollowReads} {
+	for _, g := range sessionGuarantees {
 		t.scope(g, session)
 	}
-	t.scope(Linearizable, "per key (porcupine)")
+	switch kind {
+	case "set":
+		t.scope(Linearizable, "per key: no element lost, unexpected, duplicated or missing from a read begun after its add")
+	case "counter":
+		t.scope(Linearizable, "per key: every read between the increments acknowledged before it and those attempted")
+	default:
+		t.scope(Linearizable, "per key (porcupine)")
+	}
 	t.scope(Converges, "the last final read of every node, per key")
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Guarantee is a consistency guarantee the checker examines. A system's
@@ -91,15 +92,32 @@ func ParseGuarantee(s string) (Guarantee, error) {
 			return i.g, nil
 		}
 	}
-	return "", fmt.Errorf("unknown guarantee %q (known: %s)", s, strings.Join(names(Guarantees()), ", "))
+	return "", fmt.Errorf("unknown guarantee %q (known: %s)", s, Names(Guarantees()))
 }
 
-func names(gs []Guarantee) []string {
+// Names writes guarantees as a list: "linearizable, sequential".
+func Names(gs []Guarantee) string {
 	out := make([]string, len(gs))
 	for i, g := range gs {
 		out[i] = string(g)
 	}
-	return out
+	return strings.Join(out, ", ")
+}
+
+// CheckClaim says whether a workload's checks can judge a claim (or an
+// expectation) of g: they must examine it, and bounded-staleness needs
+// its bound. The error says what to write instead.
+func CheckClaim(kind string, g Guarantee, stalenessBound time.Duration) error {
+	if kind == "" {
+		kind = "register"
+	}
+	if !slices.Contains(Examines(kind), g) {
+		return fmt.Errorf("the %s workload's checks do not examine %s (they examine: %s)", kind, g, Names(Examines(kind)))
+	}
+	if g == BoundedStaleness && stalenessBound <= 0 {
+		return fmt.Errorf("bounded-staleness needs a bound (checker.staleness_bound, or -staleness-bound, for example 1s): how soon every read must see an acknowledged update")
+	}
+	return nil
 }
 
 // Status is what the history shows of one guarantee.
@@ -159,15 +177,16 @@ func (v Violation) String() string {
 // maxViolations bounds the proofs kept per guarantee.
 const maxViolations = 10
 
+// sessionGuarantees are the four session guarantees.
+var sessionGuarantees = []Guarantee{ReadYourWrites, MonotonicReads, MonotonicWrites, WritesFollowReads}
+
 // table collects the rows of one check, in the order of guarantees.
 type table struct {
 	rows map[Guarantee]*GuaranteeResult
-	// unknown says why a guarantee could not be decided, per guarantee.
-	unknown map[Guarantee]string
 }
 
 func newTable(kind string) *table {
-	t := &table{rows: map[Guarantee]*GuaranteeResult{}, unknown: map[Guarantee]string{}}
+	t := &table{rows: map[Guarantee]*GuaranteeResult{}}
 	for _, g := range Examines(kind) {
 		t.rows[g] = &GuaranteeResult{Guarantee: g, Status: Held}
 	}
@@ -187,17 +206,14 @@ func (t *table) violate(g Guarantee, v Violation) {
 	}
 }
 
-// undecided marks g unknown unless it is violated; why is kept once.
+// undecided marks g unknown unless it is violated; the first reason is
+// the one kept.
 func (t *table) undecided(g Guarantee, why string) {
 	r := t.rows[g]
-	if r == nil || r.Status == Violated {
+	if r == nil || r.Status != Held {
 		return
 	}
-	r.Status = Undecided
-	if _, ok := t.unknown[g]; !ok {
-		t.unknown[g] = why
-		r.Note = why
-	}
+	r.Status, r.Note = Undecided, why
 }
 
 // merge adds what another part of the keys found.
@@ -215,7 +231,7 @@ func (t *table) merge(o *table) {
 			mine.Total += r.Total
 			mine.Violations = append(mine.Violations, r.Violations[:min(len(r.Violations), maxViolations-len(mine.Violations))]...)
 		case Undecided:
-			t.undecided(g, o.unknown[g])
+			t.undecided(g, r.Note)
 		}
 	}
 }
@@ -232,7 +248,6 @@ func (t *table) scope(g Guarantee, s string) {
 // ordered guarantees.
 func (t *table) implications() {
 	lin, seq := t.rows[Linearizable], t.rows[Sequential]
-	session := []Guarantee{ReadYourWrites, MonotonicReads, MonotonicWrites, WritesFollowReads}
 	implied := func(r *GuaranteeResult, by Guarantee) {
 		if r == nil || r.Status == Violated {
 			return
@@ -240,7 +255,7 @@ func (t *table) implications() {
 		r.Status = Violated
 		r.Note = fmt.Sprintf("implied: %s is violated, and %s implies it", by, r.Guarantee)
 	}
-	for _, g := range session {
+	for _, g := range sessionGuarantees {
 		if r := t.rows[g]; r != nil && r.Status == Violated {
 			implied(seq, g)
 			if seq == nil {
@@ -254,7 +269,7 @@ func (t *table) implications() {
 	if lin == nil || lin.Status != Held {
 		return
 	}
-	for _, g := range append([]Guarantee{Sequential}, session...) {
+	for _, g := range append([]Guarantee{Sequential}, sessionGuarantees...) {
 		if r := t.rows[g]; r != nil && r.Status == Undecided {
 			r.Status, r.Note = Held, "implied by linearizable (the check alone could not decide: "+r.Note+")"
 		}

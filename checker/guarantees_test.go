@@ -302,8 +302,12 @@ func TestStalenessFigures(t *testing.T) {
 		t.Errorf("140 ms late within a 200 ms bound: verdict %s", res.Verdict)
 	}
 	res, _ = checker.Check(recs, "set", checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.BoundedStaleness}, StalenessBound: 100 * time.Millisecond})
-	if res.Verdict != checker.Invalid {
-		t.Errorf("140 ms late past a 100 ms bound: verdict %s", res.Verdict)
+	if r := row(t, res, checker.BoundedStaleness); res.Verdict != checker.Invalid || r.Total != 1 {
+		t.Errorf("140 ms late past a 100 ms bound: verdict %s, %d violations, want 1", res.Verdict, r.Total)
+	}
+	res, _ = checker.Check(recs, "set", checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.BoundedStaleness}, StalenessBound: 20 * time.Millisecond})
+	if r := row(t, res, checker.BoundedStaleness); r.Total != 2 {
+		t.Errorf("reads 40 and 140 ms late past a 20 ms bound: %d violations, want 2", r.Total)
 	}
 }
 

@@ -70,9 +70,13 @@ func ms(v float64) string {
 
 // staleAcc gathers staleness across keys.
 type staleAcc struct {
-	lat    []int64
-	late   int
-	reads  int
+	lat   []int64
+	late  int
+	reads int
+	// bound is checker.staleness_bound in ns (0: none); over counts the
+	// stale reads past it.
+	bound  int64
+	over   int
 	byNode map[string]int
 	worst  []StaleRead
 }
@@ -88,6 +92,9 @@ func (s *staleAcc) latency(ns int64) {
 
 func (s *staleAcc) stale(key string, read, missed *gop, by int64) {
 	s.reads++
+	if s.bound > 0 && by > s.bound {
+		s.over++
+	}
 	if s.byNode == nil {
 		s.byNode = map[string]int{}
 	}
@@ -105,6 +112,7 @@ func (s *staleAcc) merge(o *staleAcc) {
 	s.lat = append(s.lat, o.lat...)
 	s.late += o.late
 	s.reads += o.reads
+	s.over += o.over
 	for n, c := range o.byNode {
 		if s.byNode == nil {
 			s.byNode = map[string]int{}

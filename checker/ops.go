@@ -221,7 +221,7 @@ type uniqueKey interface {
 // the ordered guarantees are undecided rather than guessed.
 func examineUnique(k uniqueKey, t *table, faults []history.FaultWindow, st *staleAcc) {
 	if why := k.duplicated(); why != "" {
-		for _, g := range []Guarantee{Sequential, ReadYourWrites, MonotonicReads, MonotonicWrites, WritesFollowReads} {
+		for _, g := range append([]Guarantee{Sequential}, sessionGuarantees...) {
 			t.undecided(g, why)
 		}
 	} else {

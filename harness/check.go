@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -97,11 +96,8 @@ func Check(target string, o CheckOptions) (Checked, error) {
 		opts.StalenessBound = o.StalenessBound
 	}
 	for _, g := range opts.Expect {
-		if !slices.Contains(checker.Examines(model), g) {
-			return Checked{Path: path, Dir: dir}, fmt.Errorf("%w: the %s checks do not examine %s (they examine: %v)", scenarios.ErrInvalid, model, g, checker.Examines(model))
-		}
-		if g == checker.BoundedStaleness && opts.StalenessBound == 0 {
-			return Checked{Path: path, Dir: dir}, fmt.Errorf("%w: bounded-staleness needs a bound: -staleness-bound 1s", scenarios.ErrInvalid)
+		if err := checker.CheckClaim(model, g, opts.StalenessBound); err != nil {
+			return Checked{Path: path, Dir: dir}, fmt.Errorf("-expect %s: %w", g, err)
 		}
 	}
 	if o.Initial != nil {

@@ -89,7 +89,7 @@ func TestBadScenarios(t *testing.T) {
 		{"bad reads", "time_limit: 5s\nworkload:\n  reads: stale\n", "bad.yaml:3: workload.reads"},
 		{"unknown guarantee", "time_limit: 5s\nchecker:\n  expect: [linearizable, causal]\n", "bad.yaml:3: checker.expect[1]: unknown guarantee \"causal\" (known: linearizable, sequential,"},
 		{"guarantee the workload does not examine", "time_limit: 5s\nworkload:\n  kind: counter\nchecker:\n  expect: [sequential]\n", "bad.yaml:5: checker.expect[0]: the counter workload's checks do not examine sequential (they examine: linearizable, read-your-writes"},
-		{"bounded staleness without a bound", "time_limit: 5s\nchecker:\n  expect: [bounded-staleness]\n", "bad.yaml:3: checker.expect[0]: bounded-staleness needs checker.staleness_bound"},
+		{"bounded staleness without a bound", "time_limit: 5s\nchecker:\n  expect: [bounded-staleness]\n", "bad.yaml:3: checker.expect[0]: bounded-staleness needs a bound (checker.staleness_bound"},
 		{"guarantee twice", "time_limit: 5s\nchecker:\n  expect: [converges, converges]\n", "bad.yaml:3: checker.expect[1]: converges is listed twice"},
 		{"unknown expected verdict", "time_limit: 5s\nexpected: broken\n", "bad.yaml:2: expected.verdict: unknown verdict \"broken\" (valid, invalid or unknown)"},
 		{"expected both ways", "time_limit: 5s\nexpected:\n  violated: [converges]\n  held: [converges]\n", "bad.yaml:3: expected.violated[0]: converges cannot be expected both violated and held"},

@@ -232,7 +232,7 @@ func TestSIGKILLAnywhere(t *testing.T) {
 					t.Errorf("killed in teardown, after checking: results.json has no verdict: %v\n%s", err, b)
 				}
 			}
-			check := exec.Command(bin, "check", runDir)
+			check := exec.Command(bin, "check", "-out", filepath.Join(t.TempDir(), "check"), runDir)
 			cout, cerr := check.CombinedOutput()
 			code := 0
 			if errors.As(cerr, &exit) {

@@ -61,7 +61,7 @@ func TestCLI(t *testing.T) {
 		{"check explains", []string{"check", hist}, 1, "cannot linearize read() -> 1 by process 1 on n2", ""},
 		{"check against what is claimed", []string{"check", "-expect", "sequential,monotonic-reads", hist}, 0, "ruled out: linearizable", ""},
 		{"check an unknown guarantee", []string{"check", "-expect", "causal", hist}, 3, "", `-expect: unknown guarantee "causal"`},
-		{"check a claim the workload does not examine", []string{"check", "-model", "counter", "-expect", "sequential", hist}, 3, "", "the counter checks do not examine sequential"},
+		{"check a claim the workload does not examine", []string{"check", "-model", "counter", "-expect", "sequential", hist}, 3, "", "-expect sequential: the counter workload's checks do not examine sequential (they examine: linearizable, read-your-writes"},
 		{"check a negative budget", []string{"check", "-budget", "-5s", hist}, 3, "", "-budget, -key-budget and -staleness-bound must be positive"},
 		{"check beside a broken stored scenario", []string{"check", broken}, 3, "", "the stored scenario says which checks apply: fix it, or give -model"},
 		{"check beside a broken stored scenario with a model", []string{"check", "-model", "register", broken}, 1, "verdict: INVALID", ""},
