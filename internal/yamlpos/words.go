@@ -5,6 +5,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 )
 
 // The YAML library speaks Go ("cannot unmarshal string into Go struct
@@ -78,15 +81,21 @@ func fieldAt(src []byte, line, col int) (string, string) {
 
 var unknownRE = regexp.MustCompile(`unknown field "([^"]+)"`)
 
-// suggest adds "did you mean ...?" to an unknown-field message, from the
-// fields v's type knows at any depth.
-func suggest(msg string, v any) string {
+// suggest adds "did you mean ...?" to an unknown-field message at line
+// and col of src: the nearest of the fields known in the section the
+// field sits in (nemesis.faults[0], cluster), or of every field v's type
+// knows when that section cannot be told.
+func suggest(msg string, v any, src []byte, line, col int) string {
 	m := unknownRE.FindStringSubmatch(msg)
 	if m == nil || v == nil {
 		return msg
 	}
+	names, ok := sectionFields(reflect.TypeOf(v), sectionAt(src, line, col))
+	if !ok {
+		names = fieldNames(reflect.TypeOf(v), map[reflect.Type]bool{})
+	}
 	best, dist := "", 1<<30
-	for _, f := range fieldNames(reflect.TypeOf(v), map[reflect.Type]bool{}) {
+	for _, f := range names {
 		if d := editDistance(m[1], f); d < dist || d == dist && f < best {
 			best, dist = f, d
 		}
@@ -95,6 +104,112 @@ func suggest(msg string, v any) string {
 		return msg + " (did you mean " + best + "?)"
 	}
 	return msg
+}
+
+// sectionAt is the path of the mapping that holds the key written at line
+// and col ("nemesis.faults[0]" for a fault's field, "" at the top); "?"
+// when no key is there.
+func sectionAt(src []byte, line, col int) (path string) {
+	path = "?"
+	defer func() {
+		if recover() != nil {
+			path = "?"
+		}
+	}()
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return path
+	}
+	for _, doc := range f.Docs {
+		for _, n := range ast.Filter(ast.MappingValueType, doc.Body) {
+			mv := n.(*ast.MappingValueNode)
+			if tk := mv.Key.GetToken(); tk != nil && tk.Position.Line == line && tk.Position.Column == col {
+				p := strings.TrimPrefix(mv.GetPath(), "$")
+				if i := strings.LastIndex(p, "."); i >= 0 {
+					return strings.TrimPrefix(p[:i], ".")
+				}
+			}
+		}
+	}
+	return path
+}
+
+var indexRE = regexp.MustCompile(`\[\d+\]`)
+
+// sectionFields lists the YAML names of the fields of the struct at path
+// in t; false when the path cannot be followed there (a map, a key with
+// dots, a type that reads itself from other shapes without field names).
+func sectionFields(t reflect.Type, path string) ([]string, bool) {
+	if path == "?" || strings.ContainsAny(path, `'"`) {
+		return nil, false
+	}
+	if path = indexRE.ReplaceAllString(path, ""); path != "" {
+		for _, key := range strings.Split(path, ".") {
+			f, ok := fieldByName(t, key)
+			if !ok {
+				return nil, false
+			}
+			t = f
+		}
+	}
+	names := directFields(t)
+	return names, len(names) > 0
+}
+
+// elem strips pointers, slices and arrays off t.
+func elem(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+		t = t.Elem()
+	}
+	return t
+}
+
+// yamlField is a struct field's YAML name, and whether it is inlined.
+func yamlField(f reflect.StructField) (string, bool) {
+	name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name, strings.Contains(opts, "inline")
+}
+
+// fieldByName finds the type of the field written key in t's struct,
+// looking into inlined structs; only fields with a YAML tag count.
+func fieldByName(t reflect.Type, key string) (reflect.Type, bool) {
+	t = elem(t)
+	if t.Kind() != reflect.Struct {
+		return nil, false
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, inline := yamlField(f)
+		if inline {
+			if ft, ok := fieldByName(f.Type, key); ok {
+				return ft, true
+			}
+		} else if name == key && f.IsExported() {
+			return f.Type, true
+		}
+	}
+	return nil, false
+}
+
+// directFields lists the YAML names t's struct takes itself (inlined
+// structs' included), only fields with a YAML tag.
+func directFields(t reflect.Type) []string {
+	t = elem(t)
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, inline := yamlField(f)
+		switch {
+		case inline:
+			out = append(out, directFields(f.Type)...)
+		case name != "" && name != "-" && f.IsExported():
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // fieldNames lists the YAML names of every field reachable from t.

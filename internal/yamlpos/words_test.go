@@ -6,11 +6,20 @@ import (
 	"time"
 )
 
+type Inner struct {
+	Direction string `yaml:"direction"`
+}
+
 type doc struct {
 	TimeLimit time.Duration `yaml:"time_limit"`
 	Cluster   struct {
 		Nodes int `yaml:"nodes"`
 	} `yaml:"cluster"`
+	Node   string `yaml:"node"`
+	Faults []struct {
+		Kind  string `yaml:"kind"`
+		Inner `yaml:",inline"`
+	} `yaml:"faults"`
 	Loss    float64  `yaml:"loss"`
 	Clients int      `yaml:"clients"`
 	Names   []string `yaml:"names"`
@@ -26,6 +35,11 @@ func TestMessagesInTheUsersWords(t *testing.T) {
 		{"clints: 3\n", `x.yaml:1:1: unknown field "clints" (did you mean clients?)`},
 		{"time_limt: 5s\n", `x.yaml:1:1: unknown field "time_limt" (did you mean time_limit?)`},
 		{"zzzzzz: 1\n", `x.yaml:1:1: unknown field "zzzzzz"`},
+		// The nearest field of the section it sits in, not of the file:
+		// node is a top-level field, but in cluster it is nodes.
+		{"cluster:\n  node: 3\n", `x.yaml:2:3: unknown field "node" (did you mean nodes?)`},
+		{"faults:\n  - kind: a\n  - {kind: b, dirction: to}\n", `x.yaml:3:15: unknown field "dirction" (did you mean direction?)`},
+		{"faults:\n  - kind: a\n    nodes: 3\n", `x.yaml:3:5: unknown field "nodes"`},
 	} {
 		var d doc
 		err := Decode(errBad, "x.yaml", []byte(c.src), &d)

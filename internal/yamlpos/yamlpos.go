@@ -49,7 +49,7 @@ func positionError(sentinel error, path string, src []byte, err error, v any) er
 		if m, ok := typeMessage(msg, src, pos.Line, pos.Column); ok {
 			msg = m
 		}
-		return fmt.Errorf("%w: %s:%d:%d: %s", sentinel, path, pos.Line, pos.Column, suggest(msg, v))
+		return fmt.Errorf("%w: %s:%d:%d: %s", sentinel, path, pos.Line, pos.Column, suggest(msg, v, src, pos.Line, pos.Column))
 	}
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %s: file is empty", sentinel, path)
