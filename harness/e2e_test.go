@@ -19,6 +19,7 @@ import (
 	"github.com/faultline/faultline/internal/testcluster"
 	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/report"
 	"github.com/faultline/faultline/scenarios"
 )
 
@@ -122,6 +123,19 @@ func TestDefaultScenarioIsValid(t *testing.T) {
 	}
 	if len(faults) == 0 || faults[len(faults)-1] != "heal" {
 		t.Errorf("nemesis events %v do not end healed", faults)
+	}
+	// etcd can say who leads: the leader over time is recorded, a member
+	// from the start, and drawn in the report beside the timeline.
+	leaders := history.Leaders(recs)
+	if len(leaders) == 0 || leaders[0].Start > int64(2*time.Second) || !strings.HasPrefix(leaders[0].Leader, "n") {
+		t.Errorf("leader over time %+v, want a member named from the start", leaders)
+	}
+	page, err := os.ReadFile(filepath.Join(rep.StoreDir, report.File))
+	if err != nil || !bytes.Contains(page, []byte("Leader, as the system said")) || !bytes.Contains(page, []byte("leader when it began")) {
+		t.Errorf("report.html draws no leader (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(rep.StoreDir, report.TimelineFile)); err != nil {
+		t.Errorf("no timeline: %v", err)
 	}
 	assertClean(t, rep.RunID)
 }

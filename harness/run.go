@@ -124,15 +124,17 @@ type run struct {
 	cluster  *docker.Cluster
 	rendered []systems.Node
 	nodes    []workloads.Node
-	adapter  workloads.Adapter // the workload's client
-	ready    workloads.Check   // nil: no readiness check
-	how      string            // what ready checks, for messages
-	leader   workloads.LeaderFunc
-	net      *nemesis.Net
-	clients  []workloads.Pinned
-	wcfg     workloads.Config
-	gen      workloads.Generator
-	stats    workloads.Stats
+	adapter  workloads.Adapter    // the workload's client
+	ready    workloads.Check      // nil: no readiness check
+	how      string               // what ready checks, for messages
+	leader   workloads.LeaderFunc // asks until a node is named
+	// leaderOnce asks once: the leader watch's question.
+	leaderOnce workloads.LeaderFunc
+	net        *nemesis.Net
+	clients    []workloads.Pinned
+	wcfg       workloads.Config
+	gen        workloads.Generator
+	stats      workloads.Stats
 }
 
 func newRun(ctx context.Context, sc *scenarios.Scenario, opts Options) *run {
@@ -316,7 +318,7 @@ func (r *run) waitReady() error {
 	if r.ready, r.how, err = readyCheck(r.def, r.rendered, r.cluster, checks); err != nil {
 		return err
 	}
-	if r.leader, err = leaderFunc(r.def, r.rendered, r.cluster, checks); err != nil {
+	if r.leader, r.leaderOnce, err = leaderFuncs(r.def, r.rendered, r.cluster, checks); err != nil {
 		return err
 	}
 	rctx, cancel := context.WithTimeout(r.ctx, r.sc.Cluster.ReadyTimeout)
@@ -427,6 +429,9 @@ func (r *run) drive() error {
 	if r.leader != nil {
 		nm.Env.Leader = func(ctx context.Context) (string, error) { return r.leader(ctx, r.nodes) }
 	}
+	if r.leaderOnce != nil {
+		g.Go(func() error { return watchLeader(gctx, stop, r.leaderOnce, r.nodes, nm.Record) })
+	}
 	var active atomic.Value // the fault in force, for the status line
 	active.Store("")
 	g.Go(func() error {
@@ -447,7 +452,7 @@ func (r *run) drive() error {
 	if herr := r.net.Heal(context.WithoutCancel(r.ctx)); herr != nil {
 		return fmt.Errorf("%w: final heal: %v", ErrNemesis, herr)
 	}
-	if herr := nm.Record("heal", history.HealEvent{Why: "end of run"}); herr != nil && werr == nil {
+	if herr := nm.Record("heal", history.HealEvent{Why: history.EndOfRun}); herr != nil && werr == nil {
 		werr = herr
 	}
 	if r.ctx.Err() != nil {
@@ -575,6 +580,7 @@ func writeReport(dir string, run scenarios.Scenario, rep Report) (err error) {
 	return report.Write(filepath.Join(dir, report.File), report.Input{
 		Scenario: run.Name, Description: run.Description, System: system, Seed: run.Seed, RunID: rep.RunID,
 		ScenarioYAML: yaml, Result: rep.Result, Expectation: rep.Expectation, Error: rep.Error, Records: recs, Dir: dir,
+		Clients: run.Workload.Clients,
 	})
 }
 

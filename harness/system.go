@@ -310,17 +310,19 @@ func readyCheck(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, 
 	return nil, "", nil
 }
 
-// leaderFunc is how the run finds the leader, from the definition; nil
-// when the system says no way (leader-targeted faults were refused when
-// the scenario was loaded).
-func leaderFunc(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, adapter workloads.Adapter) (workloads.LeaderFunc, error) {
+// leaderFuncs are how the run finds the leader, from the definition: wait
+// asks until a node is named (for faults aimed at the leader), once asks
+// every node one time (for the leader watch). Both nil when the system
+// says no way (leader-targeted faults were refused when the scenario was
+// loaded).
+func leaderFuncs(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, adapter workloads.Adapter) (wait, once workloads.LeaderFunc, err error) {
 	l := d.Leader
 	if l == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	wait := l.Timeout
-	if wait == 0 {
-		wait = 5 * time.Second
+	timeout := l.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
 	}
 	var f workloads.LeaderFunc
 	var how string
@@ -336,18 +338,18 @@ func leaderFunc(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, 
 	default:
 		finder, ok := adapter.(workloads.LeaderFinder)
 		if !ok {
-			return nil, fmt.Errorf("%w: system %s: leader.client: its built-in client cannot tell the leader; give leader: http or command", scenarios.ErrInvalid, d.Name)
+			return nil, nil, fmt.Errorf("%w: system %s: leader.client: its built-in client cannot tell the leader; give leader: http or command", scenarios.ErrInvalid, d.Name)
 		}
 		f, how = finder.Leader, "the client's leader answer"
 	}
-	f = workloads.WaitLeader(f, wait)
+	waiting := workloads.WaitLeader(f, timeout)
 	return func(ctx context.Context, nodes []workloads.Node) (string, error) {
-		name, err := f(ctx, nodes)
+		name, err := waiting(ctx, nodes)
 		if err != nil {
-			return "", fmt.Errorf("%w (system %s finds its leader by %s, waiting up to %v: leader.timeout in %s; docs/systems.md, troubleshooting)", err, d.Name, how, wait, d.Source)
+			return "", fmt.Errorf("%w (system %s finds its leader by %s, waiting up to %v: leader.timeout in %s; docs/systems.md, troubleshooting)", err, d.Name, how, timeout, d.Source)
 		}
 		return name, nil
-	}, nil
+	}, f, nil
 }
 
 // checkClientProgram asks a client program what it supports before the

@@ -118,16 +118,31 @@ type NodesEvent struct {
 	Nodes []string `json:"nodes"`
 }
 
-// HealEvent is the value of a "heal" event: why (the end of the run), and
-// what the probes saw once the network was whole again.
+// HealEvent is the value of a "heal" event: why (EndOfRun for the
+// harness's last heal), and what the probes saw once the network was whole
+// again.
 type HealEvent struct {
 	Why      string      `json:"why,omitempty"`
 	Observed Observation `json:"observed,omitempty"`
 }
 
+// LeaderEvent is the value of a "leader" event: who the system said led,
+// recorded whenever the answer changed while the workload ran. Leader is
+// "" when no node could be named, and Error then says why. It is an
+// observation, not a fault (Observations).
+type LeaderEvent struct {
+	Leader string `json:"leader"`
+	Error  string `json:"error,omitempty"`
+}
+
+// EndOfRun is why the last heal of a run happened: the workload ended,
+// and what follows are the final reads.
+const EndOfRun = "end of run"
+
 // DecodeEvent decodes a nemesis event's value by its f: a
-// *PartitionEvent, *GrayEvent, *NodesEvent or *HealEvent, or nil for an
-// event of another kind (Jepsen's, say) or a value that does not decode.
+// *PartitionEvent, *GrayEvent, *NodesEvent, *HealEvent or *LeaderEvent, or
+// nil for an event of another kind (Jepsen's, say) or a value that does
+// not decode.
 func DecodeEvent(r Record) any {
 	var v any
 	switch r.F {
@@ -139,6 +154,8 @@ func DecodeEvent(r Record) any {
 		v = &NodesEvent{}
 	case "heal":
 		v = &HealEvent{}
+	case "leader":
+		v = &LeaderEvent{}
 	default:
 		return nil
 	}

@@ -11,6 +11,10 @@ import (
 // starts one.
 var FaultEnds = []string{"heal", "restart", "resume", "stop"}
 
+// Observations are the nemesis events that record what was seen, not a
+// fault: they neither start nor end one.
+var Observations = []string{"leader"}
+
 // FaultWindow is a span of the history during which one fault was in force.
 type FaultWindow struct {
 	Label      string
@@ -20,7 +24,7 @@ type FaultWindow struct {
 }
 
 // FaultWindows reads the fault windows out of a history: each starts at a
-// nemesis event and ends at the next one. A fault still in force at the end
+// nemesis event (other than an observation) and ends at the next one. A fault still in force at the end
 // of the history ends with its last record.
 func FaultWindows(recs []Record) []FaultWindow {
 	var out []FaultWindow
@@ -28,7 +32,7 @@ func FaultWindows(recs []Record) []FaultWindow {
 	cur := -1
 	for _, r := range recs {
 		end = max(end, r.Time)
-		if r.Process != Nemesis {
+		if r.Process != Nemesis || slices.Contains(Observations, r.F) {
 			continue
 		}
 		if slices.Contains(FaultEnds, r.F) {
@@ -78,4 +82,51 @@ func FaultLabel(r Record) string {
 		}
 	}
 	return strings.TrimSpace(r.F + " " + string(r.Value))
+}
+
+// LeaderSpan is a stretch of the history during which the system named
+// one leader (Leader "" while it named none).
+type LeaderSpan struct {
+	Leader     string
+	Start, End int64 // ns, on the history's clock
+}
+
+// Leaders reads the leader over time out of a history's leader events:
+// each span lasts until the next event, the last until the history's end.
+// No events (a system that cannot say who leads): none.
+func Leaders(recs []Record) []LeaderSpan {
+	var out []LeaderSpan
+	var end int64
+	for _, r := range recs {
+		end = max(end, r.Time)
+		if r.Process != Nemesis || r.F != "leader" {
+			continue
+		}
+		e, ok := DecodeEvent(r).(*LeaderEvent)
+		if !ok {
+			continue
+		}
+		if n := len(out); n > 0 {
+			if out[n-1].Leader == e.Leader {
+				continue
+			}
+			out[n-1].End = r.Time
+		}
+		out = append(out, LeaderSpan{Leader: e.Leader, Start: r.Time})
+	}
+	if n := len(out); n > 0 {
+		out[n-1].End = end
+	}
+	return out
+}
+
+// LeaderAt names the leader in force at time t ("" when none was named,
+// or t is outside the spans).
+func LeaderAt(spans []LeaderSpan, t int64) string {
+	for _, s := range spans {
+		if s.Start <= t && t < s.End {
+			return s.Leader
+		}
+	}
+	return ""
 }

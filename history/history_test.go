@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -118,6 +119,36 @@ func TestFaultWindows(t *testing.T) {
 	}
 	if w[1].Label != "kill n2" || w[1].Start != 30 || w[1].End != 40 {
 		t.Errorf("a fault still in force ends with the history: %+v", w[1])
+	}
+}
+
+// Leader events are observations: they open no fault window, and they
+// give the leader over time, a span per change.
+func TestLeaders(t *testing.T) {
+	recs, err := history.Read(strings.NewReader(`{"index":0,"process":"nemesis","type":"info","f":"leader","value":{"leader":"n1"},"time":5}
+{"index":1,"process":"nemesis","type":"info","f":"partition","value":{"shape":"isolate","summary":"n1 | n2 n3"},"time":10}
+{"index":2,"process":"nemesis","type":"info","f":"leader","value":{"leader":"n1"},"time":12}
+{"index":3,"process":"nemesis","type":"info","f":"leader","value":{"leader":"","error":"no leader"},"time":14}
+{"index":4,"process":"nemesis","type":"info","f":"leader","value":{"leader":"n2"},"time":16}
+{"index":5,"process":"nemesis","type":"info","f":"heal","time":20}
+{"index":6,"process":0,"type":"invoke","f":"read","time":30}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := history.FaultWindows(recs)
+	if len(w) != 1 || w[0].Start != 10 || w[0].End != 20 {
+		t.Fatalf("windows %+v, want the partition alone, 10 to 20", w)
+	}
+	got := history.Leaders(recs)
+	want := []history.LeaderSpan{{Leader: "n1", Start: 5, End: 14}, {Leader: "", Start: 14, End: 16}, {Leader: "n2", Start: 16, End: 30}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("leaders %+v, want %+v", got, want)
+	}
+	for at, leader := range map[int64]string{4: "", 5: "n1", 13: "n1", 15: "", 29: "n2", 30: ""} {
+		if l := history.LeaderAt(got, at); l != leader {
+			t.Errorf("leader at %d: %q, want %q", at, l, leader)
+		}
 	}
 }
 

@@ -67,9 +67,11 @@ missed {{.Missed}}</pre></td></tr>{{end}}</table>{{end}}{{end}}
 <h2>Faults, latency and throughput</h2>
 <p class="muted">Every time on this page, in the history, the explanations, results.json and replay.yaml counts from the workload's start (0 s), the zero of the scenario's nemesis timeline. The charts share one time axis; shaded: while a fault was in force.</p>
 {{.Charts}}
-{{if .Gantt}}<table><tr><th>from</th><th>to</th><th>fault</th><th>heal</th></tr>
-{{range .Faults}}<tr><td>{{secs .Start}}</td><td>{{secs .End}}</td><td>{{.Label}}</td><td>{{.Healed}}</td></tr>{{end}}
+{{if .Gantt}}<table id="faults"><tr><th>from</th><th>to</th><th>fault</th>{{if .Leaders}}<th>leader when it began</th>{{end}}<th>heal</th><th></th></tr>
+{{range .Faults}}<tr><td>{{secs .Start}}</td><td>{{secs .End}}</td><td>{{.Label}}</td>{{if $.Leaders}}<td>{{or .Leader "none named"}}</td>{{end}}<td>{{.Healed}}</td><td><a href="timeline.html#t={{printf "%.2f" .Start}}">timeline</a></td></tr>{{end}}
 </table>{{else}}<p class="muted">No faults were injected.</p>{{end}}
+{{if not .Leaders}}<p class="muted">No leader was recorded: the system's definition says no way to ask who leads (leader:, docs/systems.md), or the history is not of a faultline run.</p>{{end}}
+<p>{{if .Timeline}}<span class="err">timeline.html not written: {{.Timeline}}</span>{{else}}<a href="timeline.html">The timeline of every operation</a>, a lane per client, a page at a time.{{end}}</p>
 
 <h2>Connectivity observed by the probes</h2>
 {{range .Matrices}}<h3>{{.Label}} <span class="muted">at {{secs .At}}</span></h3>
@@ -80,7 +82,7 @@ missed {{.Missed}}</pre></td></tr>{{end}}</table>{{end}}{{end}}
 
 <h2>Logs and files</h2>
 <ul>{{range .Logs}}<li><a href="{{.}}">{{.}}</a></li>{{end}}
-<li><a href="history.jsonl">history.jsonl</a></li><li><a href="results.json">results.json</a></li><li><a href="scenario.yaml">scenario.yaml</a></li><li><a href="replay.yaml">replay.yaml</a>: the faults this run applied, every random choice resolved; run them again with <code>faultline replay {{.Dir}}</code></li></ul>
+<li><a href="timeline.html">timeline.html</a>: every operation, a lane per client</li><li><a href="history.jsonl">history.jsonl</a></li><li><a href="results.json">results.json</a></li><li><a href="scenario.yaml">scenario.yaml</a></li><li><a href="replay.yaml">replay.yaml</a>: the faults this run applied, every random choice resolved; run them again with <code>faultline replay {{.Dir}}</code></li></ul>
 
 <h2>Scenario as run</h2>
 <pre>{{printf "%s" .ScenarioYAML}}</pre>

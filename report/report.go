@@ -11,6 +11,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"html/template"
 	"image/color"
@@ -59,6 +60,9 @@ type Input struct {
 	Records []history.Record
 	// Dir is the run's store folder: node and client logs are linked from it.
 	Dir string
+	// Clients is the workload's number of logical clients: the timeline
+	// keeps each in one lane (0: a lane per process).
+	Clients int
 }
 
 // fault is a window during which a fault was in force.
@@ -68,6 +72,9 @@ type fault struct {
 	Observed   map[string]map[string][]string
 	// Healed says what the probes saw once the fault was healed.
 	Healed string
+	// Leader is who the system said led when the fault began ("" when
+	// it could not say, or was not asked).
+	Leader string
 }
 
 // op is one completed operation.
@@ -78,6 +85,7 @@ type op struct {
 }
 
 func analyse(recs []history.Record) ([]op, []fault, float64, []string) {
+	leaders := history.Leaders(recs)
 	var ops []op
 	var nodes []string
 	open := map[history.Process]history.Record{}
@@ -107,7 +115,7 @@ func analyse(recs []history.Record) ([]op, []fault, float64, []string) {
 	}
 	var faults []fault
 	for _, w := range history.FaultWindows(recs) {
-		f := fault{Label: w.Label, Start: float64(w.Start) / 1e9, End: float64(w.End) / 1e9, Observed: w.Observed}
+		f := fault{Label: w.Label, Start: float64(w.Start) / 1e9, End: float64(w.End) / 1e9, Observed: w.Observed, Leader: history.LeaderAt(leaders, w.Start)}
 		if obs, ok := heals[w.End]; ok {
 			f.Healed = healVerified(obs, nodes)
 		}
@@ -445,6 +453,44 @@ func ganttChart(faults []fault, end float64) (*plot.Plot, error) {
 	return p, nil
 }
 
+// leaderChart draws who the system said led, a lane per node that ever
+// led (and one for the stretches when none was named); nil when the
+// history holds no leader events.
+func leaderChart(spans []history.LeaderSpan, faults []fault, end float64) (*plot.Plot, error) {
+	if len(spans) == 0 {
+		return nil, nil
+	}
+	var lanes []string
+	for _, s := range spans {
+		name := cmp.Or(s.Leader, "none named")
+		if !slices.Contains(lanes, name) {
+			lanes = append(lanes, name)
+		}
+	}
+	slices.Sort(lanes)
+	p := plot.New()
+	p.Title.Text = "Leader, as the system said (asked every second)"
+	p.X.Label.Text = "seconds since the workload started"
+	shade(p, faults, -0.5, float64(len(lanes))-0.5)
+	for _, s := range spans {
+		y := float64(slices.Index(lanes, cmp.Or(s.Leader, "none named")))
+		start, end := float64(s.Start)/1e9, float64(s.End)/1e9
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: start, Y: y - 0.3}, {X: end, Y: y - 0.3}, {X: end, Y: y + 0.3}, {X: start, Y: y + 0.3}})
+		if err != nil {
+			return nil, err
+		}
+		poly.Color = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+		if s.Leader == "" {
+			poly.Color = color.RGBA{R: 0xaa, G: 0xaa, B: 0xaa, A: 0xff}
+		}
+		poly.LineStyle.Width = 0
+		p.Add(poly)
+	}
+	p.NominalY(lanes...)
+	p.X.Min, p.X.Max = 0, math.Max(end, 1)
+	return p, nil
+}
+
 type matrix struct {
 	Label  string
 	At     float64
@@ -518,6 +564,8 @@ func Write(path string, in Input) error {
 		Matrices  []matrix
 		Logs      []string
 		Outcomes  []outcomeRow
+		Leaders   bool
+		Timeline  string
 	}{Outcomes: outcomeTable(in.Records), Input: in, Generated: time.Now().UTC().Format(time.RFC3339), Verdict: strings.ToUpper(string(in.Result.Verdict)), Faults: faults, Matrices: matrices(faults, nodes)}
 	if data.Verdict == "" {
 		data.Verdict = "NOT CHECKED"
@@ -530,6 +578,14 @@ func Write(path string, in Input) error {
 	if gantt != nil {
 		plots = append(plots, gantt)
 	}
+	leaders, err := leaderChart(history.Leaders(in.Records), faults, end)
+	if err != nil {
+		return fmt.Errorf("leader chart: %w", err)
+	}
+	if leaders != nil {
+		plots = append(plots, leaders)
+	}
+	data.Leaders = leaders != nil
 	if len(ops) > 0 {
 		for _, chart := range []func([]op, []fault, float64) (*plot.Plot, error){latencyChart, quantileChart, throughputChart, opRateChart} {
 			p, err := chart(ops, faults, end)
@@ -549,6 +605,12 @@ func Write(path string, in Input) error {
 			rel, _ := filepath.Rel(in.Dir, f)
 			data.Logs = append(data.Logs, rel)
 		}
+	}
+	// The per-process timeline goes beside the report; a failure to write
+	// it is said on the page, and the report is still written.
+	tl := filepath.Join(filepath.Dir(path), TimelineFile)
+	if terr := writeTimeline(tl, in); terr != nil {
+		data.Timeline = terr.Error()
 	}
 	var b bytes.Buffer
 	if err := page.Execute(&b, data); err != nil {
