@@ -349,7 +349,7 @@ func (r *run) isReady(ctx context.Context) error {
 }
 
 // bindNemesis binds the network faults to the nodes' namespaces; every
-// exit path heals.
+// exit path heals and removes faultline's tables.
 func (r *run) bindNemesis() error {
 	var nodes []nemesis.Node
 	for _, n := range r.cluster.Nodes {
@@ -364,7 +364,8 @@ func (r *run) bindNemesis() error {
 	r.later(func(err error) error {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
 		defer cancel()
-		if herr := r.net.Heal(hctx); herr != nil && err == nil {
+		// Heal, and remove faultline's tables (they live for the run).
+		if herr := r.net.Close(hctx); herr != nil && err == nil {
 			return fmt.Errorf("%w: final heal: %v", ErrNemesis, herr)
 		}
 		return err

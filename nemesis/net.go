@@ -10,8 +10,9 @@ import (
 	"sync"
 )
 
-// Table is the nftables table faultline owns in each node's namespace. Heal
-// deletes it and nothing else.
+// Table is the nftables table faultline owns in each node's namespace. It
+// lives for the run: heal empties its chains, Close deletes it, and
+// nothing else of the namespace's is touched.
 const Table = "faultline"
 
 // Node is one member of the cluster as the nemesis sees it.
@@ -29,7 +30,8 @@ type Node struct {
 // partition, any number of gray links) and makes each node's namespace
 // match it. Every change is a reconcile: the whole rule set of every node
 // is computed and installed in one batch per node, replacing what was
-// there. Its methods are safe for concurrent use.
+// there. Close, at the end of the run, removes faultline's tables. Its
+// methods are safe for concurrent use.
 type Net struct {
 	mu     sync.Mutex
 	nodes  []Node
@@ -37,6 +39,7 @@ type Net struct {
 	part   Partition
 	gray   []Gray
 	stages map[string]*queueStage // userspace stage per node, while needed
+	rules  map[string]*ruleset    // faultline's table per node, held for the run
 	rated  map[string]bool        // nodes with faultline's root qdisc
 	seed   uint64
 	engine Engine
@@ -77,7 +80,7 @@ func NewNet(nodes []Node) (*Net, error) {
 		}
 		seen[n.Name] = true
 	}
-	return &Net{nodes: slices.Clone(nodes), down: map[string]bool{}, stages: map[string]*queueStage{}, rated: map[string]bool{}}, nil
+	return &Net{nodes: slices.Clone(nodes), down: map[string]bool{}, stages: map[string]*queueStage{}, rules: map[string]*ruleset{}, rated: map[string]bool{}}, nil
 }
 
 // Names lists the node names in order.
@@ -135,8 +138,8 @@ func (n *Net) SetGray(ctx context.Context, links []Gray) error {
 	return n.reconcile(ctx)
 }
 
-// Heal clears every fault: faultline's table, qdisc and queue go from
-// every node that is up, and nothing else is touched. It keeps going past
+// Heal clears every fault: faultline's chains are emptied, its qdisc and
+// queue go, on every node that is up, and nothing else is touched. It keeps going past
 // a node it cannot heal and reports all failures together.
 func (n *Net) Heal(ctx context.Context) error {
 	n.mu.Lock()
@@ -147,6 +150,49 @@ func (n *Net) Heal(ctx context.Context) error {
 		n.closeStage(name)
 	}
 	return n.reconcile(context.WithoutCancel(ctx))
+}
+
+// Close heals, then deletes faultline's table from every node that is up
+// and lets go of their namespaces: the end of a run. It keeps going past
+// a node it cannot clean and reports all failures together.
+func (n *Net) Close(ctx context.Context) error {
+	err := n.Heal(ctx)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(n.nodes))
+	for i, node := range n.nodes {
+		rs := n.rules[node.Name]
+		if rs == nil {
+			continue
+		}
+		delete(n.rules, node.Name)
+		if n.down[node.Name] {
+			rs.close()
+			continue
+		}
+		wg.Add(1)
+		go func() { // each deletion waits out a grace period: in parallel
+			defer wg.Done()
+			defer rs.close()
+			if _, serr := os.Stat(node.NetNS); serr != nil {
+				return // gone, and its table with it
+			}
+			if rerr := rs.remove(); rerr != nil {
+				errs[i] = fmt.Errorf("remove faultline's table from %s: %w", node.Name, rerr)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(append(errs, err)...)
+}
+
+// closeRules lets go of a node's ruleset (its namespace is gone).
+func (n *Net) closeRules(name string) {
+	if rs := n.rules[name]; rs != nil {
+		rs.close()
+		delete(n.rules, name)
+	}
 }
 
 func (n *Net) closeStage(name string) {
@@ -163,6 +209,7 @@ func (n *Net) Down(name string) {
 	defer n.mu.Unlock()
 	n.down[name] = true
 	n.closeStage(name)
+	n.closeRules(name)
 	delete(n.rated, name)
 }
 
@@ -177,6 +224,7 @@ func (n *Net) Up(ctx context.Context, name, netns string) error {
 			delete(n.down, name)
 			// The old namespace went with the old process.
 			n.closeStage(name)
+			n.closeRules(name)
 			delete(n.rated, name)
 			return n.apply([]Node{n.nodes[i]})
 		}
@@ -224,6 +272,7 @@ func (n *Net) apply(nodes []Node) error {
 			errs[i] = fmt.Errorf("%w: %s's network namespace %s is gone: its container stopped or was removed underneath faultline; if it crashed, its log is saved in the run's nodes/ folder", ErrNodeGone, node.Name, node.NetNS)
 		}
 		n.closeStage(node.Name)
+		n.closeRules(node.Name)
 		delete(n.rated, node.Name)
 	}
 	if len(present) < len(nodes) {
@@ -244,16 +293,29 @@ func (n *Net) apply(nodes []Node) error {
 		}
 		s.setLinks(rules[i].queueLinks, n.seed)
 	}
+	sets := make([]*ruleset, len(nodes))
+	for i, node := range nodes {
+		if sets[i] = n.rules[node.Name]; sets[i] == nil && !rules[i].emptyTable() {
+			rs, err := openRuleset(node.NetNS)
+			if err != nil {
+				return fmt.Errorf("apply faults to %s: %w", node.Name, err)
+			}
+			n.rules[node.Name], sets[i] = rs, rs
+		}
+	}
 	var wg sync.WaitGroup
 	for i, node := range nodes {
+		if sets[i] == nil {
+			continue // never had a rule: nothing to empty
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var err error
 			if rules[i].emptyTable() {
-				err = removeTable(node.NetNS)
+				err = sets[i].clear()
 			} else {
-				err = installRules(node.NetNS, rules[i])
+				err = sets[i].install(rules[i])
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("apply faults to %s: %w", node.Name, err)
@@ -363,7 +425,8 @@ func (n *Net) rulesFor(name string) nodeRules {
 	return r
 }
 
-// Installed reports, per node that is up, whether faultline's table is present.
+// Installed reports, per node that is up, whether faultline's table holds
+// any rule.
 func (n *Net) Installed(ctx context.Context) (map[string]bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -372,11 +435,15 @@ func (n *Net) Installed(ctx context.Context) (map[string]bool, error) {
 		if n.down[node.Name] {
 			continue
 		}
-		ok, err := hasTable(node.NetNS)
+		count := 0
+		err := withRuleset(node.NetNS, func(rs *ruleset) (err error) {
+			count, err = rs.rules()
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("inspect %s: %w", node.Name, err)
 		}
-		out[node.Name] = ok
+		out[node.Name] = count > 0
 	}
 	return out, nil
 }

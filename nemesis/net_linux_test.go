@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
@@ -218,13 +220,16 @@ func TestPartitionsWithRealPackets(t *testing.T) {
 	}
 }
 
-// TestHealRemovesOnlyFaultlineTable checks heal leaves other tables alone
-// and that the table is gone afterwards.
-func TestHealRemovesOnlyFaultlineTable(t *testing.T) {
+// TestTableLivesForTheRun: a change rewrites faultline's chains, a heal
+// empties them and leaves the table (deleting a table costs the kernel a
+// grace period), Close deletes it; a table of somebody else's in the same
+// namespace is never touched.
+func TestTableLivesForTheRun(t *testing.T) {
 	testenv.EndToEnd(t)
 	nodes := setUpNodes(t, 2)
 	net := bind(t, nodes)
 	ctx := context.Background()
+	theirs := addOtherTable(t, nodes[0])
 	must(t, net.Partition(ctx, nemesis.Partition{Grudge: nemesis.Grudge{"n1": {"n2"}}}))
 	installed, err := net.Installed(ctx)
 	must(t, err)
@@ -240,11 +245,52 @@ func TestHealRemovesOnlyFaultlineTable(t *testing.T) {
 	if installed["n1"] || installed["n2"] {
 		t.Fatalf("after heal installed = %v", installed)
 	}
+	if has, err := nemesis.HasTable(nodes[0].path()); err != nil || !has {
+		t.Fatalf("after heal faultline's table is gone (%v): it should live until Close", err)
+	}
+	if has, _ := nemesis.HasTable(nodes[1].path()); has {
+		t.Errorf("n2 never had a rule, yet has faultline's table")
+	}
 	if got := delivered(t, nodes[1], nodes[0], 3); got != 3 {
 		t.Fatalf("after heal n2->n1 got %d of 3", got)
 	}
-	// Healing twice is fine.
+	// Healing twice is fine; a cut again reuses the table.
 	must(t, net.Heal(ctx))
+	must(t, net.Partition(ctx, nemesis.Partition{Grudge: nemesis.Grudge{"n1": {"n2"}}}))
+	if got := delivered(t, nodes[1], nodes[0], 3); got != 0 {
+		t.Fatalf("cut again: n2->n1 %d arrived", got)
+	}
+	must(t, net.Close(ctx))
+	for _, n := range nodes {
+		if has, err := nemesis.HasTable(n.path()); err != nil || has {
+			t.Errorf("after Close %s still has faultline's table (%v)", n.name, err)
+		}
+	}
+	if got := delivered(t, nodes[1], nodes[0], 3); got != 3 {
+		t.Fatalf("after Close n2->n1 got %d of 3", got)
+	}
+	if rules := theirs(); rules != 1 {
+		t.Errorf("the other table holds %d rules after the run, want its 1", rules)
+	}
+}
+
+// addOtherTable makes a table of somebody else's in n's namespace, with
+// one rule, and returns how to count its rules.
+func addOtherTable(t *testing.T, n testNode) func() int {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(n.ns)))
+	must(t, err)
+	tbl := c.AddTable(&nftables.Table{Name: "theirs", Family: nftables.TableFamilyIPv4})
+	ch := c.AddChain(&nftables.Chain{Name: "in", Table: tbl, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter})
+	c.AddRule(&nftables.Rule{Table: tbl, Chain: ch, Exprs: []expr.Any{&expr.Counter{}}})
+	must(t, c.Flush())
+	return func() int {
+		rules, err := c.GetRules(tbl, ch)
+		if err != nil {
+			return -1
+		}
+		return len(rules)
+	}
 }
 
 func TestGrudgeValidation(t *testing.T) {

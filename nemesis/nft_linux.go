@@ -13,91 +13,181 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// withConn opens the network namespace at path and runs f with an nftables
-// connection bound to it. netlink calls have no context; each is a single
-// short request-response on a socket inside the namespace.
-func withConn(path string, f func(*nftables.Conn) error) error {
+// ruleset is faultline's table in one node's namespace, held for the run:
+// a lasting netlink connection bound to the namespace, and whether the
+// table and its two base chains exist yet. Deleting a table costs the
+// kernel a grace period (12 ms here) when its base chains go; flushing a
+// chain costs 0.02 ms. So the table and chains stay until teardown
+// (remove), a change rewrites the chains' contents in one batch, and a
+// heal empties them.
+type ruleset struct {
+	path string
+	conn *nftables.Conn
+	made bool // the table and chains exist (as far as this run knows)
+}
+
+// openRuleset binds a lasting nftables connection to the namespace at
+// path. It changes nothing in the namespace.
+func openRuleset(path string) (*ruleset, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open network namespace %s: %w", path, err)
+		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
 	}
-	defer unix.Close(fd)
-	conn, err := nftables.New(nftables.WithNetNSFd(fd))
+	defer unix.Close(fd) // the connection, once made, holds the namespace
+	conn, err := nftables.New(nftables.WithNetNSFd(fd), nftables.AsLasting())
 	if err != nil {
-		return fmt.Errorf("nftables in %s: %w", path, err)
+		return nil, fmt.Errorf("nftables in %s: %w", path, err)
 	}
-	return f(conn)
+	return &ruleset{path: path, conn: conn}, nil
 }
+
+// withRuleset runs f on a ruleset opened for the call alone.
+func withRuleset(path string, f func(*ruleset) error) error {
+	rs, err := openRuleset(path)
+	if err != nil {
+		return err
+	}
+	defer rs.close()
+	return f(rs)
+}
+
+func (rs *ruleset) close() { rs.conn.CloseLasting() }
 
 func table() *nftables.Table {
 	return &nftables.Table{Name: Table, Family: nftables.TableFamilyIPv4}
 }
 
-// installRules replaces faultline's table in one atomic batch with one that
-// holds exactly r. The shell equivalent, for a node that drops n2's
-// packets to its peer port, refuses its own to n3 and loses 30% of n4's:
+// chains names faultline's base chains, and adds them (with the table) to
+// the batch when this run has not made them yet: every message costs the
+// kernel an answer, so a run's later changes leave them out.
+func (rs *ruleset) chains(create bool) (in, out *nftables.Chain) {
+	t := table()
+	in = &nftables.Chain{
+		Name: "input", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter,
+		Policy: ptr(nftables.ChainPolicyAccept),
+	}
+	out = &nftables.Chain{
+		Name: "output", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter,
+		Policy: ptr(nftables.ChainPolicyAccept),
+	}
+	if create {
+		rs.conn.AddTable(t)
+		rs.conn.AddChain(in)
+		rs.conn.AddChain(out)
+	}
+	return in, out
+}
+
+// batch sends what fill adds as one transaction. When the table was
+// deleted underneath the run (`nft delete table`, `faultline clean` from
+// another terminal), the transaction fails as a whole, and is sent again
+// with the table and chains made first.
+func (rs *ruleset) batch(what string, fill func(in, out *nftables.Chain)) error {
+	fill(rs.chains(!rs.made))
+	err := rs.conn.Flush()
+	if err != nil && rs.made && errors.Is(err, unix.ENOENT) {
+		fill(rs.chains(true))
+		err = rs.conn.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("%s table %s: %w", what, Table, err)
+	}
+	rs.made = true
+	return nil
+}
+
+// install makes faultline's chains hold exactly r, in one atomic batch.
+// The shell equivalent, for a node that drops n2's packets to its peer
+// port, refuses its own to n3 and loses 30% of n4's:
 //
 //	nft -f - <<EOF
-//	table ip faultline {}
-//	delete table ip faultline
 //	table ip faultline {
-//	  chain input { type filter hook input priority filter; policy accept;
-//	    ip saddr 10.213.0.12 tcp dport 2380 counter drop
-//	    ip saddr 10.213.0.12 tcp sport 2380 counter drop
-//	    ip saddr 10.213.0.14 numgen random mod 10000 < 3000 counter drop
-//	  }
-//	  chain output { type filter hook output priority filter; policy accept;
-//	    ip daddr 10.213.0.13 meta l4proto tcp counter reject with tcp reset
-//	    ip daddr 10.213.0.13 counter reject with icmp host-unreachable
-//	  }
+//	  chain input { type filter hook input priority filter; policy accept; }
+//	  chain output { type filter hook output priority filter; policy accept; }
 //	}
+//	flush table ip faultline
+//	add rule ip faultline input ip saddr 10.213.0.12 tcp dport 2380 counter drop
+//	add rule ip faultline input ip saddr 10.213.0.12 tcp sport 2380 counter drop
+//	add rule ip faultline input ip saddr 10.213.0.14 numgen random mod 10000 < 3000 counter drop
+//	add rule ip faultline output ip daddr 10.213.0.13 meta l4proto tcp counter reject with tcp reset
+//	add rule ip faultline output ip daddr 10.213.0.13 counter reject with icmp host-unreachable
 //	EOF
-func installRules(path string, r nodeRules) error {
-	return withConn(path, func(c *nftables.Conn) error {
-		t := table()
-		// Adding then deleting makes the delete succeed whether or not the
-		// table existed; the whole batch is one transaction.
-		c.AddTable(t)
-		c.DelTable(t)
-		c.AddTable(t)
-		if len(r.dropFrom)+len(r.lossFrom) > 0 {
-			in := c.AddChain(&nftables.Chain{
-				Name: "input", Table: t, Type: nftables.ChainTypeFilter,
-				Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter,
-				Policy: ptr(nftables.ChainPolicyAccept),
-			})
-			for _, m := range r.dropFrom {
-				for _, sel := range scopeSelectors(m.scope) {
-					c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, m.peer.As4()), sel, counterVerdict(expr.VerdictDrop))})
-				}
-			}
-			for _, l := range r.lossFrom {
-				c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, l.peer.As4()), randomBelow(l.per10k), counterVerdict(expr.VerdictDrop))})
-			}
+func (rs *ruleset) install(r nodeRules) error {
+	return rs.batch("install rules in", func(in, out *nftables.Chain) { rs.fill(r, in, out) })
+}
+
+// fill adds to the batch: empty both chains (one message: every message
+// costs an answer), then r's rules.
+func (rs *ruleset) fill(r nodeRules, in, out *nftables.Chain) {
+	c := rs.conn
+	t := in.Table
+	c.FlushTable(t)
+	for _, m := range r.dropFrom {
+		for _, sel := range scopeSelectors(m.scope) {
+			c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, m.peer.As4()), sel, counterVerdict(expr.VerdictDrop))})
 		}
-		if len(r.rejectTo)+len(r.queueTo) > 0 {
-			out := c.AddChain(&nftables.Chain{
-				Name: "output", Table: t, Type: nftables.ChainTypeFilter,
-				Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter,
-				Policy: ptr(nftables.ChainPolicyAccept),
-			})
-			for _, dst := range r.queueTo {
-				c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: queueRule(dst)})
-			}
-			for _, m := range r.rejectTo {
-				for _, sel := range scopeSelectors(m.scope) {
-					peer := addrMatch(dstOffset, m.peer.As4())
-					// TCP gets a reset; everything else an ICMP host unreachable.
-					c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: concat(peer, sel, l4proto(unix.IPPROTO_TCP), []expr.Any{&expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})})
-					c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: concat(peer, sel, []expr.Any{&expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 1}})})
-				}
-			}
+	}
+	for _, l := range r.lossFrom {
+		c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, l.peer.As4()), randomBelow(l.per10k), counterVerdict(expr.VerdictDrop))})
+	}
+	for _, dst := range r.queueTo {
+		c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: queueRule(dst)})
+	}
+	for _, m := range r.rejectTo {
+		for _, sel := range scopeSelectors(m.scope) {
+			peer := addrMatch(dstOffset, m.peer.As4())
+			// TCP gets a reset; everything else an ICMP host unreachable.
+			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: concat(peer, sel, l4proto(unix.IPPROTO_TCP), []expr.Any{&expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})})
+			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: concat(peer, sel, []expr.Any{&expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 1}})})
 		}
-		if err := c.Flush(); err != nil {
-			return fmt.Errorf("install table %s: %w", Table, err)
-		}
+	}
+}
+
+// clear empties faultline's chains in one batch (nothing to do if this run
+// never made them), like `nft flush table ip faultline`. The table stays.
+func (rs *ruleset) clear() error {
+	if !rs.made {
 		return nil
-	})
+	}
+	return rs.batch("empty", func(in, out *nftables.Chain) { rs.fill(nodeRules{}, in, out) })
+}
+
+// rules counts the rules in faultline's chains, like `nft list table ip
+// faultline | grep -c counter`: 0 when there is no table.
+func (rs *ruleset) rules() (int, error) {
+	n := 0
+	for _, chain := range []string{"input", "output"} {
+		rules, err := rs.conn.GetRules(table(), &nftables.Chain{Name: chain, Table: table()})
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return 0, fmt.Errorf("list rules of %s %s: %w", Table, chain, err)
+		}
+		n += len(rules)
+	}
+	return n, nil
+}
+
+// remove deletes faultline's table if it exists, like `nft delete table ip
+// faultline`, and touches nothing else: teardown and `faultline clean`.
+func (rs *ruleset) remove() error {
+	t := table()
+	rs.conn.AddTable(t)
+	rs.conn.DelTable(t)
+	if err := rs.conn.Flush(); err != nil {
+		return fmt.Errorf("delete table %s: %w", Table, err)
+	}
+	rs.made = false
+	return nil
+}
+
+// installRules makes faultline's table in the namespace at path hold r
+// (the kernel probe's scratch namespace; a run keeps its rulesets open).
+func installRules(path string, r nodeRules) error {
+	return withRuleset(path, func(rs *ruleset) error { return rs.install(r) })
 }
 
 // queueRule sends packets to dst (except the stage's own copies) to the
@@ -193,26 +283,18 @@ func concat(parts ...[]expr.Any) []expr.Any {
 	return out
 }
 
-// removeTable deletes faultline's table if it exists, like
-// `nft delete table ip faultline`, and touches nothing else.
+// removeTable deletes faultline's table from the namespace at path, if
+// there, like `nft delete table ip faultline`.
 func removeTable(path string) error {
-	return withConn(path, func(c *nftables.Conn) error {
-		t := table()
-		c.AddTable(t)
-		c.DelTable(t)
-		if err := c.Flush(); err != nil {
-			return fmt.Errorf("delete table %s: %w", Table, err)
-		}
-		return nil
-	})
+	return withRuleset(path, func(rs *ruleset) error { return rs.remove() })
 }
 
 // hasTable reports whether faultline's table exists, like
 // `nft list table ip faultline`.
 func hasTable(path string) (bool, error) {
 	var found bool
-	err := withConn(path, func(c *nftables.Conn) error {
-		tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	err := withRuleset(path, func(rs *ruleset) error {
+		tables, err := rs.conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil
