@@ -10,6 +10,7 @@
 //	faultline check STORE_DIR|HISTORY          re-check a stored run or a Jepsen history offline
 //	faultline images                           build the built-in systems' images
 //	faultline clean [-all]                     heal and remove what killed runs left
+//	faultline merge STORE...                   combine the stores of a sharded CI job
 //
 //	faultline version                          the commit and the built-in images
 //
@@ -43,10 +44,13 @@ const (
 )
 
 const usage = `usage:
-  faultline run [-store DIR] [-junit FILE] [-summary FILE] [-seed N] [-param NAME=VALUE] [-bug NAME]
-                SCENARIO.yaml|FOLDER ...    run scenarios, check their histories, report
-                                             (-param: one of the system's params; -bug NAME: -param bug=NAME,
-                                             refkv's bug to switch on, none for the correct build)
+  faultline run [-store DIR] [-junit FILE] [-summary FILE] [-seed N | -seeds LIST] [-shard K/N]
+                [-param NAME=VALUE] [-bug NAME] SCENARIO.yaml|FOLDER ...
+                                             run scenarios, check their histories, report
+                                             (-seeds 1-5: each scenario under each seed; -shard K/N: the K-th
+                                             of N CI jobs' share, combined by faultline merge; -param: one of
+                                             the system's params; -bug NAME: -param bug=NAME, refkv's bug to
+                                             switch on, none for the correct build)
   faultline replay [-store DIR] STORE_DIR     run a stored run again: same seed, same faults at the same offsets
   faultline shrink [-tries N] [-budget D] STORE_DIR
                                              find a smaller scenario that still fails (writes shrunk.yaml)
@@ -59,6 +63,9 @@ const usage = `usage:
                                              re-check a stored run, or a Jepsen history, offline
   faultline images                           build the built-in systems' images
   faultline clean [-all]                     heal and remove what killed runs left (runs in progress are kept)
+  faultline merge [-junit FILE] [-summary FILE] [-index FILE] STORE ...
+                                             combine the stores of a sharded job (run -shard K/N): one JUnit
+                                             file, one summary, one index page of every run
 
   faultline version                           faultline's commit and the built-in systems' images
 
@@ -86,6 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
 		"run": runCmd, "replay": replayCmd, "shrink": shrinkCmd, "validate": validateCmd,
 		"list": listCmd, "check": checkCmd, "images": imagesCmd, "clean": cleanCmd, "version": versionCmd,
+		"merge": mergeCmd,
 	}
 	if f, ok := cmds[args[0]]; ok {
 		if slices.ContainsFunc(args[1:], isHelp) {

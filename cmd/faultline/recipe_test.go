@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/xml"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,15 +17,16 @@ import (
 	"github.com/faultline/faultline/internal/testenv"
 )
 
-// TestCIRecipe runs the CI recipes of docs/ci.md as a runner would, each
-// from a clean copy of the checkout: the GitHub Actions workflow's `run:`
-// steps in order, each in bash -e, and the GitLab job's `script` lines,
-// then its `after_script`. What sudo runs gets sudo's PATH (no Go
-// toolchain), so the run must need none once the images are built by the
-// earlier step. Each job must come out green on a correct build, with a
-// JUnit file naming every shipped scenario and a summary. (`uses:` steps
-// are GitHub's actions: checkout, setup-go, uploads; GitLab's artifacts
-// are its server's: they are not run here.)
+// TestCIRecipe runs the CI pipelines of docs/ci.md as their runners would,
+// each job from a clean copy of the checkout: GitHub's matrix expanded,
+// its `run:` steps in bash -e, artifacts handed from upload to download
+// steps as their parameters say; GitLab's stages in order, `parallel`
+// expanded with CI_NODE_INDEX and CI_NODE_TOTAL, `script` then
+// `after_script`, each job's artifacts handed to the later stages. What
+// sudo runs gets sudo's PATH (no Go toolchain), so a run must need none
+// once the images are built by the earlier step. Each pipeline must come
+// out green on a correct build, its merged JUnit file naming every
+// shipped scenario and its summary saying none was not as expected.
 func TestCIRecipe(t *testing.T) {
 	testenv.EndToEnd(t)
 	doc, err := os.ReadFile("../../docs/ci.md")
@@ -38,55 +42,157 @@ func TestCIRecipe(t *testing.T) {
 	t.Run("github", func(t *testing.T) {
 		var wf struct {
 			Jobs map[string]struct {
+				Needs    string `yaml:"needs"`
+				Strategy struct {
+					Matrix map[string][]any `yaml:"matrix"`
+				} `yaml:"strategy"`
 				Steps []struct {
-					Name string `yaml:"name"`
-					Run  string `yaml:"run"`
+					Name string         `yaml:"name"`
+					Run  string         `yaml:"run"`
+					Uses string         `yaml:"uses"`
+					With map[string]any `yaml:"with"`
 				} `yaml:"steps"`
 			} `yaml:"jobs"`
 		}
 		recipe(t, doc, "# .github/workflows/nightly-chaos.yml", &wf)
-		if len(wf.Jobs) != 1 {
-			t.Fatalf("the workflow has %d jobs, want 1", len(wf.Jobs))
-		}
-		work := checkout(t, root)
-		summary := filepath.Join(t.TempDir(), "step-summary.md")
-		for _, job := range wf.Jobs {
-			for i, st := range job.Steps {
-				if st.Run != "" {
-					runStep(t, work, st.Run, "GITHUB_STEP_SUMMARY="+summary)
-					t.Logf("step %d (%s): ok", i, st.Name)
+		// Jobs that need none first, then the others.
+		names := slices.Collect(func(yield func(string) bool) {
+			for n := range wf.Jobs {
+				if !yield(n) {
+					return
 				}
 			}
+		})
+		slices.SortFunc(names, func(a, b string) int {
+			return strings.Compare(wf.Jobs[a].Needs+a, wf.Jobs[b].Needs+b)
+		})
+		artifacts := map[string]string{} // name: the folder or file uploaded
+		summary := filepath.Join(t.TempDir(), "step-summary.md")
+		var last string
+		for _, name := range names {
+			job := wf.Jobs[name]
+			if len(job.Strategy.Matrix) > 1 {
+				t.Fatalf("job %s: the test expands a matrix of one dimension", name)
+			}
+			instances := []map[string]string{{}}
+			for k, vs := range job.Strategy.Matrix {
+				instances = nil
+				for _, v := range vs {
+					instances = append(instances, map[string]string{k: fmt.Sprint(v)})
+				}
+			}
+			for _, matrix := range instances {
+				work := checkout(t, root)
+				expand := func(s string) string {
+					for k, v := range matrix {
+						s = strings.ReplaceAll(s, "${{ matrix."+k+" }}", v)
+					}
+					if strings.Contains(s, "${{") {
+						t.Fatalf("job %s: an expression the test cannot expand: %s", name, s)
+					}
+					return s
+				}
+				for i, st := range job.Steps {
+					switch {
+					case st.Run != "":
+						runStep(t, work, expand(st.Run), "GITHUB_STEP_SUMMARY="+summary)
+					case strings.HasPrefix(st.Uses, "actions/upload-artifact@"):
+						artifacts[expand(fmt.Sprint(st.With["name"]))] = filepath.Join(work, expand(fmt.Sprint(st.With["path"])))
+					case strings.HasPrefix(st.Uses, "actions/download-artifact@"):
+						pattern := expand(fmt.Sprint(st.With["pattern"]))
+						for a, from := range artifacts {
+							if ok, _ := filepath.Match(pattern, a); ok {
+								copyTree(t, from, filepath.Join(work, a))
+							}
+						}
+					default:
+						continue // checkout, setup-go, the JUnit report: GitHub's
+					}
+					t.Logf("job %s %v, step %d (%s): ok", name, matrix, i, cmpOr(st.Name, st.Run, st.Uses))
+				}
+				last = work
+			}
 		}
-		green(t, filepath.Join(work, "faultline-junit.xml"), summary, len(shipped))
+		green(t, filepath.Join(last, "faultline-junit.xml"), summary, len(shipped))
 	})
 
 	t.Run("gitlab", func(t *testing.T) {
-		var ci map[string]struct {
+		var pipeline map[string]any
+		recipe(t, doc, "# .gitlab-ci.yml", &pipeline)
+		type glJob struct {
+			Stage       string   `yaml:"stage"`
+			Parallel    int      `yaml:"parallel"`
 			Script      []string `yaml:"script"`
 			AfterScript []string `yaml:"after_script"`
 			Artifacts   struct {
+				Paths   []string `yaml:"paths"`
 				Reports struct {
 					JUnit string `yaml:"junit"`
 				} `yaml:"reports"`
 			} `yaml:"artifacts"`
 		}
-		recipe(t, doc, "# .gitlab-ci.yml", &ci)
-		if len(ci) != 1 {
-			t.Fatalf("the pipeline has %d jobs, want 1", len(ci))
-		}
-		work := checkout(t, root)
-		for _, job := range ci {
-			for _, line := range job.Script {
-				runStep(t, work, line)
-				t.Logf("script: %s: ok", line)
+		var stages []string
+		jobs := map[string]glJob{}
+		for k, v := range pipeline {
+			b, _ := yaml.Marshal(v)
+			if k == "stages" {
+				yaml.Unmarshal(b, &stages)
+				continue
 			}
-			for _, line := range job.AfterScript {
-				runStep(t, work, line)
+			var j glJob
+			if err := yaml.Unmarshal(b, &j); err != nil {
+				t.Fatalf("job %s: %v", k, err)
 			}
-			green(t, filepath.Join(work, job.Artifacts.Reports.JUnit), filepath.Join(work, "faultline-summary.md"), len(shipped))
+			jobs[k] = j
 		}
+		type artifact struct{ work, rel string } // a path in a job's folder
+		var artifacts []artifact                 // from earlier stages
+		var junit, summary string
+		for _, stage := range stages {
+			var produced []artifact
+			for name, job := range jobs {
+				if job.Stage != stage {
+					continue
+				}
+				for i := 1; i <= max(job.Parallel, 1); i++ {
+					work := checkout(t, root)
+					for _, a := range artifacts {
+						copyTree(t, filepath.Join(a.work, a.rel), filepath.Join(work, a.rel))
+					}
+					vars := []string{fmt.Sprintf("CI_NODE_INDEX=%d", i), fmt.Sprintf("CI_NODE_TOTAL=%d", max(job.Parallel, 1))}
+					for _, line := range append(slices.Clone(job.Script), job.AfterScript...) {
+						runStep(t, work, line, vars...)
+						t.Logf("job %s %d/%d: %s: ok", name, i, max(job.Parallel, 1), line)
+					}
+					for _, p := range job.Artifacts.Paths {
+						p = strings.NewReplacer("$CI_NODE_INDEX", vars[0][len("CI_NODE_INDEX="):], "$CI_NODE_TOTAL", vars[1][len("CI_NODE_TOTAL="):]).Replace(p)
+						matches, _ := filepath.Glob(filepath.Join(work, strings.TrimSuffix(p, "/")))
+						for _, m := range matches {
+							rel, _ := filepath.Rel(work, m)
+							produced = append(produced, artifact{work, rel})
+						}
+					}
+					if job.Artifacts.Reports.JUnit != "" {
+						junit, summary = filepath.Join(work, job.Artifacts.Reports.JUnit), filepath.Join(work, "faultline-summary.md")
+					}
+				}
+			}
+			artifacts = append(artifacts, produced...)
+		}
+		if junit == "" {
+			t.Fatal("no job of the pipeline reports JUnit")
+		}
+		green(t, junit, summary, len(shipped))
 	})
+}
+
+func cmpOr(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // recipe finds the YAML block of docs/ci.md whose first line is first and
@@ -120,17 +226,42 @@ func checkout(t *testing.T, root string) string {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue // deleted in the working tree, or a link
 		}
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dst := filepath.Join(work, f)
-		os.MkdirAll(filepath.Dir(dst), 0o755)
-		if err := os.WriteFile(dst, b, fi.Mode().Perm()); err != nil {
-			t.Fatal(err)
-		}
+		copyFile(t, src, filepath.Join(work, f), fi.Mode().Perm())
 	}
 	return work
+}
+
+func copyFile(t *testing.T, src, dst string, perm fs.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	if err := os.WriteFile(dst, b, perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyTree copies a file or folder (an artifact) to dst; links are left out,
+// as artifact uploads leave them.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		rel, _ := filepath.Rel(src, p)
+		fi, _ := d.Info()
+		copyFile(t, p, filepath.Join(dst, rel), fi.Mode().Perm())
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("artifact %s: %v", src, err)
+	}
 }
 
 // runStep runs a step's script in bash -e in work. A script that uses
@@ -150,7 +281,7 @@ func runStep(t *testing.T, work, script string, vars ...string) {
 	}
 }
 
-// green wants the job's JUnit file to hold a passing case per shipped
+// green wants the pipeline's JUnit file to hold a passing case per shipped
 // scenario and its summary to say none was not as expected.
 func green(t *testing.T, junit, summary string, scenarios int) {
 	t.Helper()

@@ -32,8 +32,26 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var params paramFlags
 	fs.Var(&params, "param", "NAME=VALUE: set one of the system's params (cluster.params), for every scenario; repeatable")
 	seed := fs.Int64("seed", 0, "run with this seed instead of the scenario's")
+	seedList := fs.String("seeds", "", "run every scenario once under each of these seeds: 1-5, or 3,8,13")
+	shardFlag := fs.String("shard", "", "K/N: run only this job's share of scenarios × seeds, the K-th of N (a CI matrix); faultline merge combines the N stores")
 	if err := parseFlags(fs, args); err != nil {
 		return exitError
+	}
+	var shard shardSpec
+	var seeds []int64
+	var err error
+	if *shardFlag != "" {
+		if shard, err = parseShard(*shardFlag); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	if *seedList != "" {
+		if *seed != 0 {
+			return fail(stderr, fmt.Errorf("%w: -seed and -seeds together: give one seed or a list", scenarios.ErrInvalid))
+		}
+		if seeds, err = parseSeeds(*seedList); err != nil {
+			return fail(stderr, err)
+		}
 	}
 	if fs.NArg() == 0 {
 		return fail(stderr, errNoScenario)
@@ -57,11 +75,36 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := override(scs, params, *seed); err != nil {
 		return fail(stderr, err)
 	}
-	outs := runAll(ctx, scs, *store, stdout, stderr)
+	jobs, m, err := plan(files, scs, seeds, shard)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	var after func(job, outcome)
+	if shard.N > 0 {
+		// The manifest is written before the first run and after each, so
+		// faultline merge finds what a killed job did.
+		if err := writeManifest(*store, m); err != nil {
+			return fail(stderr, fmt.Errorf("write %s: %w", manifestFile, err))
+		}
+		after = func(j job, o outcome) {
+			r := shardRun{Item: j.item, Name: j.name}
+			if o.rep.StoreDir != "" {
+				r.Dir, _ = filepath.Rel(*store, o.rep.StoreDir)
+			} else if o.err != nil {
+				r.Error = o.err.Error()
+			}
+			m.Runs = append(m.Runs, r)
+			if err := writeManifest(*store, m); err != nil {
+				fmt.Fprintf(stderr, "faultline: write %s: %v\n", manifestFile, err)
+			}
+		}
+		fmt.Fprintf(stderr, "faultline: shard %s: %s of the job's %d\n", shard, plural(len(jobs), "run"), len(m.Items))
+	}
+	outs := runAll(ctx, jobs, *store, stdout, stderr, after)
 	if err := writeReports(*junit, *summary, outs); err != nil {
 		return fail(stderr, err)
 	}
-	if ctx.Err() != nil && len(outs) < len(scs) {
+	if ctx.Err() != nil && len(outs) < len(jobs) {
 		return exitInterrupted // scenarios left unrun
 	}
 	return worst(outs)
@@ -82,19 +125,58 @@ func writeReports(junit, summary string, outs []outcome) error {
 	return nil
 }
 
-// runAll runs each scenario and prints its verdict, and a summary when
-// there are several.
-func runAll(ctx context.Context, scs []*scenarios.Scenario, store string, stdout, stderr io.Writer) []outcome {
+// job is one run of a faultline run: a scenario (under one of -seeds),
+// and its place among the job's items.
+type job struct {
+	sc   *scenarios.Scenario
+	name string
+	item int
+}
+
+// plan turns the loaded scenarios into this job's runs: every scenario
+// under each seed (or its own), the shard's share of them; and the
+// manifest a sharded job writes.
+func plan(files []string, scs []*scenarios.Scenario, seeds []int64, shard shardSpec) ([]job, manifest, error) {
+	items, err := jobItems(files, seeds)
+	if err != nil {
+		return nil, manifest{}, err
+	}
+	m := manifest{Version: buildVersion(), Shard: shard, Items: items, Runs: []shardRun{}}
+	per := max(len(seeds), 1)
+	var jobs []job
+	for i, it := range items {
+		if !shard.mine(i) {
+			continue
+		}
+		sc := scs[i/per]
+		if it.Seed != 0 {
+			c := *sc
+			c.Seed = it.Seed
+			sc = &c
+		}
+		jobs = append(jobs, job{sc: sc, name: it.name(sc.Name), item: i})
+	}
+	return jobs, m, nil
+}
+
+// runAll runs each job and prints its verdict, and a summary when there
+// are several; after, if set, hears of each run as it ends.
+func runAll(ctx context.Context, jobs []job, store string, stdout, stderr io.Writer, after func(job, outcome)) []outcome {
 	var outs []outcome
-	for _, sc := range scs {
+	for _, j := range jobs {
 		if ctx.Err() != nil {
 			break
 		}
-		if len(scs) > 1 {
-			fmt.Fprintf(stdout, "== %s (%s)\n", sc.Name, sc.Path)
+		sc := j.sc
+		if len(jobs) > 1 {
+			fmt.Fprintf(stdout, "== %s (%s)\n", j.name, sc.Path)
 		}
 		rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: store, Progress: newProgress(stderr)})
-		outs = append(outs, outcome{name: sc.Name, rep: rep, err: err})
+		o := outcome{name: j.name, rep: rep, err: err}
+		outs = append(outs, o)
+		if after != nil {
+			after(j, o)
+		}
 		if err != nil {
 			if rep.Verdict != "" {
 				fmt.Fprintln(stdout, "INTERRUPTED RUN: the verdict covers only what was recorded before it stopped")

@@ -16,6 +16,19 @@ var commit string
 // versionCmd prints faultline's build (commit, whether the tree was
 // modified, the Go version) and the image of each built-in system.
 func versionCmd(_ context.Context, _ []string, stdout, _ io.Writer) int {
+	fmt.Fprintf(stdout, "faultline %s\n", buildVersion())
+	for _, name := range systems.BuiltinNames() {
+		if d, err := systems.Builtin(name); err == nil {
+			fmt.Fprintf(stdout, "  %s: %s\n", name, d.Image)
+		}
+	}
+	return exitValid
+}
+
+// buildVersion says which build this is: the commit, when, whether the
+// tree was modified, and the Go version ("bbc85d8-modified, built with
+// go1.26.8").
+func buildVersion() string {
 	rev, when, dirty, goVersion := "unknown", "", "", "unknown"
 	if commit != "" {
 		rev = commit
@@ -35,11 +48,5 @@ func versionCmd(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "faultline %s%s%s, built with %s\n", rev, when, dirty, goVersion)
-	for _, name := range systems.BuiltinNames() {
-		if d, err := systems.Builtin(name); err == nil {
-			fmt.Fprintf(stdout, "  %s: %s\n", name, d.Image)
-		}
-	}
-	return exitValid
+	return fmt.Sprintf("%s%s%s, built with %s", rev, when, dirty, goVersion)
 }
