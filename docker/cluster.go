@@ -548,7 +548,9 @@ func removeRun(ctx context.Context, cli *client.Client, runID string) error {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	for _, ct := range cs {
-		if err := cli.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		// A helper removes itself once it exits (AutoRemove): its removal
+		// may be under way already.
+		if err := cli.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) && !removing(err) {
 			errs = append(errs, fmt.Errorf("remove container %s: %w", containerName(ct), err))
 		}
 	}
@@ -571,6 +573,12 @@ func removeRun(ctx context.Context, cli *client.Client, runID string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removing reports whether err says the container's removal is already
+// under way.
+func removing(err error) bool {
+	return cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")
 }
 
 func containerName(ct container.Summary) string {
@@ -596,6 +604,8 @@ type Leftover struct {
 	// is still running (then the object is not a leftover but a live run).
 	Owner    string
 	Liveness Liveness
+	// Helper: a helper container (it shares a node's namespace).
+	Helper bool
 }
 
 // NetNS is the network namespace of a running leftover container.
@@ -613,7 +623,7 @@ func Leftovers(ctx context.Context, cli *client.Client) ([]Leftover, error) {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	for _, ct := range cs {
-		l := Leftover{Kind: "container", Name: containerName(ct), ID: ct.ID, RunID: ct.Labels[LabelRun], Owner: ct.Labels[LabelOwner], Liveness: OwnerLiveness(ct.Labels[LabelOwner])}
+		l := Leftover{Kind: "container", Name: containerName(ct), ID: ct.ID, RunID: ct.Labels[LabelRun], Owner: ct.Labels[LabelOwner], Liveness: OwnerLiveness(ct.Labels[LabelOwner]), Helper: ct.Labels[LabelHelper] != ""}
 		if ct.State == "running" || ct.State == "paused" {
 			if insp, err := cli.ContainerInspect(ctx, ct.ID); err == nil && insp.State != nil {
 				l.Pid = insp.State.Pid

@@ -16,4 +16,7 @@ var (
 	// attached, is not one of the containers attached to), so faultline
 	// refuses to touch it.
 	ErrNotOurs = errors.New("container is not part of this run")
+	// ErrHelper: a helper container could not be created or started (an
+	// engine that refuses NET_ADMIN, say).
+	ErrHelper = errors.New("helper container failed")
 )

@@ -111,14 +111,31 @@ func cleanRun(ctx context.Context, cli *client.Client, run string, objs []docker
 	}
 	// Faults first: a running node of a killed harness may still hold
 	// faultline's table and qdisc (its queue died with the harness, and its
-	// rules let packets bypass it).
+	// rules let packets bypass it). Where this process cannot enter the
+	// namespaces, a node that is removed below takes its rules with it,
+	// and an attached one is healed by a helper container.
+	direct, _ := directPossible()
 	for _, l := range objs {
-		if l.Pid > 0 {
-			if err := nemesis.CleanNamespace(l.NetNS()); err != nil {
-				errs = append(errs, fmt.Errorf("clean faults in %s: %w", l.Name, err))
-			} else {
-				fmt.Fprintf(out, "healed %s\n", l.Name)
+		switch {
+		case l.Pid == 0 || l.Helper:
+			continue // stopped, or a helper (it heals itself when its run goes)
+		case direct:
+			if ok, _ := canEnter(docker.Node{Name: l.Name, ContainerID: l.ID, Pid: l.Pid}); ok {
+				if err := nemesis.CleanNamespace(l.NetNS()); err != nil {
+					errs = append(errs, fmt.Errorf("clean faults in %s: %w", l.Name, err))
+				} else {
+					fmt.Fprintf(out, "healed %s\n", l.Name)
+				}
+				continue
 			}
+		}
+		if l.Kind != "attached" {
+			continue
+		}
+		if err := cleanViaHelper(ctx, cli, run, l); err != nil {
+			errs = append(errs, fmt.Errorf("clean faults in %s: %w", l.Name, err))
+		} else {
+			fmt.Fprintf(out, "healed %s (through a helper)\n", l.Name)
 		}
 	}
 	var err error
@@ -140,4 +157,17 @@ func cleanRun(ctx context.Context, cli *client.Client, run string, objs []docker
 		removed++
 	}
 	return removed, errors.Join(errs...)
+}
+
+// cleanViaHelper heals one container through a helper in its namespace.
+func cleanViaHelper(ctx context.Context, cli *client.Client, run string, l docker.Leftover) error {
+	img, err := helperImage()
+	if err != nil {
+		return err
+	}
+	if err := docker.EnsureImage(ctx, cli, img, nil); err != nil {
+		return err
+	}
+	_, err = docker.RunHelper(ctx, cli, img.Tag, run, l.ID, []string{"-clean"})
+	return err
 }

@@ -36,10 +36,11 @@ func faultFor(d *systems.Definition, f scenarios.Fault) (nemesis.Fault, error) {
 }
 
 // checkFaults builds every fault of the scenario and refuses, before
-// anything starts, one this host's kernel cannot apply. It returns the gray
-// engine to use: netem where the kernel has it, else the userspace queue;
+// anything starts, one the kernel cannot apply (as probe finds it: this
+// host's, or the engine's through a helper). It returns the gray engine to
+// use: netem where the kernel has it, else the userspace queue;
 // FAULTLINE_GRAY_ENGINE=queue or netem overrides the choice.
-func checkFaults(sc *scenarios.Scenario, d *systems.Definition) (nemesis.Engine, error) {
+func checkFaults(sc *scenarios.Scenario, d *systems.Definition, probe func() (nemesis.Capabilities, error)) (nemesis.Engine, error) {
 	var caps nemesis.Capabilities
 	probed := false
 	for i, f := range sc.Nemesis.Faults {
@@ -51,7 +52,7 @@ func checkFaults(sc *scenarios.Scenario, d *systems.Definition) (nemesis.Engine,
 			continue
 		}
 		if !probed {
-			if caps, err = nemesis.ProbeHost(); err != nil {
+			if caps, err = probe(); err != nil {
 				return "", fmt.Errorf("%w: %v", ErrNemesis, err)
 			}
 			probed = true

@@ -55,6 +55,9 @@ type Options struct {
 	Progress Progress
 	// Log receives progress lines when Progress is nil; default os.Stderr.
 	Log io.Writer
+	// Nemesis is how faults reach the nodes' namespaces: NemesisAuto (the
+	// default), NemesisDirect or NemesisHelper.
+	Nemesis string
 }
 
 // Timings are the measured phases of a run, in milliseconds.
@@ -118,16 +121,19 @@ type run struct {
 	dir          string
 	undo         []func(error) error // what finish runs, last first
 
-	engine   nemesis.Engine
-	cli      *client.Client
-	h        *history.Writer
-	cluster  *docker.Cluster
-	rendered []systems.Node
-	nodes    []workloads.Node
-	adapter  workloads.Adapter    // the workload's client
-	ready    workloads.Check      // nil: no readiness check
-	how      string               // what ready checks, for messages
-	leader   workloads.LeaderFunc // asks until a node is named
+	engine nemesis.Engine
+	// mode is how the nemesis reaches the nodes (NemesisDirect or
+	// NemesisHelper), helper the helper image's tag once it is built.
+	mode, helper string
+	cli          *client.Client
+	h            *history.Writer
+	cluster      *docker.Cluster
+	rendered     []systems.Node
+	nodes        []workloads.Node
+	adapter      workloads.Adapter    // the workload's client
+	ready        workloads.Check      // nil: no readiness check
+	how          string               // what ready checks, for messages
+	leader       workloads.LeaderFunc // asks until a node is named
 	// leaderOnce asks once: the leader watch's question.
 	leaderOnce workloads.LeaderFunc
 	net        *nemesis.Net
@@ -204,8 +210,23 @@ func (r *run) finish(err error) (Report, error) {
 // and opens the history.
 func (r *run) prepare() error {
 	var err error
-	if r.engine, err = checkFaults(&r.sc, r.def); err != nil {
-		return err
+	r.mode = r.opts.Nemesis
+	switch r.mode {
+	case "", NemesisAuto:
+		r.mode = NemesisDirect
+		if ok, why := directPossible(); !ok {
+			r.mode = NemesisHelper
+			defer r.logf("the nemesis runs in helper containers: %s", why)
+		}
+	case NemesisDirect, NemesisHelper:
+	default:
+		return fmt.Errorf("%w: nemesis %q: want auto, direct or helper", scenarios.ErrInvalid, r.mode)
+	}
+	if r.mode == NemesisDirect {
+		// Refused before anything starts.
+		if r.engine, err = checkFaults(&r.sc, r.def, nemesis.ProbeHost); err != nil {
+			return err
+		}
 	}
 	if r.sc.Seed == 0 {
 		r.sc.Seed = mrand.Int64N(1<<53) + 1
@@ -233,6 +254,11 @@ func (r *run) prepare() error {
 			if err := docker.EnsureImage(r.ctx, r.cli, img, indented{r.progress}); err != nil {
 				return err
 			}
+		}
+	}
+	if r.mode == NemesisHelper {
+		if err := r.useHelpers(); err != nil {
+			return err
 		}
 	}
 	if r.h, err = history.Create(filepath.Join(r.dir, HistoryFile), r.began); err != nil {
@@ -348,12 +374,41 @@ func (r *run) isReady(ctx context.Context) error {
 	return workloads.WaitReady(ctx, r.nodes, r.ready)
 }
 
-// bindNemesis binds the network faults to the nodes' namespaces; every
-// exit path heals and removes faultline's tables.
+// useHelpers builds the helper image and asks a helper what the engine's
+// kernel can do: faults it cannot apply are refused here, before the
+// cluster starts.
+func (r *run) useHelpers() error {
+	img, err := helperImage()
+	if err != nil {
+		return err
+	}
+	if err := docker.EnsureImage(r.ctx, r.cli, img, indented{r.progress}); err != nil {
+		return err
+	}
+	r.helper = img.Tag
+	r.engine, err = checkFaults(&r.sc, r.def, func() (nemesis.Capabilities, error) {
+		return probeViaHelper(r.ctx, r.cli, r.helper, r.rep.RunID)
+	})
+	return err
+}
+
+// bindNemesis binds the network faults to the nodes' namespaces, from here
+// or through a helper container in each; every exit path heals, removes
+// faultline's tables and stops the helpers.
 func (r *run) bindNemesis() error {
 	var nodes []nemesis.Node
 	for _, n := range r.cluster.Nodes {
 		nodes = append(nodes, nemesis.Node{Name: n.Name, Addr: n.Addr, NetNS: n.NetNS()})
+		if ok, why := canEnter(n); !ok && r.mode == NemesisDirect {
+			if r.opts.Nemesis == NemesisDirect {
+				return fmt.Errorf("%w: cannot enter the nodes' network namespaces from here: %s; run with -nemesis helper (or auto)", ErrNemesis, why)
+			}
+			r.logf("the nemesis runs in helper containers: %s", why)
+			r.mode = NemesisHelper
+			if err := r.useHelpers(); err != nil {
+				return err
+			}
+		}
 	}
 	var err error
 	if r.net, err = nemesis.NewNet(nodes); err != nil {
@@ -361,6 +416,15 @@ func (r *run) bindNemesis() error {
 	}
 	r.net.SetSeed(uint64(r.sc.Seed))
 	r.net.SetEngine(r.engine)
+	if r.mode == NemesisHelper {
+		agents, closeLogs := helperAgents(r.cluster, r.helper, r.dir)
+		r.later(func(err error) error { closeLogs(); return err })
+		t := time.Now()
+		if err := r.net.Bind(r.ctx, agents); err != nil {
+			return fmt.Errorf("%w: helpers: %v", ErrNemesis, err)
+		}
+		r.logf("helpers ready in the nodes' namespaces in %.1fs (image %s)", time.Since(t).Seconds(), r.helper)
+	}
 	r.later(func(err error) error {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
 		defer cancel()

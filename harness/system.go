@@ -61,15 +61,25 @@ func buildSpec(b *systems.Build) *docker.BuildSpec {
 	return spec
 }
 
-// EnsureImages builds every built-in system's images that are missing or
-// stale (`faultline images`), and says which it has.
+// EnsureImages builds faultline's helper image and every built-in
+// system's images that are missing or stale (`faultline images`), and
+// says which it has.
 func EnsureImages(ctx context.Context, log io.Writer) ([]string, error) {
 	cli, err := docker.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cli.Close()
-	var tags []string
+	// The helper image first: a run whose controller cannot enter the
+	// nodes' namespaces needs it, and must not need a toolchain then.
+	helper, err := helperImage()
+	if err != nil {
+		return nil, err
+	}
+	if err := docker.EnsureImage(ctx, cli, helper, log); err != nil {
+		return nil, err
+	}
+	tags := []string{helper.Tag}
 	for _, name := range systems.BuiltinNames() {
 		d, err := systems.Builtin(name)
 		if err != nil {

@@ -27,6 +27,17 @@ import (
 
 func runFile(t *testing.T, path string, edit func(*scenarios.Scenario)) (harness.Report, error) {
 	t.Helper()
+	return runFileWith(t, path, edit, harness.Options{})
+}
+
+// runScenarioWith runs a shipped scenario with options.
+func runScenarioWith(t *testing.T, file string, edit func(*scenarios.Scenario), opts harness.Options) (harness.Report, error) {
+	t.Helper()
+	return runFileWith(t, filepath.Join("..", "scenarios", file), edit, opts)
+}
+
+func runFileWith(t *testing.T, path string, edit func(*scenarios.Scenario), opts harness.Options) (harness.Report, error) {
+	t.Helper()
 	sc, err := scenarios.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +48,8 @@ func runFile(t *testing.T, path string, edit func(*scenarios.Scenario)) (harness
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: storeRoot(t), Log: &log})
+	opts.StoreRoot, opts.Log = storeRoot(t), &log
+	rep, err := harness.Run(ctx, sc, opts)
 	t.Logf("harness log:\n%s", log.String())
 	return rep, err
 }

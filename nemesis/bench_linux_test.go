@@ -150,14 +150,14 @@ func mapValues[K comparable, V any](m map[K]V) []V {
 
 // nftScript writes a partition rule set as an nft script: the same
 // messages ruleset.install sends as one netlink batch.
-func nftScript(r nodeRules) string {
+func nftScript(r NodeRules) string {
 	var b strings.Builder
 	b.WriteString("table ip faultline {\n")
 	b.WriteString("  chain input { type filter hook input priority filter; policy accept; }\n")
 	b.WriteString("  chain output { type filter hook output priority filter; policy accept; }\n}\n")
 	b.WriteString("flush table ip faultline\n")
-	for _, m := range r.dropFrom {
-		fmt.Fprintf(&b, "add rule ip faultline input ip saddr %s counter drop\n", m.peer)
+	for _, m := range r.DropFrom {
+		fmt.Fprintf(&b, "add rule ip faultline input ip saddr %s counter drop\n", m.Peer)
 	}
 	return b.String()
 }

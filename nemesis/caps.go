@@ -31,9 +31,9 @@ var kernelOption = map[Feature]string{
 // Capabilities is what this host's kernel was found to do, by trying each
 // feature in a scratch network namespace.
 type Capabilities struct {
-	Has map[Feature]bool
+	Has map[Feature]bool `json:"has"`
 	// Why holds the error each missing feature gave.
-	Why map[Feature]string
+	Why map[Feature]string `json:"why,omitempty"`
 }
 
 // String lists present and missing features.

@@ -13,13 +13,23 @@ import (
 // makes and drops again, so a feature counts as present only if the kernel
 // really accepts it, whatever its configuration file says.
 func ProbeHost() (Capabilities, error) {
-	caps := Capabilities{Has: map[Feature]bool{}, Why: map[Feature]string{}}
 	ns, err := scratchNS()
 	if err != nil {
-		return caps, fmt.Errorf("probe kernel features: %w", err)
+		return Capabilities{}, fmt.Errorf("probe kernel features: %w", err)
 	}
 	defer ns.Close()
-	path := fmt.Sprintf("/proc/self/fd/%d", int(ns))
+	return probeIn(fmt.Sprintf("/proc/self/fd/%d", int(ns)))
+}
+
+// ProbeHere tries each feature in this process's own network namespace:
+// a helper container's started with no network (network_mode none), which
+// is a scratch namespace of its own, on the engine's kernel.
+func ProbeHere() (Capabilities, error) { return probeIn(SelfNS) }
+
+// probeIn tries each feature in the namespace at path, leaving nothing of
+// faultline's there.
+func probeIn(path string) (Capabilities, error) {
+	caps := Capabilities{Has: map[Feature]bool{}, Why: map[Feature]string{}}
 	record := func(f Feature, err error) {
 		caps.Has[f] = err == nil
 		if err != nil {
@@ -27,13 +37,13 @@ func ProbeHost() (Capabilities, error) {
 		}
 	}
 	peer := netip.MustParseAddr("192.0.2.1") // documentation range, never routed
-	record(FeatNFTables, installRules(path, nodeRules{dropFrom: []match{{peer: peer}}}))
-	record(FeatReject, installRules(path, nodeRules{rejectTo: []match{{peer: peer}}}))
-	record(FeatNumgen, installRules(path, nodeRules{lossFrom: []lossMatch{{peer: peer, per10k: 1}}}))
-	record(FeatNFQueue, installRules(path, nodeRules{queueTo: []netip.Addr{peer}}))
+	record(FeatNFTables, installRules(path, NodeRules{DropFrom: []Match{{Peer: peer}}}))
+	record(FeatReject, installRules(path, NodeRules{RejectTo: []Match{{Peer: peer}}}))
+	record(FeatNumgen, installRules(path, NodeRules{LossFrom: []LossMatch{{Peer: peer, Per10k: 1}}}))
+	record(FeatNFQueue, installRules(path, NodeRules{Queue: []QueueLink{{Peer: peer}}}))
 	removeTable(path)
 
-	h, err := netlink.NewHandleAt(ns)
+	h, err := handleAt(path)
 	if err != nil {
 		return caps, fmt.Errorf("probe kernel features: %w", err)
 	}

@@ -26,19 +26,19 @@ func TestEngineRouting(t *testing.T) {
 	}
 	n.engine = EngineNetem
 	r1 := n.rulesFor("n1")
-	if len(r1.rateTo) != 1 || r1.rateTo[0].netem == nil || r1.rateTo[0].peer.String() != "10.0.0.2" || r1.rateTo[0].bps != 0 {
-		t.Errorf("netem: n1->n2 should be netem under an uncapped class: %+v", r1.rateTo)
+	if len(r1.RateTo) != 1 || r1.RateTo[0].Netem == nil || r1.RateTo[0].Peer.String() != "10.0.0.2" || r1.RateTo[0].BPS != 0 {
+		t.Errorf("netem: n1->n2 should be netem under an uncapped class: %+v", r1.RateTo)
 	}
-	if len(r1.queueTo) != 1 || r1.queueTo[0].String() != "10.0.0.3" {
-		t.Errorf("netem: n1->n3 (normal jitter) should use the queue: %+v", r1.queueTo)
+	if len(r1.Queue) != 1 || r1.Queue[0].Peer.String() != "10.0.0.3" {
+		t.Errorf("netem: n1->n3 (normal jitter) should use the queue: %+v", r1.Queue)
 	}
-	if r := n.rulesFor("n2"); len(r.rateTo) != 1 || r.rateTo[0].netem.Loss != 5 || len(n.rulesFor("n1").lossFrom) != 0 {
-		t.Errorf("netem: n2->n1 loss should be netem at n2: %+v / %+v", r.rateTo, n.rulesFor("n1").lossFrom)
+	if r := n.rulesFor("n2"); len(r.RateTo) != 1 || r.RateTo[0].Netem.Loss != 5 || len(n.rulesFor("n1").LossFrom) != 0 {
+		t.Errorf("netem: n2->n1 loss should be netem at n2: %+v / %+v", r.RateTo, n.rulesFor("n1").LossFrom)
 	}
 
 	n.engine = EngineQueue
 	r1 = n.rulesFor("n1")
-	if len(r1.rateTo) != 0 || len(r1.queueTo) != 2 || len(r1.lossFrom) != 1 {
+	if len(r1.RateTo) != 0 || len(r1.Queue) != 2 || len(r1.LossFrom) != 1 {
 		t.Errorf("queue: n1 rules %+v", r1)
 	}
 }

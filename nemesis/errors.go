@@ -20,4 +20,7 @@ var (
 	// ErrForeignQdisc: a node's interface has a root qdisc faultline did
 	// not install; faultline will not replace it.
 	ErrForeignQdisc = errors.New("interface has a root qdisc faultline does not own")
+	// ErrHelperGone: a node's helper container stopped answering (it died,
+	// or was removed) while the run needed it.
+	ErrHelperGone = errors.New("helper gone")
 )

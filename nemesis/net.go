@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Table is the nftables table faultline owns in each node's namespace. It
@@ -17,33 +17,38 @@ const Table = "faultline"
 
 // Node is one member of the cluster as the nemesis sees it.
 type Node struct {
-	Name string
+	Name string `json:"name"`
 	// Addr is the node's address on the cluster network: the source address
 	// of its packets to the other nodes.
-	Addr netip.Addr
+	Addr netip.Addr `json:"addr"`
 	// NetNS is a path to the node's network namespace: /proc/PID/ns/net for
-	// a container, /run/netns/NAME for a namespace made by `ip netns add`.
-	NetNS string
+	// a container, /run/netns/NAME for a namespace made by `ip netns add`,
+	// /proc/self/ns/net in a helper. An agent that does not enter it from
+	// here (a helper's) may ignore it.
+	NetNS string `json:"netns,omitempty"`
 }
 
 // Net holds the desired network state of a fixed set of nodes (one
 // partition, any number of gray links) and makes each node's namespace
-// match it. Every change is a reconcile: the whole rule set of every node
-// is computed and installed in one batch per node, replacing what was
-// there. Close, at the end of the run, removes faultline's tables. Its
-// methods are safe for concurrent use.
+// match it, through one Agent per node. Every change is a reconcile: the
+// whole rule set of every node is computed and set in one batch per node,
+// replacing what was there. Close, at the end of the run, removes
+// faultline's tables. Its methods are safe for concurrent use.
 type Net struct {
-	mu     sync.Mutex
-	nodes  []Node
-	down   map[string]bool
-	part   Partition
-	gray   []Gray
-	stages map[string]*queueStage // userspace stage per node, while needed
-	rules  map[string]*ruleset    // faultline's table per node, held for the run
-	rated  map[string]bool        // nodes with faultline's root qdisc
-	seed   uint64
-	engine Engine
+	mu       sync.Mutex
+	nodes    []Node
+	down     map[string]bool
+	part     Partition
+	gray     []Gray
+	agents   map[string]Agent
+	newAgent AgentMaker
+	seed     uint64
+	engine   Engine
 }
+
+// AgentMaker makes the agent of a node: how the nemesis reaches its
+// namespace.
+type AgentMaker func(ctx context.Context, node Node) (Agent, error)
 
 // Engine is what carries out gray faults that nftables alone cannot.
 type Engine string
@@ -65,7 +70,9 @@ func (n *Net) SetEngine(e Engine) {
 	n.engine = e
 }
 
-// NewNet binds a nemesis to nodes. It touches nothing until a fault.
+// NewNet binds a nemesis to nodes, each reached by entering its namespace
+// from this process (NamespaceAgent) until Bind says otherwise. It touches
+// nothing until a fault.
 func NewNet(nodes []Node) (*Net, error) {
 	seen := map[string]bool{}
 	for _, n := range nodes {
@@ -80,7 +87,51 @@ func NewNet(nodes []Node) (*Net, error) {
 		}
 		seen[n.Name] = true
 	}
-	return &Net{nodes: slices.Clone(nodes), down: map[string]bool{}, stages: map[string]*queueStage{}, rules: map[string]*ruleset{}, rated: map[string]bool{}}, nil
+	n := &Net{nodes: slices.Clone(nodes), down: map[string]bool{}, agents: map[string]Agent{}}
+	n.newAgent = func(_ context.Context, node Node) (Agent, error) { return NamespaceAgent(node), nil }
+	for _, node := range nodes {
+		n.agents[node.Name] = NamespaceAgent(node)
+	}
+	return n, nil
+}
+
+// Bind makes every node's agent with maker (a helper container per node,
+// say), all at once, before any fault: from then on, and for nodes
+// restarted later, that is how the nemesis reaches the namespaces. If any
+// agent cannot be made, those made are closed again.
+func (n *Net) Bind(ctx context.Context, maker AgentMaker) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	agents := make(map[string]Agent, len(n.nodes))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(n.nodes))
+	for i, node := range n.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := maker(ctx, node)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", node.Name, err)
+				return
+			}
+			mu.Lock()
+			agents[node.Name] = a
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, a := range agents {
+			a.Close(ctx, false)
+		}
+		return err
+	}
+	for _, a := range n.agents {
+		a.Close(ctx, false)
+	}
+	n.agents, n.newAgent = agents, maker
+	return nil
 }
 
 // Names lists the node names in order.
@@ -139,22 +190,21 @@ func (n *Net) SetGray(ctx context.Context, links []Gray) error {
 }
 
 // Heal clears every fault: faultline's chains are emptied, its qdisc and
-// queue go, on every node that is up, and nothing else is touched. It keeps going past
-// a node it cannot heal and reports all failures together.
+// queue go, on every node that is up, and nothing else is touched. It
+// keeps going past a node it cannot heal and reports all failures
+// together.
 func (n *Net) Heal(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.part = Partition{}
 	n.gray = nil
-	for name := range n.down {
-		n.closeStage(name)
-	}
 	return n.reconcile(context.WithoutCancel(ctx))
 }
 
 // Close heals, then deletes faultline's table from every node that is up
-// and lets go of their namespaces: the end of a run. It keeps going past
-// a node it cannot clean and reports all failures together.
+// and lets go of their namespaces (and helpers): the end of a run. It
+// keeps going past a node it cannot clean and reports all failures
+// together.
 func (n *Net) Close(ctx context.Context) error {
 	err := n.Heal(ctx)
 	n.mu.Lock()
@@ -162,44 +212,21 @@ func (n *Net) Close(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(n.nodes))
 	for i, node := range n.nodes {
-		rs := n.rules[node.Name]
-		if rs == nil {
-			continue
-		}
-		delete(n.rules, node.Name)
-		if n.down[node.Name] {
-			rs.close()
+		a := n.agents[node.Name]
+		delete(n.agents, node.Name)
+		if a == nil {
 			continue
 		}
 		wg.Add(1)
 		go func() { // each deletion waits out a grace period: in parallel
 			defer wg.Done()
-			defer rs.close()
-			if _, serr := os.Stat(node.NetNS); serr != nil {
-				return // gone, and its table with it
-			}
-			if rerr := rs.remove(); rerr != nil {
-				errs[i] = fmt.Errorf("remove faultline's table from %s: %w", node.Name, rerr)
+			if cerr := a.Close(ctx, !n.down[node.Name]); cerr != nil {
+				errs[i] = fmt.Errorf("remove faultline's table from %s: %w", node.Name, cerr)
 			}
 		}()
 	}
 	wg.Wait()
 	return errors.Join(append(errs, err)...)
-}
-
-// closeRules lets go of a node's ruleset (its namespace is gone).
-func (n *Net) closeRules(name string) {
-	if rs := n.rules[name]; rs != nil {
-		rs.close()
-		delete(n.rules, name)
-	}
-}
-
-func (n *Net) closeStage(name string) {
-	if s := n.stages[name]; s != nil {
-		s.close()
-		delete(n.stages, name)
-	}
 }
 
 // Down marks a node as stopped: its namespace is gone, so it is skipped
@@ -208,9 +235,12 @@ func (n *Net) Down(name string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.down[name] = true
-	n.closeStage(name)
-	n.closeRules(name)
-	delete(n.rated, name)
+	if a := n.agents[name]; a != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		a.Close(ctx, false)
+		delete(n.agents, name)
+	}
 }
 
 // Up binds a restarted node to its new namespace and installs the rules
@@ -219,15 +249,22 @@ func (n *Net) Up(ctx context.Context, name, netns string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for i := range n.nodes {
-		if n.nodes[i].Name == name {
-			n.nodes[i].NetNS = netns
-			delete(n.down, name)
-			// The old namespace went with the old process.
-			n.closeStage(name)
-			n.closeRules(name)
-			delete(n.rated, name)
-			return n.apply([]Node{n.nodes[i]})
+		if n.nodes[i].Name != name {
+			continue
 		}
+		n.nodes[i].NetNS = netns
+		delete(n.down, name)
+		// The old namespace went with the old process.
+		if a := n.agents[name]; a != nil {
+			a.Close(ctx, false)
+		}
+		a, err := n.newAgent(ctx, n.nodes[i])
+		if err != nil {
+			delete(n.agents, name)
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		n.agents[name] = a
+		return n.apply(ctx, []Node{n.nodes[i]})
 	}
 	return fmt.Errorf("%w %q", ErrUnknownNode, name)
 }
@@ -249,151 +286,95 @@ func (n *Net) reconcile(ctx context.Context) error {
 			up = append(up, node)
 		}
 	}
-	return n.apply(up)
+	return n.apply(ctx, up)
 }
 
 // apply makes each node's table, qdisc and queue match the faults in
-// force. Tables, the common case and the one that must be fast, are
-// replaced on all nodes at once; queues are opened before any packet is
-// sent to them and closed after the rule that fed them is gone.
-func (n *Net) apply(nodes []Node) error {
-	rules := make([]nodeRules, len(nodes))
+// force, on all nodes at once (the common case, and the one that must be
+// fast). A node whose namespace vanished (its container crashed or was
+// removed underneath the run) has nothing left to heal; a fault that
+// needs it cannot be applied, and says why.
+func (n *Net) apply(ctx context.Context, nodes []Node) error {
 	errs := make([]error, len(nodes))
-	// A node whose namespace vanished (its container crashed or was
-	// removed underneath the run) has nothing left to heal; a fault that
-	// needs it cannot be applied, and says why.
-	var present []Node
-	for i, node := range nodes {
-		if _, err := os.Stat(node.NetNS); err == nil {
-			present = append(present, node)
-			continue
-		}
-		if r := n.rulesFor(node.Name); !r.emptyTable() || len(r.rateTo) > 0 {
-			errs[i] = fmt.Errorf("%w: %s's network namespace %s is gone: its container stopped or was removed underneath faultline; if it crashed, its log is saved in the run's nodes/ folder", ErrNodeGone, node.Name, node.NetNS)
-		}
-		n.closeStage(node.Name)
-		n.closeRules(node.Name)
-		delete(n.rated, node.Name)
-	}
-	if len(present) < len(nodes) {
-		return errors.Join(append(errs, n.apply(present))...)
-	}
+	rules := make([]NodeRules, len(nodes))
 	for i, node := range nodes {
 		rules[i] = n.rulesFor(node.Name)
-		if len(rules[i].queueTo) == 0 {
-			continue
-		}
-		s := n.stages[node.Name]
-		if s == nil {
-			var err error
-			if s, err = openStage(node.Name, node.NetNS); err != nil {
-				return fmt.Errorf("apply faults to %s: %w", node.Name, err)
-			}
-			n.stages[node.Name] = s
-		}
-		s.setLinks(rules[i].queueLinks, n.seed)
-	}
-	sets := make([]*ruleset, len(nodes))
-	for i, node := range nodes {
-		if sets[i] = n.rules[node.Name]; sets[i] == nil && !rules[i].emptyTable() {
-			rs, err := openRuleset(node.NetNS)
-			if err != nil {
-				return fmt.Errorf("apply faults to %s: %w", node.Name, err)
-			}
-			n.rules[node.Name], sets[i] = rs, rs
+		if d, ok := n.agents[node.Name].(interface{ Dead() error }); ok && d.Dead() != nil {
+			errs[i] = n.revive(ctx, node, d.Dead())
 		}
 	}
+	set := func(i int) error {
+		a, node, r := n.agents[nodes[i].Name], nodes[i], rules[i]
+		if a == nil || a.Gone() {
+			if !r.Empty() {
+				return fmt.Errorf("%w: %s's network namespace is gone: its container stopped or was removed underneath faultline; if it crashed, its log is saved in the run's nodes/ folder", ErrNodeGone, node.Name)
+			}
+			return nil
+		}
+		if err := a.Set(ctx, r); err != nil {
+			return fmt.Errorf("apply faults to %s: %w", node.Name, err)
+		}
+		return nil
+	}
+	serr := make([]error, len(nodes))
 	var wg sync.WaitGroup
-	for i, node := range nodes {
-		if sets[i] == nil {
-			continue // never had a rule: nothing to empty
-		}
+	for i := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var err error
-			if rules[i].emptyTable() {
-				err = sets[i].clear()
-			} else {
-				err = sets[i].install(rules[i])
-			}
-			if err != nil {
-				errs[i] = fmt.Errorf("apply faults to %s: %w", node.Name, err)
-			}
+			serr[i] = set(i)
 		}()
 	}
 	wg.Wait()
 	for i, node := range nodes {
-		if len(rules[i].queueTo) == 0 {
-			n.closeStage(node.Name)
-		}
-		switch {
-		case len(rules[i].rateTo) > 0:
-			if err := installRates(node.NetNS, node.Addr, rules[i].rateTo); err != nil {
-				errs[i] = errors.Join(errs[i], fmt.Errorf("apply rate limits to %s: %w", node.Name, err))
-				continue
+		if errors.Is(serr[i], ErrHelperGone) {
+			// It died during the change: a new one sets the node's state.
+			if errs[i] = n.revive(ctx, node, serr[i]); n.agents[node.Name] != nil {
+				serr[i] = set(i)
 			}
-			n.rated[node.Name] = true
-		case n.rated[node.Name]:
-			if err := removeRates(node.NetNS, node.Addr); err != nil {
-				errs[i] = errors.Join(errs[i], fmt.Errorf("remove rate limits from %s: %w", node.Name, err))
-				continue
-			}
-			delete(n.rated, node.Name)
 		}
+		errs[i] = errors.Join(errs[i], serr[i])
 	}
 	return errors.Join(errs...)
 }
 
-// match selects packets exchanged with one peer, within a scope.
-type match struct {
-	peer  netip.Addr
-	scope Scope
-}
-
-// lossMatch drops a share of the packets from one peer.
-type lossMatch struct {
-	peer netip.Addr
-	// per10k is the share dropped, in hundredths of a percent.
-	per10k uint32
-}
-
-// nodeRules is the whole rule set of one node: its table, its qdisc and
-// what its userspace stage does.
-type nodeRules struct {
-	dropFrom   []match     // input:  ip saddr PEER [scope] drop
-	rejectTo   []match     // output: ip daddr PEER [scope] reject
-	lossFrom   []lossMatch // input:  ip saddr PEER numgen random mod 10000 < N drop
-	queueTo    []netip.Addr
-	queueLinks map[netip.Addr]Gray // output: ip daddr PEER meta mark != dup queue to the stage
-	rateTo     []rateMatch         // qdisc: htb class per PEER
-}
-
-// emptyTable reports whether the node needs no table at all.
-func (r nodeRules) emptyTable() bool {
-	return len(r.dropFrom) == 0 && len(r.rejectTo) == 0 && len(r.lossFrom) == 0 && len(r.queueTo) == 0
+// revive replaces the agent of a node whose helper died underneath the
+// run: whatever it held is unknown, so a new one is made to set the node's
+// state, and the change fails with why (the run stops, and heals through
+// the new helper).
+func (n *Net) revive(ctx context.Context, node Node, why error) error {
+	if a := n.agents[node.Name]; a != nil {
+		a.Close(ctx, false)
+	}
+	delete(n.agents, node.Name)
+	fresh, err := n.newAgent(ctx, node)
+	if err != nil {
+		return errors.Join(why, fmt.Errorf("a new helper for %s: %w", node.Name, err))
+	}
+	n.agents[node.Name] = fresh
+	return why
 }
 
 // rulesFor computes a node's rule set from the faults in force. A dropped
 // packet is dropped by its receiver; a rejected one is refused by its
 // sender, so the error reaches the sender at once and nothing crosses the
 // network.
-func (n *Net) rulesFor(name string) nodeRules {
+func (n *Net) rulesFor(name string) NodeRules {
 	addr := map[string]netip.Addr{}
 	for _, node := range n.nodes {
 		addr[node.Name] = node.Addr
 	}
-	var r nodeRules
+	r := NodeRules{Seed: n.seed}
 	switch n.part.Action {
 	case Reject:
 		for _, dst := range n.Names() {
 			if n.part.Cuts(name, dst) {
-				r.rejectTo = append(r.rejectTo, match{peer: addr[dst], scope: n.part.Scope})
+				r.RejectTo = append(r.RejectTo, Match{Peer: addr[dst], Scope: n.part.Scope})
 			}
 		}
 	default:
 		for _, src := range n.part.Grudge[name] {
-			r.dropFrom = append(r.dropFrom, match{peer: addr[src], scope: n.part.Scope})
+			r.DropFrom = append(r.DropFrom, Match{Peer: addr[src], Scope: n.part.Scope})
 		}
 	}
 	for _, g := range n.gray {
@@ -401,7 +382,7 @@ func (n *Net) rulesFor(name string) nodeRules {
 			// netem at the sender, under an HTB class for the destination.
 			if g.From == name {
 				ng := g
-				r.rateTo = append(r.rateTo, rateMatch{peer: addr[g.To], bps: g.Rate, netem: &ng})
+				r.RateTo = append(r.RateTo, RateMatch{Peer: addr[g.To], BPS: g.Rate, Netem: &ng})
 			}
 			continue
 		}
@@ -409,18 +390,17 @@ func (n *Net) rulesFor(name string) nodeRules {
 		case g.From == name && needsQueue(g):
 			// Delay, copies, reordering, corruption and correlated loss
 			// happen in the sender's userspace stage.
-			if r.queueLinks == nil {
-				r.queueLinks = map[netip.Addr]Gray{}
-			}
-			r.queueTo = append(r.queueTo, addr[g.To])
-			r.queueLinks[addr[g.To]] = g
+			r.Queue = append(r.Queue, QueueLink{Peer: addr[g.To], Gray: g})
 		case g.To == name && g.Loss > 0 && !needsQueue(g):
 			// Plain random loss is a kernel rule at the receiver.
-			r.lossFrom = append(r.lossFrom, lossMatch{peer: addr[g.From], per10k: uint32(g.Loss*100 + 0.5)})
+			r.LossFrom = append(r.LossFrom, LossMatch{Peer: addr[g.From], Per10k: uint32(g.Loss*100 + 0.5)})
 		}
 		if g.From == name && g.Rate > 0 {
-			r.rateTo = append(r.rateTo, rateMatch{peer: addr[g.To], bps: g.Rate})
+			r.RateTo = append(r.RateTo, RateMatch{Peer: addr[g.To], BPS: g.Rate})
 		}
+	}
+	if r.Empty() {
+		r.Seed = 0
 	}
 	return r
 }
@@ -432,14 +412,11 @@ func (n *Net) Installed(ctx context.Context) (map[string]bool, error) {
 	defer n.mu.Unlock()
 	out := map[string]bool{}
 	for _, node := range n.nodes {
-		if n.down[node.Name] {
+		a := n.agents[node.Name]
+		if n.down[node.Name] || a == nil {
 			continue
 		}
-		count := 0
-		err := withRuleset(node.NetNS, func(rs *ruleset) (err error) {
-			count, err = rs.rules()
-			return err
-		})
+		count, err := a.Rules(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("inspect %s: %w", node.Name, err)
 		}

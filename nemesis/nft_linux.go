@@ -29,12 +29,16 @@ type ruleset struct {
 // openRuleset binds a lasting nftables connection to the namespace at
 // path. It changes nothing in the namespace.
 func openRuleset(path string) (*ruleset, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, closeFD, err := nsFD(path)
 	if err != nil {
-		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
+		return nil, err
 	}
-	defer unix.Close(fd) // the connection, once made, holds the namespace
-	conn, err := nftables.New(nftables.WithNetNSFd(fd), nftables.AsLasting())
+	defer closeFD() // the connection, once made, holds the namespace
+	opts := []nftables.ConnOption{nftables.AsLasting()}
+	if fd != 0 {
+		opts = append(opts, nftables.WithNetNSFd(fd))
+	}
+	conn, err := nftables.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nftables in %s: %w", path, err)
 	}
@@ -114,30 +118,31 @@ func (rs *ruleset) batch(what string, fill func(in, out *nftables.Chain)) error 
 //	add rule ip faultline output ip daddr 10.213.0.13 meta l4proto tcp counter reject with tcp reset
 //	add rule ip faultline output ip daddr 10.213.0.13 counter reject with icmp host-unreachable
 //	EOF
-func (rs *ruleset) install(r nodeRules) error {
+func (rs *ruleset) install(r NodeRules) error {
 	return rs.batch("install rules in", func(in, out *nftables.Chain) { rs.fill(r, in, out) })
 }
 
 // fill adds to the batch: empty both chains (one message: every message
 // costs an answer), then r's rules.
-func (rs *ruleset) fill(r nodeRules, in, out *nftables.Chain) {
+func (rs *ruleset) fill(r NodeRules, in, out *nftables.Chain) {
 	c := rs.conn
 	t := in.Table
 	c.FlushTable(t)
-	for _, m := range r.dropFrom {
-		for _, sel := range scopeSelectors(m.scope) {
-			c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, m.peer.As4()), sel, counterVerdict(expr.VerdictDrop))})
+	for _, m := range r.DropFrom {
+		for _, sel := range scopeSelectors(m.Scope) {
+			c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, m.Peer.As4()), sel, counterVerdict(expr.VerdictDrop))})
 		}
 	}
-	for _, l := range r.lossFrom {
-		c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, l.peer.As4()), randomBelow(l.per10k), counterVerdict(expr.VerdictDrop))})
+	for _, l := range r.LossFrom {
+		c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: concat(addrMatch(srcOffset, l.Peer.As4()), randomBelow(l.Per10k), counterVerdict(expr.VerdictDrop))})
 	}
-	for _, dst := range r.queueTo {
+	for _, q := range r.Queue {
+		dst := q.Peer
 		c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: queueRule(dst)})
 	}
-	for _, m := range r.rejectTo {
-		for _, sel := range scopeSelectors(m.scope) {
-			peer := addrMatch(dstOffset, m.peer.As4())
+	for _, m := range r.RejectTo {
+		for _, sel := range scopeSelectors(m.Scope) {
+			peer := addrMatch(dstOffset, m.Peer.As4())
 			// TCP gets a reset; everything else an ICMP host unreachable.
 			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: concat(peer, sel, l4proto(unix.IPPROTO_TCP), []expr.Any{&expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})})
 			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: concat(peer, sel, []expr.Any{&expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 1}})})
@@ -151,7 +156,7 @@ func (rs *ruleset) clear() error {
 	if !rs.made {
 		return nil
 	}
-	return rs.batch("empty", func(in, out *nftables.Chain) { rs.fill(nodeRules{}, in, out) })
+	return rs.batch("empty", func(in, out *nftables.Chain) { rs.fill(NodeRules{}, in, out) })
 }
 
 // rules counts the rules in faultline's chains, like `nft list table ip
@@ -186,7 +191,7 @@ func (rs *ruleset) remove() error {
 
 // installRules makes faultline's table in the namespace at path hold r
 // (the kernel probe's scratch namespace; a run keeps its rulesets open).
-func installRules(path string, r nodeRules) error {
+func installRules(path string, r NodeRules) error {
 	return withRuleset(path, func(rs *ruleset) error { return rs.install(r) })
 }
 

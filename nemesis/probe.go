@@ -2,10 +2,12 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/faultline/faultline/history"
@@ -23,15 +25,6 @@ type Probe struct {
 }
 
 func (p Probe) String() string { return fmt.Sprintf("%s/%d", p.Proto, p.Port) }
-
-// outcome is what became of one probe.
-type outcome int
-
-const (
-	silent  outcome = iota // nothing came back: the packet, or its answer, was lost
-	arrived                // the datagram arrived, or the connection was made
-	refused                // a TCP reset came back: the peer's stack, or a local reject
-)
 
 // Observation is what the probes saw (history.Observation): for each
 // probe, each source node and the destinations its probe reached.
@@ -66,25 +59,32 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 	part := n.part
 	gray := slices.Clone(n.gray)
 	var up []Node
+	agents := map[string]Agent{}
 	addr := map[string]netip.Addr{}
 	for _, node := range n.nodes {
 		addr[node.Name] = node.Addr
-		if !n.down[node.Name] {
+		if a := n.agents[node.Name]; !n.down[node.Name] && a != nil {
 			up = append(up, node)
+			agents[node.Name] = a
 		}
 	}
 	// Links carried by the userspace stage: the probes must reach it, or
 	// the queue is bypassed and the link is silently not degraded at all.
 	type queued struct {
-		g     Gray
-		stage *queueStage
-		seen  int64
+		g    Gray
+		seen int64
 	}
 	var stageLinks []queued
 	for _, g := range gray {
-		if s := n.stages[g.From]; s != nil && needsQueue(g) && !n.down[g.From] && !n.down[g.To] {
-			stageLinks = append(stageLinks, queued{g: g, stage: s, seen: s.seen(addr[g.To])})
+		if agents[g.From] == nil || agents[g.To] == nil || !slices.ContainsFunc(n.rulesFor(g.From).Queue, func(q QueueLink) bool { return q.Peer == addr[g.To] }) {
+			continue
 		}
+		seen, err := agents[g.From].Seen(ctx, addr[g.To])
+		if err != nil {
+			n.mu.Unlock()
+			return nil, fmt.Errorf("gray %s->%s: %w", g.From, g.To, err)
+		}
+		stageLinks = append(stageLinks, queued{g: g, seen: seen})
 	}
 	n.mu.Unlock()
 
@@ -104,7 +104,7 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 	obs := Observation{}
 	var wrong []string
 	for _, p := range probesFor(part) {
-		reached, err := probe(ctx, up, p, wait)
+		reached, err := probe(ctx, up, agents, p, wait)
 		if err != nil {
 			return obs, fmt.Errorf("probe %s: %w", p, err)
 		}
@@ -115,7 +115,7 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 					continue
 				}
 				got := reached[a.Name][b.Name]
-				if got == arrived {
+				if got == Arrived {
 					obs[p.String()][a.Name] = append(obs[p.String()][a.Name], b.Name)
 				}
 				if lossy[[2]string{a.Name, b.Name}] {
@@ -129,19 +129,23 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 				// A reset means the round trip happened where nothing is
 				// cut (nobody listens there), and is the reject working
 				// where something is.
-				ok := got == arrived || got == refused
+				ok := got == Arrived || got == Refused
 				if cut {
-					ok = got == silent || (got == refused && part.Action == Reject)
+					ok = got == Silent || (got == Refused && part.Action == Reject)
 				}
 				if !ok {
 					wrong = append(wrong, fmt.Sprintf("%s %s->%s should be %s but %s", p, a.Name, b.Name,
-						map[bool]string{true: "cut", false: "open"}[cut], map[outcome]string{silent: "got no answer", arrived: "got through", refused: "was reset"}[got]))
+						map[bool]string{true: "cut", false: "open"}[cut], map[Outcome]string{Silent: "got no answer", Arrived: "got through", Refused: "was reset"}[got]))
 				}
 			}
 		}
 	}
 	for _, q := range stageLinks {
-		if q.stage.seen(addr[q.g.To]) == q.seen {
+		seen, err := agents[q.g.From].Seen(ctx, addr[q.g.To])
+		if err != nil {
+			return obs, fmt.Errorf("gray %s->%s: %w", q.g.From, q.g.To, err)
+		}
+		if seen == q.seen {
 			wrong = append(wrong, fmt.Sprintf("gray %s->%s: no probe reached the userspace stage, so the link is not degraded", q.g.From, q.g.To))
 		}
 	}
@@ -149,4 +153,73 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 		return obs, fmt.Errorf("%w: %s; the rules are in place but packets disagree: look for other firewall rules or routes in the node's image, and run `faultline clean` before the next run", ErrNotVerified, strings.Join(wrong, "; "))
 	}
 	return obs, nil
+}
+
+// probe sends one kind of probe between every ordered pair of nodes, each
+// from inside its own namespace through its agent, all nodes at once:
+// listeners first, then the probes, then (after wait, for datagrams) what
+// each listener heard. It reports what became of each probe.
+func probe(ctx context.Context, nodes []Node, agents map[string]Agent, p Probe, wait time.Duration) (map[string]map[string]Outcome, error) {
+	each := func(f func(Node, Agent) error) error {
+		errs := make([]error, len(nodes))
+		var wg sync.WaitGroup
+		for i, node := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = f(node, agents[node.Name])
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	reached := map[string]map[string]Outcome{}
+	for _, node := range nodes {
+		reached[node.Name] = map[string]Outcome{}
+	}
+	var mu sync.Mutex
+	if err := each(func(_ Node, a Agent) error { return a.Listen(ctx, p) }); err != nil {
+		each(func(_ Node, a Agent) error { _, err := a.Collect(ctx, p); return err })
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	if p.Proto == "tcp" {
+		wait *= 2 // a round trip
+	}
+	err := each(func(node Node, a Agent) error {
+		var peers []Peer
+		for _, b := range nodes {
+			if b.Name != node.Name {
+				peers = append(peers, Peer{Name: b.Name, Addr: b.Addr})
+			}
+		}
+		out, err := a.Send(ctx, p, peers, wait)
+		mu.Lock()
+		for peer, o := range out {
+			reached[node.Name][peer] = o
+		}
+		mu.Unlock()
+		return err
+	})
+	if p.Proto == "udp" {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Until(deadline)):
+		}
+	}
+	cerr := each(func(node Node, a Agent) error {
+		from, err := a.Collect(ctx, p)
+		mu.Lock()
+		for _, src := range from {
+			if reached[src] != nil {
+				reached[src][node.Name] = Arrived
+			}
+		}
+		mu.Unlock()
+		return err
+	})
+	if err = errors.Join(err, cerr); err != nil {
+		return nil, err
+	}
+	return reached, ctx.Err()
 }

@@ -38,11 +38,11 @@ type queueStage struct {
 
 // openStage binds a stage to the namespace at path.
 func openStage(node, path string) (*queueStage, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, closeFD, err := nsFD(path)
 	if err != nil {
-		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
+		return nil, err
 	}
-	defer unix.Close(fd)
+	defer closeFD()
 	nf, err := nfqueue.Open(&nfqueue.Config{
 		NetNS:        fd,
 		NfQueue:      QueueNum,

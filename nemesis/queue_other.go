@@ -10,14 +10,8 @@ func openStage(string, string) (*queueStage, error)      { return nil, ErrUnsupp
 func (*queueStage) setLinks(map[netip.Addr]Gray, uint64) {}
 func (*queueStage) close()                               {}
 func (*queueStage) seen(netip.Addr) int64                { return 0 }
-func installRates(string, netip.Addr, []rateMatch) error { return ErrUnsupported }
+func installRates(string, netip.Addr, []RateMatch) error { return ErrUnsupported }
 func removeRates(string, netip.Addr) error               { return ErrUnsupported }
-
-type rateMatch struct {
-	peer  netip.Addr
-	bps   uint64
-	netem *Gray
-}
 
 // CleanNamespace is not supported on this platform.
 func CleanNamespace(string) error { return ErrUnsupported }

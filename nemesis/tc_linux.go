@@ -7,20 +7,11 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
 // qdiscMajor is the handle major of the root qdisc faultline owns (fa00:).
 const qdiscMajor = 0xfa00
-
-// rateMatch caps the node's traffic to one peer (bps 0: no cap) and, with
-// netem set, degrades it with sch_netem.
-type rateMatch struct {
-	peer  netip.Addr
-	bps   uint64
-	netem *Gray
-}
 
 // noCap is the class rate of a destination that has netem but no cap.
 const noCap = 100_000_000_000
@@ -28,14 +19,9 @@ const noCap = 100_000_000_000
 // withHandle runs f with a netlink handle bound to the namespace at path
 // and the link that holds addr there.
 func withHandle(path string, addr netip.Addr, f func(h *netlink.Handle, link netlink.Link) error) error {
-	ns, err := netns.GetFromPath(path)
+	h, err := handleAt(path)
 	if err != nil {
-		return fmt.Errorf("open network namespace %s: %w", path, err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in %s: %w", path, err)
+		return err
 	}
 	defer h.Close()
 	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
@@ -63,7 +49,7 @@ func withHandle(path string, addr netip.Addr, f func(h *netlink.Handle, link net
 //	tc filter add dev eth0 parent fa00: protocol ip prio 1 u32 match ip dst 10.213.0.12/32 flowid fa00:1
 //
 // It refuses to replace a root qdisc that someone else installed.
-func installRates(path string, addr netip.Addr, rates []rateMatch) error {
+func installRates(path string, addr netip.Addr, rates []RateMatch) error {
 	return withHandle(path, addr, func(h *netlink.Handle, link netlink.Link) error {
 		if err := checkRoot(h, link); err != nil {
 			return err
@@ -78,15 +64,15 @@ func installRates(path string, addr netip.Addr, rates []rateMatch) error {
 		}
 		for i, r := range rates {
 			id := netlink.MakeHandle(qdiscMajor, uint16(i+1))
-			bps := r.bps
+			bps := r.BPS
 			if bps == 0 {
 				bps = noCap
 			}
 			cl := netlink.NewHtbClass(netlink.ClassAttrs{LinkIndex: link.Attrs().Index, Parent: root, Handle: id}, netlink.HtbClassAttrs{Rate: bps, Ceil: bps})
 			if err := h.ClassAdd(cl); err != nil {
-				return fmt.Errorf("add htb class for %s: %w", r.peer, err)
+				return fmt.Errorf("add htb class for %s: %w", r.Peer, err)
 			}
-			if g := r.netem; g != nil {
+			if g := r.Netem; g != nil {
 				// tc qdisc add dev eth0 parent fa00:1 handle fa01: netem delay 100ms 20ms loss 5% 25% ...
 				q := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Parent: id, Handle: netlink.MakeHandle(qdiscMajor+uint16(i+1), 0)}, netlink.NetemQdiscAttrs{
 					Latency:     uint32(g.Delay.Microseconds()),
@@ -99,10 +85,10 @@ func installRates(path string, addr netip.Addr, rates []rateMatch) error {
 					Limit:       10000,
 				})
 				if err := h.QdiscAdd(q); err != nil {
-					return fmt.Errorf("add netem qdisc for %s: %w", r.peer, err)
+					return fmt.Errorf("add netem qdisc for %s: %w", r.Peer, err)
 				}
 			}
-			a := r.peer.As4()
+			a := r.Peer.As4()
 			filter := &netlink.U32{
 				FilterAttrs: netlink.FilterAttrs{LinkIndex: link.Attrs().Index, Parent: root, Priority: 1, Protocol: unix.ETH_P_IP},
 				ClassId:     id,
@@ -112,7 +98,7 @@ func installRates(path string, addr netip.Addr, rates []rateMatch) error {
 				},
 			}
 			if err := h.FilterAdd(filter); err != nil {
-				return fmt.Errorf("add u32 filter for %s: %w", r.peer, err)
+				return fmt.Errorf("add u32 filter for %s: %w", r.Peer, err)
 			}
 		}
 		return nil
@@ -178,12 +164,7 @@ func removeRates(path string, addr netip.Addr) error {
 // nodes of runs whose harness died.
 func CleanNamespace(path string) error {
 	err := removeTable(path)
-	ns, nerr := netns.GetFromPath(path)
-	if nerr != nil {
-		return errors.Join(err, nerr)
-	}
-	defer ns.Close()
-	h, nerr := netlink.NewHandleAt(ns)
+	h, nerr := handleAt(path)
 	if nerr != nil {
 		return errors.Join(err, nerr)
 	}
@@ -208,12 +189,7 @@ func Installed(path string) (table, qdisc bool, err error) {
 	if err != nil {
 		return false, false, err
 	}
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		return table, false, err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := handleAt(path)
 	if err != nil {
 		return table, false, err
 	}

@@ -54,10 +54,36 @@ const maxLabel = 48
 // the number of clients is not known.
 func timelineOf(recs []history.Record, clients int) timelineData {
 	d := timelineData{Unit: unitNs / 1e9, Lanes: []string{}, Fs: []string{}, Keys: []string{}, Ops: [][]any{}, Faults: [][]any{}, Leader: [][]any{}, Pages: []int{}}
-	type laneKey struct {
-		slot int
-		node string
+	ops, lanes, first, last := pairOps(recs, clients, &d)
+	nameLanes(&d, lanes, ops, clients)
+	encodeOps(&d, ops)
+	d.Span = [2]float64{float64(first) / 1e9, float64(last) / 1e9}
+	for _, w := range history.FaultWindows(recs) {
+		d.Faults = append(d.Faults, []any{float64(w.Start) / 1e9, float64(w.End) / 1e9, w.Label})
 	}
+	for _, s := range history.Leaders(recs) {
+		d.Leader = append(d.Leader, []any{float64(s.Start) / 1e9, float64(s.End) / 1e9, s.Leader})
+	}
+	return d
+}
+
+// laneKey is a lane: a client's slot and the node it is pinned to.
+type laneKey struct {
+	slot int
+	node string
+}
+
+// tlOp is one operation as the timeline draws it.
+type tlOp struct {
+	lane, outcome, f, key int
+	start, end, idx       int64
+	label, err            string
+}
+
+// pairOps pairs invocations with completions, in lanes, with the names of
+// their operations and keys listed in d; and the history's first and last
+// times.
+func pairOps(recs []history.Record, clients int, d *timelineData) ([]tlOp, map[laneKey]int, int64, int64) {
 	lanes := map[laneKey]int{}
 	fs, keys := map[string]int{}, map[string]int{}
 	index := func(m map[string]int, list *[]string, s string) int {
@@ -82,19 +108,13 @@ func timelineOf(recs []history.Record, clients int) timelineData {
 			finalFrom = r.Time
 		}
 	}
-	type op struct {
-		lane, outcome, f, key int
-		start, end, idx       int64
-		label, err            string
-	}
-	var ops []op
+	var ops []tlOp
 	first, last := int64(math.MaxInt64), int64(0)
 	for _, r := range recs {
 		first, last = min(first, r.Time), max(last, r.Time)
-		if r.Process == history.Nemesis {
-			continue
-		}
-		if r.Type == history.Invoke {
+		switch {
+		case r.Process == history.Nemesis:
+		case r.Type == history.Invoke:
 			slot := int(r.Process)
 			switch {
 			case r.Time > finalFrom:
@@ -109,38 +129,42 @@ func timelineOf(recs []history.Record, clients int) timelineData {
 				lanes[k] = l
 			}
 			open[r.Process] = pending{r, l}
-			continue
-		}
-		p, ok := open[r.Process]
-		if !ok {
-			continue
-		}
-		delete(open, r.Process)
-		o := op{lane: p.lane, f: index(fs, &d.Fs, p.inv.F), key: index(keys, &d.Keys, p.inv.Key),
-			start: p.inv.Time, end: r.Time, idx: p.inv.Index, label: opLabel(p.inv, r)}
-		switch r.Type {
-		case history.OK:
-			o.outcome = 0
-		case history.Fail:
-			o.outcome, o.err = 1, r.Error
 		default:
-			o.outcome, o.err = 2, r.Error
+			p, ok := open[r.Process]
+			if !ok {
+				continue
+			}
+			delete(open, r.Process)
+			o := tlOp{lane: p.lane, f: index(fs, &d.Fs, p.inv.F), key: index(keys, &d.Keys, p.inv.Key),
+				start: p.inv.Time, end: r.Time, idx: p.inv.Index, label: opLabel(p.inv, r)}
+			switch r.Type {
+			case history.OK:
+			case history.Fail:
+				o.outcome, o.err = 1, r.Error
+			default:
+				o.outcome, o.err = 2, r.Error
+			}
+			if len(o.err) > 120 {
+				o.err = o.err[:117] + "..."
+			}
+			ops = append(ops, o)
 		}
-		if len(o.err) > 120 {
-			o.err = o.err[:117] + "..."
-		}
-		ops = append(ops, o)
 	}
 	// Invocations never completed (the run stopped): drawn to the end.
 	for _, p := range open {
-		ops = append(ops, op{lane: p.lane, outcome: 2, f: index(fs, &d.Fs, p.inv.F), key: index(keys, &d.Keys, p.inv.Key),
+		ops = append(ops, tlOp{lane: p.lane, outcome: 2, f: index(fs, &d.Fs, p.inv.F), key: index(keys, &d.Keys, p.inv.Key),
 			start: p.inv.Time, end: last, idx: p.inv.Index, label: opLabel(p.inv, history.Record{}), err: "never completed"})
 	}
 	if first == math.MaxInt64 {
 		first = 0
 	}
-	slices.SortStableFunc(ops, func(a, b op) int { return int(a.start - b.start) })
-	// Lanes in the order of their clients, then nodes.
+	slices.SortStableFunc(ops, func(a, b tlOp) int { return int(a.start - b.start) })
+	return ops, lanes, first, last
+}
+
+// nameLanes orders the lanes by client, then node, names them in d and
+// renumbers the operations' lanes to match.
+func nameLanes(d *timelineData, lanes map[laneKey]int, ops []tlOp, clients int) {
 	order := slices.SortedFunc(maps.Keys(lanes), func(a, b laneKey) int {
 		return cmp.Or(cmp.Compare(a.slot, b.slot), cmp.Compare(a.node, b.node))
 	})
@@ -162,6 +186,11 @@ func timelineOf(recs []history.Record, clients int) timelineData {
 	for i := range ops {
 		ops[i].lane = renumber[ops[i].lane]
 	}
+}
+
+// encodeOps writes the operations into d, delta-encoded, and where each
+// page begins.
+func encodeOps(d *timelineData, ops []tlOp) {
 	var prevStart, prevIdx int64
 	for i, o := range ops {
 		if i%pageOps == 0 {
@@ -176,14 +205,6 @@ func timelineOf(recs []history.Record, clients int) timelineData {
 		d.Ops = append(d.Ops, row)
 		prevStart, prevIdx = start, o.idx
 	}
-	d.Span = [2]float64{float64(first) / 1e9, float64(last) / 1e9}
-	for _, w := range history.FaultWindows(recs) {
-		d.Faults = append(d.Faults, []any{float64(w.Start) / 1e9, float64(w.End) / 1e9, w.Label})
-	}
-	for _, s := range history.Leaders(recs) {
-		d.Leader = append(d.Leader, []any{float64(s.Start) / 1e9, float64(s.End) / 1e9, s.Leader})
-	}
-	return d
 }
 
 // finalSlot is the lanes' slot of the final reads: after every client.

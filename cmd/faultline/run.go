@@ -33,6 +33,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&params, "param", "NAME=VALUE: set one of the system's params (cluster.params), for every scenario; repeatable")
 	seed := fs.Int64("seed", 0, "run with this seed instead of the scenario's")
 	seedList := fs.String("seeds", "", "run every scenario once under each of these seeds: 1-5, or 3,8,13")
+	via := fs.String("nemesis", harness.NemesisAuto, "how faults reach the nodes: direct (enter their namespaces from here: root on the engine's host), helper (a helper container in each node's namespace), or auto")
 	shardFlag := fs.String("shard", "", "K/N: run only this job's share of scenarios × seeds, the K-th of N (a CI matrix); faultline merge combines the N stores")
 	if err := parseFlags(fs, args); err != nil {
 		return exitError
@@ -100,7 +101,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "faultline: shard %s: %s of the job's %d\n", shard, plural(len(jobs), "run"), len(m.Items))
 	}
-	outs := runAll(ctx, jobs, *store, stdout, stderr, after)
+	outs := runAll(ctx, jobs, harness.Options{StoreRoot: *store, Nemesis: *via}, stdout, stderr, after)
 	if err := writeReports(*junit, *summary, outs); err != nil {
 		return fail(stderr, err)
 	}
@@ -161,7 +162,7 @@ func plan(files []string, scs []*scenarios.Scenario, seeds []int64, shard shardS
 
 // runAll runs each job and prints its verdict, and a summary when there
 // are several; after, if set, hears of each run as it ends.
-func runAll(ctx context.Context, jobs []job, store string, stdout, stderr io.Writer, after func(job, outcome)) []outcome {
+func runAll(ctx context.Context, jobs []job, opts harness.Options, stdout, stderr io.Writer, after func(job, outcome)) []outcome {
 	var outs []outcome
 	for _, j := range jobs {
 		if ctx.Err() != nil {
@@ -171,7 +172,8 @@ func runAll(ctx context.Context, jobs []job, store string, stdout, stderr io.Wri
 		if len(jobs) > 1 {
 			fmt.Fprintf(stdout, "== %s (%s)\n", j.name, sc.Path)
 		}
-		rep, err := harness.Run(ctx, sc, harness.Options{StoreRoot: store, Progress: newProgress(stderr)})
+		opts.Progress = newProgress(stderr)
+		rep, err := harness.Run(ctx, sc, opts)
 		o := outcome{name: j.name, rep: rep, err: err}
 		outs = append(outs, o)
 		if after != nil {

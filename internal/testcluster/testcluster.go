@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -83,4 +85,42 @@ func Connect(t testing.TB) *client.Client {
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
+}
+
+// EngineProxy serves the Docker engine's API on a unix socket at path that
+// anybody may use, forwarding each connection to the engine's own socket:
+// a controller given DOCKER_HOST=unix://path reaches the engine and
+// nothing else of it (not its socket, not its host's /proc). It stops when
+// the test ends.
+func EngineProxy(t testing.TB, path string) {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				e, err := net.Dial("unix", "/var/run/docker.sock")
+				if err != nil {
+					return
+				}
+				defer e.Close()
+				done := make(chan struct{}, 2)
+				go func() { io.Copy(e, c); e.(*net.UnixConn).CloseWrite(); done <- struct{}{} }()
+				go func() { io.Copy(c, e); c.(*net.UnixConn).CloseWrite(); done <- struct{}{} }()
+				<-done
+				<-done
+			}()
+		}
+	}()
 }

@@ -1,0 +1,161 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/docker/docker/client"
+
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/systems"
+)
+
+// How the nemesis reaches the nodes' network namespaces (Options.Nemesis).
+const (
+	// NemesisAuto: enter them from this process where it can (root on the
+	// engine's own host, the engine's containers in sight), else helpers.
+	NemesisAuto = "auto"
+	// NemesisDirect: enter them from this process (/proc/PID/ns/net).
+	NemesisDirect = "direct"
+	// NemesisHelper: a helper container in each node's namespace runs the
+	// nemesis (decision 13).
+	NemesisHelper = "helper"
+)
+
+// HelpersDir holds each helper's log (its standard error) in a run's
+// store folder.
+const HelpersDir = "helpers"
+
+// helperImage is the image helper containers run: faultline's own binary,
+// built static from this module (it must speak this controller's helper
+// protocol, so every source file is an input).
+func helperImage() (docker.ImageSpec, error) {
+	root, err := systems.SourceRoot()
+	if err != nil {
+		return docker.ImageSpec{}, fmt.Errorf("%w: the helper image: %v", docker.ErrImage, err)
+	}
+	p := &systems.Prepare{
+		Command: []string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "{{.Out}}/faultline", "./cmd/faultline"},
+		Dir:     root,
+		Env:     map[string]string{"CGO_ENABLED": "0", "GOOS": "linux", "GOFLAGS": "-mod=readonly"},
+	}
+	inputs := []string{filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")}
+	for _, glob := range []string{"*/*.go", "*/*/*.go"} { // the module's packages
+		inputs = append(inputs, filepath.Join(root, glob))
+	}
+	ctxDir := filepath.Join(root, "docker", "helper")
+	return docker.ImageSpec{
+		Tag:   "faultline/helper:" + strconv.Itoa(nemesis.HelperProtocol),
+		Owner: "faultline's helper",
+		Build: &docker.BuildSpec{
+			Context: ctxDir, Inputs: inputs, PrepareKey: p.Key(),
+			Prepare: func(ctx context.Context, out string, log io.Writer) error { return p.Run(ctx, ctxDir, out, log) },
+		},
+	}, nil
+}
+
+// directPossible says whether this process could enter the nodes'
+// namespaces, before any node exists: it has the capabilities to, and the
+// engine is a local socket. Why not, if not.
+func directPossible() (bool, string) {
+	if !hasCaps() {
+		return false, "this process lacks CAP_SYS_ADMIN and CAP_NET_ADMIN (not root)"
+	}
+	if h := os.Getenv("DOCKER_HOST"); h != "" && !strings.HasPrefix(h, "unix://") {
+		return false, "the engine is remote (DOCKER_HOST=" + h + ")"
+	}
+	return true, ""
+}
+
+// hasCaps reports whether this process's effective capabilities include
+// CAP_NET_ADMIN (12) and CAP_SYS_ADMIN (21).
+func hasCaps() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<12) != 0 && caps&(1<<21) != 0
+		}
+	}
+	return false
+}
+
+// canEnter says whether the node's namespace is in sight of this process:
+// its PID here is the container's (its cgroup names the container), and
+// its namespace can be opened. Why not, if not.
+func canEnter(n docker.Node) (bool, string) {
+	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", n.Pid))
+	if err != nil || !strings.Contains(string(cg), n.ContainerID) {
+		return false, fmt.Sprintf("%s's process %d is not in sight here (another host, or another PID namespace)", n.Name, n.Pid)
+	}
+	f, err := os.Open(n.NetNS())
+	if err != nil {
+		return false, fmt.Sprintf("%s's namespace cannot be opened: %v", n.Name, err)
+	}
+	f.Close()
+	return true, ""
+}
+
+// probeViaHelper asks a helper container with no network what the
+// engine's kernel can do.
+func probeViaHelper(ctx context.Context, cli *client.Client, image, runID string) (nemesis.Capabilities, error) {
+	var caps nemesis.Capabilities
+	out, err := docker.RunHelper(ctx, cli, image, runID, "", []string{"-probe"})
+	if err != nil {
+		return caps, fmt.Errorf("probe the engine's kernel: %w", err)
+	}
+	if err := json.Unmarshal(out, &caps); err != nil {
+		return caps, fmt.Errorf("probe the engine's kernel: the helper printed %q: %v", out, err)
+	}
+	return caps, nil
+}
+
+// helperAgents is how the nemesis reaches each node through a helper
+// container in its namespace; each helper's log goes to the store, closed
+// by closeLogs.
+func helperAgents(c *docker.Cluster, image, dir string) (maker nemesis.AgentMaker, closeLogs func()) {
+	var mu sync.Mutex
+	logs := map[string]*os.File{}
+	closeLogs = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, f := range logs {
+			f.Close()
+		}
+	}
+	return func(ctx context.Context, n nemesis.Node) (nemesis.Agent, error) {
+		mu.Lock()
+		log := logs[n.Name]
+		if log == nil {
+			os.MkdirAll(filepath.Join(dir, HelpersDir), 0o755)
+			f, err := os.OpenFile(filepath.Join(dir, HelpersDir, n.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				mu.Unlock()
+				return nil, err
+			}
+			logs[n.Name], log = f, f
+		}
+		mu.Unlock()
+		conn, err := c.StartHelper(ctx, n.Name, image, log)
+		if err != nil {
+			return nil, err
+		}
+		a, err := nemesis.NewRemoteAgent(ctx, n, conn)
+		if err != nil {
+			return nil, errors.Join(err, conn.Close())
+		}
+		return a, nil
+	}, closeLogs
+}
