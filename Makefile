@@ -47,11 +47,13 @@ deps:
 
 # Figures, side by side with their baselines: partition apply/heal latency
 # on a 5-node cluster, netlink batches vs spawning nft per node (needs the
-# nft command: apt-get install nftables); checker time and peak heap on
+# nft command: apt-get install nftables) and the kernel's floor, then
+# direct vs through helper containers; checker time and peak heap on
 # recorded runs and on synthetic histories of 10^4 to 10^6 operations,
 # against one unpartitioned porcupine call (given a minute).
 bench: deps images
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./nemesis/
+	$(GO) test -run '^$$' -bench HelperApplyHeal -benchtime 200x ./harness/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./checker/
 
 # refkv's bugs (docs/subject.md): `make bug-NAME` runs scenarios/bugs/NAME.yaml,

@@ -48,7 +48,10 @@ func runFileWith(t *testing.T, path string, edit func(*scenarios.Scenario), opts
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	opts.StoreRoot, opts.Log = storeRoot(t), &log
+	opts.StoreRoot = storeRoot(t)
+	if opts.Progress == nil {
+		opts.Log = &log
+	}
 	rep, err := harness.Run(ctx, sc, opts)
 	t.Logf("harness log:\n%s", log.String())
 	return rep, err

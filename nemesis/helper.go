@@ -211,7 +211,13 @@ func (a *RemoteAgent) read() {
 	close(a.closed)
 }
 
-func (a *RemoteAgent) call(ctx context.Context, req helperRequest) (helperResponse, error) {
+// helperTimeout bounds a helper's answer to any request: a change, or a
+// probe that waits for packets, takes well under a second.
+const helperTimeout = 30 * time.Second
+
+func (a *RemoteAgent) call(parent context.Context, req helperRequest) (helperResponse, error) {
+	ctx, cancel := context.WithTimeout(parent, helperTimeout+req.Wait)
+	defer cancel()
 	req.ID = a.next.Add(1)
 	ch := make(chan helperResponse, 1)
 	a.mu.Lock()
@@ -241,6 +247,9 @@ func (a *RemoteAgent) call(ctx context.Context, req helperRequest) (helperRespon
 		a.mu.Lock()
 		delete(a.waiting, req.ID)
 		a.mu.Unlock()
+		if parent.Err() == nil {
+			return helperResponse{}, fmt.Errorf("%w: the helper of %s did not answer %s within %v", ErrHelperGone, a.node.Name, req.Op, helperTimeout+req.Wait)
+		}
 		return helperResponse{}, fmt.Errorf("helper of %s: %s: %w", a.node.Name, req.Op, ctx.Err())
 	}
 }

@@ -344,7 +344,9 @@ func (n *Net) apply(ctx context.Context, nodes []Node) error {
 // the new helper).
 func (n *Net) revive(ctx context.Context, node Node, why error) error {
 	if a := n.agents[node.Name]; a != nil {
-		a.Close(ctx, false)
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second) // it is not answering
+		a.Close(cctx, false)
+		cancel()
 	}
 	delete(n.agents, node.Name)
 	fresh, err := n.newAgent(ctx, node)

@@ -6,15 +6,19 @@
 package testcluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httputil"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +127,39 @@ func EngineProxy(t testing.TB, path string) {
 			}()
 		}
 	}()
+}
+
+// RefusingEngine serves the engine's API on a unix socket at path, as an
+// authorization plugin would, refusing every container create whose body
+// contains refuse (for example "NET_ADMIN") with 403 and the plugin's
+// message. It stops when the test ends.
+func RefusingEngine(t testing.TB, path, refuse string) {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker"
+		},
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", "/var/run/docker.sock")
+		}},
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/containers/create") {
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte(refuse)) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				fmt.Fprintf(w, `{"message":"authorization denied by plugin faultline-test: %s is not allowed"}`, refuse)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		proxy.ServeHTTP(w, r)
+	})}
+	go srv.Serve(l)
 }
