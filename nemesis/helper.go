@@ -53,6 +53,9 @@ type helperResponse struct {
 	Outcomes map[string]Outcome `json:"outcomes,omitempty"`
 	From     []string           `json:"from,omitempty"`
 	N        int64              `json:"n,omitempty"`
+	// Gone: the node's namespace is gone (its container stopped); a set
+	// did nothing.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // Serve answers a controller's requests on r and w with the agent that
@@ -117,6 +120,12 @@ func serveOne(ctx context.Context, a Agent, req helperRequest) helperResponse {
 			err = errors.New("set needs rules")
 			break
 		}
+		// One round trip a change: the helper itself looks whether its
+		// node is still there.
+		if a.Gone() {
+			resp.Gone = true
+			break
+		}
 		err = a.Set(ctx, *req.Rules)
 	case "listen", "send", "collect":
 		if req.Probe == nil {
@@ -137,10 +146,6 @@ func serveOne(ctx context.Context, a Agent, req helperRequest) helperResponse {
 		var n int
 		n, err = a.Rules(ctx)
 		resp.N = int64(n)
-	case "gone":
-		if a.Gone() {
-			resp.N = 1
-		}
 	case "close":
 		err = a.Close(ctx, req.Remove)
 	default:
@@ -167,6 +172,8 @@ type RemoteAgent struct {
 	err     error // why the helper's output ended
 	gone    atomic.Bool
 	closed  chan struct{}
+	// nodeGone: the helper said its node's namespace is gone.
+	nodeGone atomic.Bool
 }
 
 var _ Agent = (*RemoteAgent)(nil)
@@ -231,7 +238,7 @@ func (a *RemoteAgent) call(parent context.Context, req helperRequest) (helperRes
 	err := a.enc.Encode(req)
 	a.wmu.Unlock()
 	if err != nil {
-		return helperResponse{}, fmt.Errorf("%w: write to the helper of %s: %v", ErrHelperGone, a.node.Name, err)
+		return helperResponse{}, fmt.Errorf("%w: the helper of %s stopped answering (its container died or was removed): %v", ErrHelperGone, a.node.Name, err)
 	}
 	select {
 	case resp := <-ch:
@@ -254,8 +261,14 @@ func (a *RemoteAgent) call(parent context.Context, req helperRequest) (helperRes
 	}
 }
 
+// Set sends the node's rules; the helper answers gone, and nothing is
+// set, when the node's namespace is gone.
 func (a *RemoteAgent) Set(ctx context.Context, r NodeRules) error {
-	_, err := a.call(ctx, helperRequest{Op: "set", Rules: &r})
+	resp, err := a.call(ctx, helperRequest{Op: "set", Rules: &r})
+	if err == nil && resp.Gone {
+		a.nodeGone.Store(true)
+		return fmt.Errorf("%w: %s's network namespace is gone, as its helper sees it: its container stopped", ErrNodeGone, a.node.Name)
+	}
 	return err
 }
 
@@ -295,17 +308,10 @@ func (a *RemoteAgent) Dead() error {
 	return a.err
 }
 
-// Gone reports whether the node's namespace is gone, as its helper sees
-// it: no interface holds the node's address (its container stopped).
-func (a *RemoteAgent) Gone() bool {
-	if a.gone.Load() {
-		return false // a dead helper is not a gone node: Dead says so
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := a.call(ctx, helperRequest{Op: "gone"})
-	return err == nil && resp.N == 1
-}
+// Gone reports whether the helper said, at the last change, that its
+// node's namespace is gone (no interface holds the node's address: its
+// container stopped). It asks nothing: a change finds out.
+func (a *RemoteAgent) Gone() bool { return a.nodeGone.Load() }
 
 // Close asks the helper to empty its node (and with remove, delete
 // faultline's table), then ends its input: the helper exits.

@@ -312,6 +312,9 @@ func (n *Net) apply(ctx context.Context, nodes []Node) error {
 			return nil
 		}
 		if err := a.Set(ctx, r); err != nil {
+			if errors.Is(err, ErrNodeGone) && r.Empty() {
+				return nil // nothing to heal there
+			}
 			return fmt.Errorf("apply faults to %s: %w", node.Name, err)
 		}
 		return nil
