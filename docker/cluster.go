@@ -604,7 +604,9 @@ type Leftover struct {
 	// is still running (then the object is not a leftover but a live run).
 	Owner    string
 	Liveness Liveness
-	// Helper: a helper container (it shares a node's namespace).
+	// Helper: a helper container (it shares a node's namespace) or a
+	// run's client container; either ends by itself when its controller
+	// goes.
 	Helper bool
 }
 
@@ -623,7 +625,7 @@ func Leftovers(ctx context.Context, cli *client.Client) ([]Leftover, error) {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	for _, ct := range cs {
-		l := Leftover{Kind: "container", Name: containerName(ct), ID: ct.ID, RunID: ct.Labels[LabelRun], Owner: ct.Labels[LabelOwner], Liveness: OwnerLiveness(ct.Labels[LabelOwner]), Helper: ct.Labels[LabelHelper] != ""}
+		l := Leftover{Kind: "container", Name: containerName(ct), ID: ct.ID, RunID: ct.Labels[LabelRun], Owner: ct.Labels[LabelOwner], Liveness: OwnerLiveness(ct.Labels[LabelOwner]), Helper: ct.Labels[LabelHelper] != "" || ct.Labels[LabelClients] != ""}
 		if ct.State == "running" || ct.State == "paused" {
 			if insp, err := cli.ContainerInspect(ctx, ct.ID); err == nil && insp.State != nil {
 				l.Pid = insp.State.Pid

@@ -43,7 +43,24 @@ func (c *Cluster) StartHelper(ctx context.Context, node, image string, log io.Wr
 	}
 	labels := map[string]string{LabelFaultline: "true", LabelRun: c.RunID, LabelOwner: Owner(), LabelHelper: node}
 	name := fmt.Sprintf("faultline-%s-%s-helper-%d", c.RunID, node, helperSeq.Add(1))
-	return startHelper(ctx, c.cli, image, name, "container:"+n.ContainerID, labels, []string{"helper"}, log)
+	return startHelper(ctx, c.cli, image, name, "container:"+n.ContainerID, labels, []string{"helper"}, helperCaps, log)
+}
+
+// LabelClients marks the container that runs a run's clients inside its
+// network.
+const LabelClients = "faultline.clients"
+
+// StartClients starts the container that runs the run's clients inside
+// its network (for a controller that cannot reach the nodes' addresses):
+// image's `faultline clients`, on the run's network, with no capability,
+// labelled as the run's and removed by the engine when it exits. It
+// returns the container's standard input and output (the attach stream);
+// closing it ends the container's input, and it closes its clients and
+// exits. Its standard error goes to log.
+func (c *Cluster) StartClients(ctx context.Context, image string, log io.Writer) (io.ReadWriteCloser, error) {
+	labels := map[string]string{LabelFaultline: "true", LabelRun: c.RunID, LabelOwner: Owner(), LabelClients: "true"}
+	name := fmt.Sprintf("faultline-%s-clients-%d", c.RunID, helperSeq.Add(1))
+	return startHelper(ctx, c.cli, image, name, c.NetworkID, labels, []string{"clients"}, nil, log)
 }
 
 // RunHelper runs image's `faultline helper ARGS...` once, labelled as
@@ -58,7 +75,7 @@ func RunHelper(ctx context.Context, cli *client.Client, image, runID, in string,
 		network = "container:" + in
 	}
 	var stderr bytes.Buffer
-	conn, err := startHelper(ctx, cli, image, name, network, labels, append([]string{"helper"}, args...), &stderr)
+	conn, err := startHelper(ctx, cli, image, name, network, labels, append([]string{"helper"}, args...), helperCaps, &stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +90,7 @@ func RunHelper(ctx context.Context, cli *client.Client, image, runID, in string,
 	return out, nil
 }
 
-func startHelper(ctx context.Context, cli *client.Client, image, name, network string, labels map[string]string, cmd []string, log io.Writer) (io.ReadWriteCloser, error) {
+func startHelper(ctx context.Context, cli *client.Client, image, name, network string, labels map[string]string, cmd, caps []string, log io.Writer) (io.ReadWriteCloser, error) {
 	cfg := &container.Config{
 		Image:        image,
 		Cmd:          cmd,
@@ -87,7 +104,7 @@ func startHelper(ctx context.Context, cli *client.Client, image, name, network s
 	hc := &container.HostConfig{
 		NetworkMode:    container.NetworkMode(network),
 		CapDrop:        []string{"ALL"},
-		CapAdd:         helperCaps,
+		CapAdd:         caps,
 		SecurityOpt:    []string{"no-new-privileges"},
 		ReadonlyRootfs: true,
 		AutoRemove:     true,

@@ -6,17 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/docker/docker/client"
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/scenarios"
 	"github.com/faultline/faultline/systems"
+	"github.com/faultline/faultline/workloads"
 )
 
 // How the nemesis reaches the nodes' network namespaces (Options.Nemesis).
@@ -30,6 +35,21 @@ const (
 	// nemesis (decision 13).
 	NemesisHelper = "helper"
 )
+
+// Where the clients run (Options.Clients).
+const (
+	// ClientsAuto: on this host where it reaches the nodes' addresses,
+	// else in the run's network.
+	ClientsAuto = "auto"
+	// ClientsHost: on this host, reaching the nodes on their addresses.
+	ClientsHost = "host"
+	// ClientsNetwork: in a container on the run's network (decision 13).
+	ClientsNetwork = "network"
+)
+
+// ClientsLog is the client container's log (its standard error) in a
+// run's store folder.
+const ClientsLog = "clients/container.log"
 
 // HelpersDir holds each helper's log (its standard error) in a run's
 // store folder.
@@ -158,4 +178,97 @@ func helperAgents(c *docker.Cluster, image, dir string) (maker nemesis.AgentMake
 		}
 		return a, nil
 	}, closeLogs
+}
+
+// reachable says whether this host reaches a node's address: a connect to
+// a port nothing listens on is refused by the node (a route there), or
+// fails at once or times out (none). Why not, if not.
+func reachable(ctx context.Context, addr string) (bool, string) {
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr, "9"))
+	if err == nil {
+		c.Close()
+		return true, ""
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true, ""
+	}
+	return false, fmt.Sprintf("this host does not reach the nodes' addresses (%v)", err)
+}
+
+// placeClients decides where the clients run and, for the run's network,
+// starts the client container: it serves the system's built-in adapter,
+// and the readiness and leader checks, from in there.
+func (r *run) placeClients() error {
+	mode := r.opts.Clients
+	switch mode {
+	case "", ClientsAuto:
+		mode = ClientsHost
+		if len(r.nodes) > 0 {
+			if ok, why := reachable(r.ctx, r.nodes[0].Addr); !ok {
+				mode = ClientsNetwork
+				r.logf("the clients run in a container on the run's network: %s", why)
+			}
+		}
+	case ClientsHost, ClientsNetwork:
+	default:
+		return fmt.Errorf("%w: clients %q: want auto, host or network", scenarios.ErrInvalid, mode)
+	}
+	r.rep.Clients = mode
+	if mode == ClientsHost {
+		return nil
+	}
+	c := r.sc.Client()
+	if c.Builtin == "" {
+		return fmt.Errorf("%w: the clients must run inside the run's network (this host does not reach the nodes), where client programs (client.command) do not run yet: run faultline where it reaches the nodes' addresses, or use a system with a built-in client", scenarios.ErrInvalid)
+	}
+	if r.helper == "" {
+		img, err := helperImage()
+		if err != nil {
+			return err
+		}
+		if err := docker.EnsureImage(r.ctx, r.cli, img, indented{r.progress}); err != nil {
+			return err
+		}
+		r.helper = img.Tag
+	}
+	path := filepath.Join(r.dir, ClientsLog)
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	log, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	conn, err := r.cluster.StartClients(r.ctx, r.helper, log)
+	if err != nil {
+		log.Close()
+		return err
+	}
+	relay, err := workloads.NewRelay(r.ctx, conn, workloads.RelaySpec{Builtin: c.Builtin, Reads: r.sc.Workload.Reads})
+	if err != nil {
+		conn.Close()
+		log.Close()
+		return err
+	}
+	r.relay = relay
+	r.later(func(err error) error { relay.Close(); log.Close(); return err })
+	r.logf("clients in the run's network: a container runs the %s client there (the history's times are taken here, around each round trip to it)", c.Builtin)
+	return nil
+}
+
+// placement says, for the report, how the run reached its nodes.
+func placement(rep Report) string {
+	var parts []string
+	switch rep.Nemesis {
+	case NemesisDirect:
+		parts = append(parts, "faults applied from the controller, in each node's namespace")
+	case NemesisHelper:
+		parts = append(parts, "faults applied by a helper container in each node's namespace")
+	}
+	switch rep.Clients {
+	case ClientsHost:
+		parts = append(parts, "clients on the controller's host; the history's times taken there")
+	case ClientsNetwork:
+		parts = append(parts, "clients in a container on the run's network; the history's times taken by the controller around each round trip to it, so each operation's interval holds it")
+	}
+	return strings.Join(parts, "; ")
 }

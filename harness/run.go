@@ -58,6 +58,9 @@ type Options struct {
 	// Nemesis is how faults reach the nodes' namespaces: NemesisAuto (the
 	// default), NemesisDirect or NemesisHelper.
 	Nemesis string
+	// Clients is where the clients run: ClientsAuto (the default),
+	// ClientsHost or ClientsNetwork.
+	Clients string
 }
 
 // Timings are the measured phases of a run, in milliseconds.
@@ -85,6 +88,10 @@ type Report struct {
 	// Expectation is what the scenario expected (valid unless it says)
 	// and whether the result met it: `faultline run` passes a run that did.
 	Expectation *checker.Judgement `json:"expectation,omitempty"`
+	// Nemesis says how faults reached the nodes ("direct", "helper"),
+	// Clients where the clients ran ("host", "network").
+	Nemesis string `json:"nemesis,omitempty"`
+	Clients string `json:"clients,omitempty"`
 	// Error is set when the run could not finish; the verdict is then
 	// empty and the history holds what was recorded before the error.
 	Error string `json:"error,omitempty"`
@@ -133,6 +140,7 @@ type run struct {
 	adapter      workloads.Adapter    // the workload's client
 	ready        workloads.Check      // nil: no readiness check
 	how          string               // what ready checks, for messages
+	relay        *workloads.Relay     // the client container's, when clients run in the network
 	leader       workloads.LeaderFunc // asks until a node is named
 	// leaderOnce asks once: the leader watch's question.
 	leaderOnce workloads.LeaderFunc
@@ -332,7 +340,10 @@ func (r *run) teardown(err error) error {
 // checks, and waits until every node is ready.
 func (r *run) waitReady() error {
 	r.nodes = clientNodes(r.rendered)
-	adapter, checks, closeClients, err := clients(r.sc, r.dir, r.nodes)
+	if err := r.placeClients(); err != nil {
+		return err
+	}
+	adapter, checks, closeClients, err := clients(r.sc, r.dir, r.nodes, r.relay)
 	if err != nil {
 		return err
 	}
@@ -341,10 +352,10 @@ func (r *run) waitReady() error {
 	if err := checkClientProgram(r.ctx, r.sc, checks, r.nodes); err != nil {
 		return err
 	}
-	if r.ready, r.how, err = readyCheck(r.def, r.rendered, r.cluster, checks); err != nil {
+	if r.ready, r.how, err = readyCheck(r.def, r.rendered, r.cluster, checks, r.relay); err != nil {
 		return err
 	}
-	if r.leader, r.leaderOnce, err = leaderFuncs(r.def, r.rendered, r.cluster, checks); err != nil {
+	if r.leader, r.leaderOnce, err = leaderFuncs(r.def, r.rendered, r.cluster, checks, r.relay); err != nil {
 		return err
 	}
 	rctx, cancel := context.WithTimeout(r.ctx, r.sc.Cluster.ReadyTimeout)
@@ -416,6 +427,7 @@ func (r *run) bindNemesis() error {
 	}
 	r.net.SetSeed(uint64(r.sc.Seed))
 	r.net.SetEngine(r.engine)
+	r.rep.Nemesis = r.mode
 	if r.mode == NemesisHelper {
 		agents, closeLogs := helperAgents(r.cluster, r.helper, r.dir)
 		r.later(func(err error) error { closeLogs(); return err })
@@ -645,7 +657,8 @@ func writeReport(dir string, run scenarios.Scenario, rep Report) (err error) {
 	return report.Write(filepath.Join(dir, report.File), report.Input{
 		Scenario: run.Name, Description: run.Description, System: system, Seed: run.Seed, RunID: rep.RunID,
 		ScenarioYAML: yaml, Result: rep.Result, Expectation: rep.Expectation, Error: rep.Error, Records: recs, Dir: dir,
-		Clients: run.Workload.Clients,
+		Placement: placement(rep),
+		Clients:   run.Workload.Clients,
 	})
 }
 

@@ -270,7 +270,10 @@ func clientAdapter(run scenarios.Scenario, c *systems.Client, dir string, nodes 
 // `ready: {client: true}` and `leader: {client: true}`: the system's own
 // client, so that a scenario bringing its own program still has the
 // system's checks.
-func clients(run scenarios.Scenario, dir string, nodes []workloads.Node) (work, checks workloads.Adapter, close func(), err error) {
+func clients(run scenarios.Scenario, dir string, nodes []workloads.Node, relay *workloads.Relay) (work, checks workloads.Adapter, close func(), err error) {
+	if relay != nil {
+		return relay, relay, func() {}, nil // it serves the one client it was told of
+	}
 	work, closeWork, err := clientAdapter(run, run.Client(), dir, nodes)
 	if err != nil {
 		return nil, nil, nil, err
@@ -291,13 +294,21 @@ func clients(run scenarios.Scenario, dir string, nodes []workloads.Node) (work, 
 // its HTTP, TCP or command check, or the client's own answer; a compose
 // service's healthcheck; else a connect to its first client port; else
 // nothing (nil).
-func readyCheck(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, adapter workloads.Adapter) (workloads.Check, string, error) {
+func readyCheck(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, adapter workloads.Adapter, relay *workloads.Relay) (workloads.Check, string, error) {
 	r := d.Ready
+	// Asked from here, or from inside the run's network (the relay).
+	httpCheck, tcpCheck := workloads.HTTPCheck, workloads.TCPCheck
+	if relay != nil {
+		httpCheck = func(port int, path string, status int) workloads.Check {
+			return relay.Check(workloads.CheckSpec{HTTP: true, Port: port, Path: path, Status: status})
+		}
+		tcpCheck = func(port int) workloads.Check { return relay.Check(workloads.CheckSpec{TCP: true, Port: port}) }
+	}
 	switch {
 	case r != nil && r.HTTP != nil:
-		return workloads.HTTPCheck(r.HTTP.Port, r.HTTP.Path, r.HTTP.Status), fmt.Sprintf("GET %s on port %d", r.HTTP.Path, r.HTTP.Port), nil
+		return httpCheck(r.HTTP.Port, r.HTTP.Path, r.HTTP.Status), fmt.Sprintf("GET %s on port %d", r.HTTP.Path, r.HTTP.Port), nil
 	case r != nil && r.TCP != nil:
-		return workloads.TCPCheck(r.TCP.Port), fmt.Sprintf("a connect to port %d", r.TCP.Port), nil
+		return tcpCheck(r.TCP.Port), fmt.Sprintf("a connect to port %d", r.TCP.Port), nil
 	case r != nil && r.Client:
 		w, ok := adapter.(workloads.ReadyWaiter)
 		if !ok {
@@ -315,7 +326,7 @@ func readyCheck(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, 
 		return workloads.ExecCheck(c, cmds), "a command in each node", nil
 	}
 	if len(d.Ports.Client) > 0 {
-		return workloads.TCPCheck(int(d.Ports.Client[0].Lo)), fmt.Sprintf("a connect to client port %d", d.Ports.Client[0].Lo), nil
+		return tcpCheck(int(d.Ports.Client[0].Lo)), fmt.Sprintf("a connect to client port %d", d.Ports.Client[0].Lo), nil
 	}
 	return nil, "", nil
 }
@@ -325,7 +336,7 @@ func readyCheck(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, 
 // every node one time (for the leader watch). Both nil when the system
 // says no way (leader-targeted faults were refused when the scenario was
 // loaded).
-func leaderFuncs(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, adapter workloads.Adapter) (wait, once workloads.LeaderFunc, err error) {
+func leaderFuncs(d *systems.Definition, nodes []systems.Node, c *docker.Cluster, adapter workloads.Adapter, relay *workloads.Relay) (wait, once workloads.LeaderFunc, err error) {
 	l := d.Leader
 	if l == nil {
 		return nil, nil, nil
@@ -339,6 +350,9 @@ func leaderFuncs(d *systems.Definition, nodes []systems.Node, c *docker.Cluster,
 	switch {
 	case l.HTTP != nil:
 		f, how = workloads.HTTPLeader(l.HTTP.Port, l.HTTP.Path, l.HTTP.Field, l.HTTP.Term), fmt.Sprintf("GET %s on port %d, field %s", l.HTTP.Path, l.HTTP.Port, l.HTTP.Field)
+		if relay != nil {
+			f = relay.LeaderVia(workloads.CheckSpec{HTTP: true, Port: l.HTTP.Port, Path: l.HTTP.Path, Field: l.HTTP.Field, Term: l.HTTP.Term})
+		}
 	case len(l.Command) > 0:
 		cmds := map[string][]string{}
 		for _, n := range nodes {

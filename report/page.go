@@ -27,6 +27,7 @@ svg { max-width: 100%; height: auto; }
 {{if .Result.Note}}<p>{{.Result.Note}}</p>{{end}}
 <table>
 {{if .System}}<tr><th>system</th><td>{{.System}}</td></tr>{{end}}
+{{if .Placement}}<tr><th>reached by</th><td>{{.Placement}}</td></tr>{{end}}
 <tr><th>operations</th><td>{{.Result.Counts.OK}} ok, {{.Result.Counts.Fail}} fail, {{.Result.Counts.Info}} info (unknown outcome)</td></tr>
 <tr><th>faults injected</th><td>{{.Result.Counts.Faults}}</td></tr>
 <tr><th>checked</th><td>{{len .Result.Keys}} keys in {{ms .Result.DurationMS}} (budget {{ms .Result.BudgetMS}})</td></tr>

@@ -45,8 +45,11 @@ type Input struct {
 	// System says what ran: the system's name, where its definition is,
 	// and its nodes ("redis-sentinel from mytest/system.yaml: n1, n2, n3").
 	System string
-	Seed   int64
-	RunID  string
+	// Placement says how the run reached its nodes: faults directly or
+	// through helpers, clients on the host or in the run's network.
+	Placement string
+	Seed      int64
+	RunID     string
 	// ScenarioYAML is the scenario as run.
 	ScenarioYAML []byte
 	// Result is the checker's result; Verdict "" when the run stopped before

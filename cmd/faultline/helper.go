@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/workloads"
 )
 
 // helperCmd is what a helper container runs (docs/design.md, decision
@@ -47,6 +48,18 @@ func helperCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	// Stopped (SIGTERM), the helper heals as when its input ends.
 	go func() { <-ctx.Done(); os.Stdin.Close() }()
 	if err := nemesis.Serve(ctx, os.Stdin, stdout, nemesis.SelfAgent); err != nil {
+		return fail(stderr, err)
+	}
+	return exitValid
+}
+
+// clientsCmd is what a run's client container runs (docs/design.md,
+// decision 13), not a command for people: `faultline clients` serves the
+// run's clients, checks and leader questions from inside the run's
+// network, on standard input and output, until its input ends.
+func clientsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	go func() { <-ctx.Done(); os.Stdin.Close() }()
+	if err := workloads.ServeRelay(ctx, os.Stdin, stdout); err != nil {
 		return fail(stderr, err)
 	}
 	return exitValid

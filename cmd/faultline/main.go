@@ -45,7 +45,8 @@ const (
 
 const usage = `usage:
   faultline run [-store DIR] [-junit FILE] [-summary FILE] [-seed N | -seeds LIST] [-shard K/N]
-                [-param NAME=VALUE] [-bug NAME] [-nemesis auto|direct|helper] SCENARIO.yaml|FOLDER ...
+                [-param NAME=VALUE] [-bug NAME] [-nemesis auto|direct|helper] [-clients auto|host|network]
+                SCENARIO.yaml|FOLDER ...
                                              run scenarios, check their histories, report
                                              (-seeds 1-5: each scenario under each seed; -shard K/N: the K-th
                                              of N CI jobs' share, combined by faultline merge; -param: one of
@@ -53,7 +54,8 @@ const usage = `usage:
                                              switch on, none for the correct build; -nemesis helper: faults
                                              applied by a helper container in each node's namespace, chosen
                                              by auto when this process cannot enter them: not root, a remote
-                                             engine)
+                                             engine; -clients network: the clients in a container on the run's
+                                             network, chosen by auto when this host does not reach the nodes)
   faultline replay [-store DIR] STORE_DIR     run a stored run again: same seed, same faults at the same offsets
   faultline shrink [-tries N] [-budget D] STORE_DIR
                                              find a smaller scenario that still fails (writes shrunk.yaml)
@@ -96,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
 		"run": runCmd, "replay": replayCmd, "shrink": shrinkCmd, "validate": validateCmd,
 		"list": listCmd, "check": checkCmd, "images": imagesCmd, "clean": cleanCmd, "version": versionCmd,
-		"merge": mergeCmd, "helper": helperCmd,
+		"merge": mergeCmd, "helper": helperCmd, "clients": clientsCmd,
 	}
 	if f, ok := cmds[args[0]]; ok {
 		if slices.ContainsFunc(args[1:], isHelp) {

@@ -34,6 +34,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	seed := fs.Int64("seed", 0, "run with this seed instead of the scenario's")
 	seedList := fs.String("seeds", "", "run every scenario once under each of these seeds: 1-5, or 3,8,13")
 	via := fs.String("nemesis", harness.NemesisAuto, "how faults reach the nodes: direct (enter their namespaces from here: root on the engine's host), helper (a helper container in each node's namespace), or auto")
+	where := fs.String("clients", harness.ClientsAuto, "where the clients run: host (reaching the nodes' addresses from here), network (a container on the run's network), or auto")
 	shardFlag := fs.String("shard", "", "K/N: run only this job's share of scenarios × seeds, the K-th of N (a CI matrix); faultline merge combines the N stores")
 	if err := parseFlags(fs, args); err != nil {
 		return exitError
@@ -101,7 +102,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "faultline: shard %s: %s of the job's %d\n", shard, plural(len(jobs), "run"), len(m.Items))
 	}
-	outs := runAll(ctx, jobs, harness.Options{StoreRoot: *store, Nemesis: *via}, stdout, stderr, after)
+	outs := runAll(ctx, jobs, harness.Options{StoreRoot: *store, Nemesis: *via, Clients: *where}, stdout, stderr, after)
 	if err := writeReports(*junit, *summary, outs); err != nil {
 		return fail(stderr, err)
 	}

@@ -158,3 +158,126 @@ func TestUnprivilegedController(t *testing.T) {
 		}
 	})
 }
+
+// isolated runs faultline as root, but in a network namespace of its own
+// (no route to the nodes' addresses), a PID namespace of its own (the
+// nodes' processes out of sight) and a mount namespace where the engine's
+// own socket is masked: it reaches the engine only through the proxy's
+// socket, as a controller on another host would.
+func (u unprivileged) isolated(args ...string) *exec.Cmd {
+	root, _ := filepath.Abs("../..")
+	script := `mount --bind /dev/null /run/docker.sock && exec "$0" "$@"`
+	c := exec.Command("unshare", append([]string{"--net", "--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc", "sh", "-c", script, u.bin}, args...)...)
+	c.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + u.dir, "DOCKER_HOST=unix://" + u.sock, "FAULTLINE_SRC=" + root}
+	c.Dir = u.dir
+	return c
+}
+
+// TestControllerWithoutRoutes runs the stale-reads scenario from a
+// controller that reaches the engine only through a proxy of its socket
+// and can reach neither the nodes' addresses nor their processes: faults
+// go through helper containers, the clients run in a container on the
+// run's network, and the anomaly is found; then such a controller is
+// killed with SIGKILL mid-fault, and its helpers and client container
+// leave, the rest going with `faultline clean`.
+func TestControllerWithoutRoutes(t *testing.T) {
+	testenv.EndToEnd(t)
+	u := newUnprivileged(t)
+	scenario := filepath.Join(u.dir, "stale.yaml")
+	b, err := os.ReadFile("../../scenarios/etcd-stale-reads.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(scenario, b, 0o644)
+
+	t.Run("stale reads", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		c := u.isolated("run", "-store", filepath.Join(u.dir, "store-isolated"), scenario)
+		c.Stdout, c.Stderr = &stdout, &stderr
+		if err := c.Run(); err != nil {
+			t.Fatalf("exit %v, want 0 (invalid, as expected)\n%s\n%s", err, &stdout, &stderr)
+		}
+		for _, want := range []string{"the nemesis runs in helper containers", "the clients run in a container on the run's network: this host does not reach the nodes' addresses"} {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("the log does not say %q:\n%s", want, &stderr)
+			}
+		}
+		// The results and the report say how the run reached its nodes.
+		dirs, _ := filepath.Glob(filepath.Join(u.dir, "store-isolated", "*", "*", "results.json"))
+		if len(dirs) != 1 {
+			t.Fatalf("results.json: %v", dirs)
+		}
+		res, _ := os.ReadFile(dirs[0])
+		page, _ := os.ReadFile(filepath.Join(filepath.Dir(dirs[0]), "report.html"))
+		if !strings.Contains(string(res), `"nemesis": "helper"`) || !strings.Contains(string(res), `"clients": "network"`) ||
+			!strings.Contains(string(page), "clients in a container on the run&#39;s network") {
+			t.Errorf("results.json or the report does not say how the run reached its nodes:\n%s", res)
+		}
+		if !strings.Contains(stdout.String(), "verdict: INVALID") || !strings.Contains(stdout.String(), ": met") {
+			t.Errorf("stdout:\n%s", &stdout)
+		}
+		runID := ""
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if id := runIDIn(l); id != "" {
+				runID = id
+			}
+		}
+		for _, l := range leftoversOf(t, runID) {
+			t.Errorf("left behind: %s %s", l.Kind, l.Name)
+		}
+	})
+
+	t.Run("SIGKILL and clean", func(t *testing.T) {
+		c := u.isolated("run", "-store", filepath.Join(u.dir, "store-isolated-kill"), scenario)
+		stderr, err := c.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		runID := ""
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if id := runIDIn(sc.Text()); id != "" && runID == "" {
+				runID = id
+			}
+			if strings.Contains(sc.Text(), "fault isolate") {
+				c.Process.Kill() // unshare, and with it (--kill-child) the controller
+				break
+			}
+		}
+		c.Wait()
+		if runID == "" {
+			t.Fatal("no run id, or no fault, before the kill")
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			left := 0
+			for _, l := range leftoversOf(t, runID) {
+				if l.Helper || strings.Contains(l.Name, "-clients-") {
+					left++
+				}
+			}
+			if left == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d helpers or client containers still there 20 s after their controller died", left)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		for _, n := range runNodes(t, runID) {
+			if table, _, err := nemesis.Installed(n.NetNS); err != nil || table {
+				t.Errorf("%s keeps faultline's table after its helper went (%v)", n.Name, err)
+			}
+		}
+		out, err := u.isolated("clean").CombinedOutput()
+		if err != nil {
+			t.Fatalf("faultline clean from the same place: %v\n%s", err, out)
+		}
+		for _, l := range leftoversOf(t, runID) {
+			t.Errorf("left after clean: %s %s", l.Kind, l.Name)
+		}
+	})
+}

@@ -1,0 +1,126 @@
+package workloads_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/workloads"
+)
+
+// pipes joins a Relay to a relay served in this process.
+type pipes struct {
+	io.Reader
+	io.WriteCloser
+}
+
+func relay(t *testing.T, spec workloads.RelaySpec) *workloads.Relay {
+	t.Helper()
+	toServer, fromClient := io.Pipe()
+	toClient, fromServer := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := workloads.ServeRelay(context.Background(), toServer, fromServer)
+		fromServer.CloseWithError(err)
+		done <- err
+	}()
+	r, err := workloads.NewRelay(context.Background(), pipes{toClient, fromClient}, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.Close()
+		<-done
+	})
+	return r
+}
+
+// TestRelay runs clients, checks and leader questions through the relay,
+// as a client container on the run's network serves them: a client
+// program started on the relay's side, HTTP and TCP checks asked from
+// there, and the operations' outcomes and values back, timeouts included.
+func TestRelay(t *testing.T) {
+	if _, err := os.Stat("/proc/self"); err != nil {
+		t.Skip("needs Linux")
+	}
+	ctx := context.Background()
+	r := relay(t, workloads.RelaySpec{Command: []string{"python3", "testdata/client.py", "good", t.TempDir() + "/marker"}, OpTimeout: time.Second, Kind: "register"})
+	c, err := r.Open(ctx, workloads.Node{Name: "n1", Endpoint: "http://127.0.0.1:1"}, "register", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		octx, cancel := context.WithTimeout(ctx, time.Second)
+		b, _ := json.Marshal(i)
+		res := c.Invoke(octx, workloads.Op{F: "write", Key: "k", Value: b})
+		cancel()
+		if res.Outcome != workloads.OK {
+			t.Fatalf("write %d through the relay: %+v", i, res)
+		}
+	}
+	octx, cancel := context.WithTimeout(ctx, time.Second)
+	res := c.Invoke(octx, workloads.Op{F: "read", Key: "k", Value: json.RawMessage("null")})
+	cancel()
+	if res.Outcome != workloads.OK || string(res.Value) != "3" {
+		t.Errorf("read through the relay: %+v (%s), want 3", res, res.Value)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.Close())
+
+	nodes, ports := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ready" {
+			fmt.Fprint(w, `{"leader": "n1", "term": 7}`)
+			return
+		}
+		http.Error(w, "not ready", 503)
+	})
+	must(r.Check(workloads.CheckSpec{HTTP: true, Port: ports[0], Path: "/ready"})(ctx, nodes[0]))
+	if err := r.Check(workloads.CheckSpec{HTTP: true, Port: ports[0], Path: "/x"})(ctx, nodes[0]); err == nil || !strings.Contains(err.Error(), "answered 503") {
+		t.Errorf("a failing HTTP check through the relay: %v", err)
+	}
+	must(r.Check(workloads.CheckSpec{TCP: true, Port: ports[0]})(ctx, nodes[0]))
+	if l, err := r.LeaderVia(workloads.CheckSpec{HTTP: true, Port: ports[0], Path: "/ready", Field: "leader", Term: "term"})(ctx, nodes); err != nil || l != "n1" {
+		t.Errorf("leader through the relay: %q %v", l, err)
+	}
+	// The program does not answer leader: the error says so.
+	if _, err := r.Leader(ctx, nodes); !errors.Is(err, workloads.ErrNoLeader) {
+		t.Errorf("leader from a program that cannot say: %v", err)
+	}
+}
+
+// A relay that dies: every call after fails naming it, and an operation
+// is an unknown outcome (a read, a failure), as for any lost client.
+func TestRelayGone(t *testing.T) {
+	toServer, fromClient := io.Pipe()
+	toClient, fromServer := io.Pipe()
+	go workloads.ServeRelay(context.Background(), toServer, fromServer)
+	r, err := workloads.NewRelay(context.Background(), pipes{toClient, fromClient}, workloads.RelaySpec{Builtin: "refkv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.Open(context.Background(), workloads.Node{Name: "n1", Endpoint: "http://127.0.0.1:1"}, "register", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromServer.CloseWithError(errors.New("killed"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if res := c.Invoke(ctx, workloads.Op{F: "write", Key: "k", Value: json.RawMessage("1")}); res.Outcome != workloads.Unknown || !errors.Is(res.Err, workloads.ErrRelayGone) {
+		t.Errorf("write through a dead relay: %+v", res)
+	}
+	if _, err := r.Open(ctx, workloads.Node{Name: "n2"}, "register", 1); !errors.Is(err, workloads.ErrRelayGone) {
+		t.Errorf("open through a dead relay: %v", err)
+	}
+}
