@@ -219,8 +219,9 @@ func (a *RemoteAgent) read() {
 }
 
 // helperTimeout bounds a helper's answer to any request: a change, or a
-// probe that waits for packets, takes well under a second.
-const helperTimeout = 30 * time.Second
+// probe that waits for packets, takes well under a second. (A variable
+// for the tests.)
+var helperTimeout = 30 * time.Second
 
 func (a *RemoteAgent) call(parent context.Context, req helperRequest) (helperResponse, error) {
 	ctx, cancel := context.WithTimeout(parent, helperTimeout+req.Wait)
