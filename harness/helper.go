@@ -222,15 +222,8 @@ func (r *run) placeClients() error {
 	if c.Builtin == "" {
 		return fmt.Errorf("%w: the clients must run inside the run's network (this host does not reach the nodes), where client programs (client.command) do not run yet: run faultline where it reaches the nodes' addresses, or use a system with a built-in client", scenarios.ErrInvalid)
 	}
-	if r.helper == "" {
-		img, err := helperImage()
-		if err != nil {
-			return err
-		}
-		if err := docker.EnsureImage(r.ctx, r.cli, img, indented{r.progress}); err != nil {
-			return err
-		}
-		r.helper = img.Tag
+	if err := r.ensureHelper(); err != nil {
+		return err
 	}
 	path := filepath.Join(r.dir, ClientsLog)
 	os.MkdirAll(filepath.Dir(path), 0o755)
@@ -271,4 +264,21 @@ func placement(rep Report) string {
 		parts = append(parts, "clients in a container on the run's network; the history's times taken by the controller around each round trip to it, so each operation's interval holds it")
 	}
 	return strings.Join(parts, "; ")
+}
+
+// ensureHelper has the helper image built (once a run), for helpers and the
+// client container alike.
+func (r *run) ensureHelper() error {
+	if r.helper != "" {
+		return nil
+	}
+	img, err := helperImage()
+	if err != nil {
+		return err
+	}
+	if err := docker.EnsureImage(r.ctx, r.cli, img, indented{r.progress}); err != nil {
+		return err
+	}
+	r.helper = img.Tag
+	return nil
 }

@@ -389,14 +389,10 @@ func (r *run) isReady(ctx context.Context) error {
 // kernel can do: faults it cannot apply are refused here, before the
 // cluster starts.
 func (r *run) useHelpers() error {
-	img, err := helperImage()
-	if err != nil {
+	if err := r.ensureHelper(); err != nil {
 		return err
 	}
-	if err := docker.EnsureImage(r.ctx, r.cli, img, indented{r.progress}); err != nil {
-		return err
-	}
-	r.helper = img.Tag
+	var err error
 	r.engine, err = checkFaults(&r.sc, r.def, func() (nemesis.Capabilities, error) {
 		return probeViaHelper(r.ctx, r.cli, r.helper, r.rep.RunID)
 	})

@@ -1,22 +1,23 @@
 package nemesis
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/faultline/faultline/internal/linerpc"
 )
 
 // The helper protocol: a helper container in a node's network namespace
 // runs `faultline helper`, which serves one Agent (a NamespaceAgent of its
 // own namespace) to the controller over its standard input and output,
-// one JSON object per line each way, answers matched to requests by id:
+// one JSON object per line each way, answers matched to requests by id
+// (internal/linerpc):
 //
 //	-> {"id":1,"op":"set","rules":{"drop_from":[{"peer":"10.213.0.12","scope":{}}]}}
 //	<- {"id":1}
@@ -34,7 +35,6 @@ import (
 const HelperProtocol = 1
 
 type helperRequest struct {
-	ID     int64         `json:"id"`
 	Op     string        `json:"op"`
 	Rules  *NodeRules    `json:"rules,omitempty"`
 	Probe  *Probe        `json:"probe,omitempty"`
@@ -48,7 +48,6 @@ type helperRequest struct {
 }
 
 type helperResponse struct {
-	ID       int64              `json:"id"`
 	Error    string             `json:"error,omitempty"`
 	Outcomes map[string]Outcome `json:"outcomes,omitempty"`
 	From     []string           `json:"from,omitempty"`
@@ -61,58 +60,38 @@ type helperResponse struct {
 // Serve answers a controller's requests on r and w with the agent that
 // newAgent makes for the node named by the first request (hello), until r
 // ends; then it empties the agent, deletes faultline's table and returns.
-// Requests are served concurrently.
+// Requests after hello are served concurrently.
 func Serve(ctx context.Context, r io.Reader, w io.Writer, newAgent func(Node) Agent) error {
-	var (
-		wmu   sync.Mutex
-		agent Agent
-		wg    sync.WaitGroup
-	)
-	enc := json.NewEncoder(w)
-	reply := func(resp helperResponse) {
-		wmu.Lock()
-		defer wmu.Unlock()
-		enc.Encode(resp)
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
+	var agent Agent // set by hello, before any request is served
+	err := linerpc.Serve(r, w, func(line json.RawMessage) (any, func() any) {
 		var req helperRequest
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
-			reply(helperResponse{Error: fmt.Sprintf("bad request: %v", err)})
-			continue
+		if err := json.Unmarshal(line, &req); err != nil {
+			return linerpc.Fail(fmt.Errorf("bad request: %v", err)), nil
 		}
 		if agent == nil {
-			if req.Op != "hello" || req.Node == nil {
-				reply(helperResponse{ID: req.ID, Error: "the first request must be hello, naming the node"})
-				continue
-			}
-			if req.Protocol != HelperProtocol {
-				reply(helperResponse{ID: req.ID, Error: fmt.Sprintf("this helper speaks protocol %d, the controller %d: rebuild the helper image (faultline images)", HelperProtocol, req.Protocol)})
-				continue
+			switch {
+			case req.Op != "hello" || req.Node == nil:
+				return linerpc.Fail(errors.New("the first request must be hello, naming the node")), nil
+			case req.Protocol != HelperProtocol:
+				return linerpc.Fail(fmt.Errorf("this helper speaks protocol %d, the controller %d: rebuild the helper image (faultline images)", HelperProtocol, req.Protocol)), nil
 			}
 			agent = newAgent(*req.Node)
-			reply(helperResponse{ID: req.ID})
-			continue
+			return linerpc.Fail(nil), nil
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reply(serveOne(ctx, agent, req))
-		}()
-	}
-	wg.Wait()
+		a := agent
+		return nil, func() any { return serveOne(ctx, a, req) }
+	})
 	if agent == nil {
-		return sc.Err()
+		return err
 	}
 	// The controller is gone: nothing of faultline's stays in force.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	return errors.Join(sc.Err(), agent.Set(hctx, NodeRules{}), agent.Close(hctx, true))
+	return errors.Join(err, agent.Set(hctx, NodeRules{}), agent.Close(hctx, true))
 }
 
 func serveOne(ctx context.Context, a Agent, req helperRequest) helperResponse {
-	resp := helperResponse{ID: req.ID}
+	var resp helperResponse
 	var err error
 	switch req.Op {
 	case "set":
@@ -162,16 +141,7 @@ func serveOne(ctx context.Context, a Agent, req helperRequest) helperResponse {
 // it ends the helper's input, so the helper heals and exits.
 type RemoteAgent struct {
 	node Node
-	conn io.ReadWriteCloser
-
-	wmu     sync.Mutex
-	enc     *json.Encoder
-	next    atomic.Int64
-	mu      sync.Mutex
-	waiting map[int64]chan helperResponse
-	err     error // why the helper's output ended
-	gone    atomic.Bool
-	closed  chan struct{}
+	rpc  *linerpc.Client
 	// nodeGone: the helper said its node's namespace is gone.
 	nodeGone atomic.Bool
 }
@@ -181,41 +151,18 @@ var _ Agent = (*RemoteAgent)(nil)
 // NewRemoteAgent greets the helper on conn for node, checking that it
 // speaks this controller's protocol.
 func NewRemoteAgent(ctx context.Context, node Node, conn io.ReadWriteCloser) (*RemoteAgent, error) {
-	a := &RemoteAgent{node: node, conn: conn, enc: json.NewEncoder(conn), waiting: map[int64]chan helperResponse{}, closed: make(chan struct{})}
-	go a.read()
+	a := &RemoteAgent{node: node, rpc: linerpc.NewClient(conn, func(cause error) error {
+		err := fmt.Errorf("%w: the helper of %s stopped answering (its container died or was removed)", ErrHelperGone, node.Name)
+		if cause != nil {
+			err = fmt.Errorf("%w: %v", err, cause)
+		}
+		return err
+	})}
 	if _, err := a.call(ctx, helperRequest{Op: "hello", Node: &node, Protocol: HelperProtocol}); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("helper of %s: %w", node.Name, err)
 	}
 	return a, nil
-}
-
-// read delivers the helper's answers to their callers, until its output
-// ends; then every call waiting, and every later one, fails naming why.
-func (a *RemoteAgent) read() {
-	sc := bufio.NewScanner(a.conn)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		var resp helperResponse
-		if err := json.Unmarshal(sc.Bytes(), &resp); err != nil {
-			continue
-		}
-		a.mu.Lock()
-		ch := a.waiting[resp.ID]
-		delete(a.waiting, resp.ID)
-		a.mu.Unlock()
-		if ch != nil {
-			ch <- resp
-		}
-	}
-	a.mu.Lock()
-	a.err = fmt.Errorf("%w: the helper of %s stopped answering (its container died or was removed)", ErrHelperGone, a.node.Name)
-	if sc.Err() != nil {
-		a.err = fmt.Errorf("%w: %v", a.err, sc.Err())
-	}
-	a.mu.Unlock()
-	a.gone.Store(true)
-	close(a.closed)
 }
 
 // helperTimeout bounds a helper's answer to any request: a change, or a
@@ -226,40 +173,18 @@ var helperTimeout = 30 * time.Second
 func (a *RemoteAgent) call(parent context.Context, req helperRequest) (helperResponse, error) {
 	ctx, cancel := context.WithTimeout(parent, helperTimeout+req.Wait)
 	defer cancel()
-	req.ID = a.next.Add(1)
-	ch := make(chan helperResponse, 1)
-	a.mu.Lock()
-	if a.err != nil {
-		a.mu.Unlock()
-		return helperResponse{}, a.err
+	var resp helperResponse
+	line, err := a.rpc.Call(ctx, req)
+	if line != nil {
+		json.Unmarshal(line, &resp)
 	}
-	a.waiting[req.ID] = ch
-	a.mu.Unlock()
-	a.wmu.Lock()
-	err := a.enc.Encode(req)
-	a.wmu.Unlock()
-	if err != nil {
-		return helperResponse{}, fmt.Errorf("%w: the helper of %s stopped answering (its container died or was removed): %v", ErrHelperGone, a.node.Name, err)
+	switch {
+	case err == nil || ctx.Err() == nil:
+		return resp, err
+	case parent.Err() == nil:
+		return resp, fmt.Errorf("%w: the helper of %s did not answer %s within %v", ErrHelperGone, a.node.Name, req.Op, helperTimeout+req.Wait)
 	}
-	select {
-	case resp := <-ch:
-		if resp.Error != "" {
-			return resp, errors.New(resp.Error)
-		}
-		return resp, nil
-	case <-a.closed:
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return helperResponse{}, a.err
-	case <-ctx.Done():
-		a.mu.Lock()
-		delete(a.waiting, req.ID)
-		a.mu.Unlock()
-		if parent.Err() == nil {
-			return helperResponse{}, fmt.Errorf("%w: the helper of %s did not answer %s within %v", ErrHelperGone, a.node.Name, req.Op, helperTimeout+req.Wait)
-		}
-		return helperResponse{}, fmt.Errorf("helper of %s: %s: %w", a.node.Name, req.Op, ctx.Err())
-	}
+	return resp, fmt.Errorf("helper of %s: %s: %w", a.node.Name, req.Op, err)
 }
 
 // Set sends the node's rules; the helper answers gone, and nothing is
@@ -300,14 +225,7 @@ func (a *RemoteAgent) Rules(ctx context.Context) (int, error) {
 
 // Dead says why the helper stopped answering (its container died or was
 // removed), nil while it answers.
-func (a *RemoteAgent) Dead() error {
-	if !a.gone.Load() {
-		return nil
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.err
-}
+func (a *RemoteAgent) Dead() error { return a.rpc.Dead() }
 
 // Gone reports whether the helper said, at the last change, that its
 // node's namespace is gone (no interface holds the node's address: its
@@ -318,12 +236,12 @@ func (a *RemoteAgent) Gone() bool { return a.nodeGone.Load() }
 // faultline's table), then ends its input: the helper exits.
 func (a *RemoteAgent) Close(ctx context.Context, remove bool) error {
 	var err error
-	if !a.gone.Load() {
+	if a.Dead() == nil {
 		_, err = a.call(ctx, helperRequest{Op: "close", Remove: remove})
 	}
-	cerr := a.conn.Close()
+	cerr := a.rpc.Close()
 	select {
-	case <-a.closed:
+	case <-a.rpc.Closed():
 	case <-ctx.Done():
 	}
 	if errors.Is(err, ErrHelperGone) {

@@ -30,10 +30,13 @@ func TestHelperThatDoesNotAnswer(t *testing.T) {
 	go func() {
 		sc := bufio.NewScanner(toHelper)
 		for sc.Scan() {
-			var req helperRequest
+			var req struct {
+				ID int64  `json:"id"`
+				Op string `json:"op"`
+			}
 			json.Unmarshal(sc.Bytes(), &req)
 			if req.Op == "hello" {
-				json.NewEncoder(fromHelper).Encode(helperResponse{ID: req.ID})
+				json.NewEncoder(fromHelper).Encode(map[string]int64{"id": req.ID})
 			}
 		}
 	}()

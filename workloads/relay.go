@@ -1,7 +1,6 @@
 package workloads
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/faultline/faultline/internal/linerpc"
 )
 
 // The client relay: when the controller cannot reach the nodes' addresses
@@ -18,7 +19,7 @@ import (
 // runs `faultline clients`, which serves the run's adapter (a built-in
 // one, or a client program it starts inside the container) and the
 // system's HTTP and TCP checks over its attach stream, one JSON object per
-// line each way, answers matched to requests by id:
+// line each way, answers matched to requests by id (internal/linerpc):
 //
 //	-> {"id":1,"op":"hello","adapter":{"builtin":"etcd","reads":"linearizable"}}
 //	<- {"id":1}
@@ -62,7 +63,6 @@ type CheckSpec struct {
 }
 
 type relayRequest struct {
-	ID      int64           `json:"id"`
 	Op      string          `json:"op"`
 	Adapter *RelaySpec      `json:"adapter,omitempty"`
 	Client  int64           `json:"client,omitempty"`
@@ -77,71 +77,47 @@ type relayRequest struct {
 }
 
 type relayResponse struct {
-	ID      int64           `json:"id"`
 	Error   string          `json:"error,omitempty"`
 	Outcome Outcome         `json:"outcome"`
 	Value   json.RawMessage `json:"value,omitempty"`
 	Leader  string          `json:"leader,omitempty"`
+	// Failed: an operation's error, not the request's (the operation
+	// was run, and ended as Outcome says).
+	Failed string `json:"failed,omitempty"`
 }
 
 // ServeRelay serves the relay on r and w until r ends (the controller
-// gone): the adapter hello names, its clients, its checks. Requests are
-// served concurrently; clients are closed at the end.
+// gone): the adapter hello names, its clients, its checks. Requests after
+// hello are served concurrently; clients are closed at the end.
 func ServeRelay(ctx context.Context, r io.Reader, w io.Writer) error {
 	var (
-		wmu     sync.Mutex
 		mu      sync.Mutex
-		adapter Adapter
+		adapter Adapter // set by hello, before any request is served
 		clients = map[int64]Client{}
-		wg      sync.WaitGroup
 	)
-	enc := json.NewEncoder(w)
-	reply := func(resp relayResponse) {
-		wmu.Lock()
-		defer wmu.Unlock()
-		enc.Encode(resp)
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
+	err := linerpc.Serve(r, w, func(line json.RawMessage) (any, func() any) {
 		var req relayRequest
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
-			reply(relayResponse{Error: fmt.Sprintf("bad request: %v", err)})
-			continue
+		if err := json.Unmarshal(line, &req); err != nil {
+			return linerpc.Fail(fmt.Errorf("bad request: %v", err)), nil
 		}
 		if req.Op == "hello" {
 			a, err := req.Adapter.adapter()
-			resp := relayResponse{ID: req.ID}
-			if err != nil {
-				resp.Error = err.Error()
-			}
-			mu.Lock()
 			adapter = a
-			mu.Unlock()
-			reply(resp)
-			continue
+			return linerpc.Fail(err), nil
 		}
-		mu.Lock()
+		if adapter == nil {
+			return linerpc.Fail(errors.New("the first request must be hello, naming the adapter")), nil
+		}
 		a := adapter
-		mu.Unlock()
-		if a == nil {
-			reply(relayResponse{ID: req.ID, Error: "the first request must be hello, naming the adapter"})
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reply(serveRelayOne(ctx, a, &mu, clients, req))
-		}()
-	}
-	wg.Wait()
+		return nil, func() any { return serveRelayOne(ctx, a, &mu, clients, req) }
+	})
 	for _, c := range clients {
 		c.Close()
 	}
 	if e, ok := adapter.(*External); ok {
 		e.Close()
 	}
-	return sc.Err()
+	return err
 }
 
 func (s *RelaySpec) adapter() (Adapter, error) {
@@ -157,7 +133,7 @@ func (s *RelaySpec) adapter() (Adapter, error) {
 }
 
 func serveRelayOne(ctx context.Context, a Adapter, mu *sync.Mutex, clients map[int64]Client, req relayRequest) relayResponse {
-	resp := relayResponse{ID: req.ID}
+	var resp relayResponse
 	if req.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
@@ -187,7 +163,7 @@ func serveRelayOne(ctx context.Context, a Adapter, mu *sync.Mutex, clients map[i
 		res := c.Invoke(ctx, Op{F: req.F, Key: req.Key, Value: req.Value})
 		resp.Outcome, resp.Value = res.Outcome, res.Value
 		if res.Err != nil {
-			resp.Error = res.Err.Error()
+			resp.Failed = res.Err.Error()
 		}
 		return resp
 	case "close":
@@ -253,15 +229,8 @@ func (s *CheckSpec) leader(a Adapter) (LeaderFunc, error) {
 // clients run in a container on the run's network, answering on conn
 // (the container's attach stream).
 type Relay struct {
-	conn    io.ReadWriteCloser
-	wmu     sync.Mutex
-	enc     *json.Encoder
-	next    atomic.Int64
+	rpc     *linerpc.Client
 	clients atomic.Int64
-	mu      sync.Mutex
-	waiting map[int64]chan relayResponse
-	err     error
-	closed  chan struct{}
 }
 
 var (
@@ -275,8 +244,13 @@ var ErrRelayGone = errors.New("client container gone")
 
 // NewRelay greets the relay on conn with the adapter it is to serve.
 func NewRelay(ctx context.Context, conn io.ReadWriteCloser, spec RelaySpec) (*Relay, error) {
-	r := &Relay{conn: conn, enc: json.NewEncoder(conn), waiting: map[int64]chan relayResponse{}, closed: make(chan struct{})}
-	go r.read()
+	r := &Relay{rpc: linerpc.NewClient(conn, func(cause error) error {
+		err := fmt.Errorf("%w: the client container stopped answering (it died or was removed)", ErrRelayGone)
+		if cause != nil {
+			err = fmt.Errorf("%w: %v", err, cause)
+		}
+		return err
+	})}
 	if _, err := r.call(ctx, relayRequest{Op: "hello", Adapter: &spec}); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("client container: %w", err)
@@ -284,62 +258,14 @@ func NewRelay(ctx context.Context, conn io.ReadWriteCloser, spec RelaySpec) (*Re
 	return r, nil
 }
 
-func (r *Relay) read() {
-	sc := bufio.NewScanner(r.conn)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		var resp relayResponse
-		if err := json.Unmarshal(sc.Bytes(), &resp); err != nil {
-			continue
-		}
-		r.mu.Lock()
-		ch := r.waiting[resp.ID]
-		delete(r.waiting, resp.ID)
-		r.mu.Unlock()
-		if ch != nil {
-			ch <- resp
-		}
-	}
-	r.mu.Lock()
-	r.err = fmt.Errorf("%w: the client container stopped answering (it died or was removed)", ErrRelayGone)
-	r.mu.Unlock()
-	close(r.closed)
-}
-
-// call sends one request and waits for its answer, or for ctx: an
-// operation's answer may take its timeout and a little more.
+// call sends one request and waits for its answer, or for ctx.
 func (r *Relay) call(ctx context.Context, req relayRequest) (relayResponse, error) {
-	req.ID = r.next.Add(1)
-	ch := make(chan relayResponse, 1)
-	r.mu.Lock()
-	if r.err != nil {
-		r.mu.Unlock()
-		return relayResponse{}, r.err
+	var resp relayResponse
+	line, err := r.rpc.Call(ctx, req)
+	if line != nil {
+		json.Unmarshal(line, &resp)
 	}
-	r.waiting[req.ID] = ch
-	r.mu.Unlock()
-	r.wmu.Lock()
-	err := r.enc.Encode(req)
-	r.wmu.Unlock()
-	if err != nil {
-		return relayResponse{}, fmt.Errorf("%w: %v", ErrRelayGone, err)
-	}
-	select {
-	case resp := <-ch:
-		if resp.Error != "" && req.Op != "invoke" {
-			return resp, errors.New(resp.Error)
-		}
-		return resp, nil
-	case <-r.closed:
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return relayResponse{}, r.err
-	case <-ctx.Done():
-		r.mu.Lock()
-		delete(r.waiting, req.ID)
-		r.mu.Unlock()
-		return relayResponse{}, ctx.Err()
-	}
+	return resp, err
 }
 
 // timeout is what is left of ctx, for the other side to bound its work by.
@@ -392,9 +318,9 @@ func (r *Relay) LeaderVia(spec CheckSpec) LeaderFunc {
 // Close ends the relay's input: the container closes its clients and
 // exits.
 func (r *Relay) Close() error {
-	err := r.conn.Close()
+	err := r.rpc.Close()
 	select {
-	case <-r.closed:
+	case <-r.rpc.Closed():
 	case <-time.After(10 * time.Second):
 	}
 	return err
@@ -436,8 +362,8 @@ func (c *relayClient) Invoke(ctx context.Context, op Op) Result {
 		return Result{Outcome: Unknown, Err: err}
 	}
 	res := Result{Outcome: resp.Outcome, Value: resp.Value}
-	if resp.Error != "" {
-		res.Err = errors.New(resp.Error)
+	if resp.Failed != "" {
+		res.Err = errors.New(resp.Failed)
 	}
 	return res
 }

@@ -23,6 +23,8 @@ import (
 // can neither enter the nodes' namespaces nor read their /proc.
 type unprivileged struct {
 	bin, dir, sock string
+	// stale is the stale-reads scenario, where that user can read it.
+	stale string
 }
 
 func newUnprivileged(t *testing.T) unprivileged {
@@ -40,10 +42,49 @@ func newUnprivileged(t *testing.T) unprivileged {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o777)
-	u := unprivileged{bin: buildBinary(t, dir), dir: dir, sock: filepath.Join(dir, "engine.sock")}
+	u := unprivileged{bin: buildBinary(t, dir), dir: dir, sock: filepath.Join(dir, "engine.sock"), stale: filepath.Join(dir, "stale.yaml")}
 	os.Chmod(u.bin, 0o755)
 	testcluster.EngineProxy(t, u.sock)
+	b, err := os.ReadFile("../../scenarios/etcd-stale-reads.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(u.stale, b, 0o644)
 	return u
+}
+
+// findsStaleReads runs the stale-reads scenario through run, wants it
+// invalid as it expects (exit 0), each of logs in its progress, and
+// nothing of it left; it returns the run's store folder.
+func findsStaleReads(t *testing.T, run *exec.Cmd, store string, logs ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	run.Stdout, run.Stderr = &stdout, &stderr
+	if err := run.Run(); err != nil {
+		t.Fatalf("exit %v, want 0 (invalid, as expected)\n%s\n%s", err, &stdout, &stderr)
+	}
+	for _, want := range logs {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the log does not say %q:\n%s", want, &stderr)
+		}
+	}
+	if !strings.Contains(stdout.String(), "verdict: INVALID") || !strings.Contains(stdout.String(), ": met") {
+		t.Errorf("stdout:\n%s", &stdout)
+	}
+	runID := ""
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if id := runIDIn(l); id != "" {
+			runID = id
+		}
+	}
+	for _, l := range leftoversOf(t, runID) {
+		t.Errorf("left behind: %s %s", l.Kind, l.Name)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(store, "*", runID))
+	if len(dirs) != 1 {
+		t.Fatalf("the run's store folder: %v", dirs)
+	}
+	return dirs[0]
 }
 
 // cmd runs faultline as nobody with nothing but the proxy's socket.
@@ -65,98 +106,79 @@ func (u unprivileged) cmd(args ...string) *exec.Cmd {
 func TestUnprivilegedController(t *testing.T) {
 	testenv.EndToEnd(t)
 	u := newUnprivileged(t)
-	scenario := filepath.Join(u.dir, "stale.yaml")
-	b, err := os.ReadFile("../../scenarios/etcd-stale-reads.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(scenario, b, 0o644)
-
 	t.Run("stale reads", func(t *testing.T) {
-		var stdout, stderr bytes.Buffer
-		c := u.cmd("run", "-store", filepath.Join(u.dir, "store"), scenario)
-		c.Stdout, c.Stderr = &stdout, &stderr
-		if err := c.Run(); err != nil {
-			t.Fatalf("exit %v, want 0 (invalid, as expected)\n%s\n%s", err, &stdout, &stderr)
-		}
-		if !strings.Contains(stderr.String(), "the nemesis runs in helper containers: this process lacks CAP_SYS_ADMIN and CAP_NET_ADMIN") {
-			t.Errorf("the log does not say why helpers run the nemesis:\n%s", &stderr)
-		}
-		if !strings.Contains(stdout.String(), "verdict: INVALID") || !strings.Contains(stdout.String(), ": met") {
-			t.Errorf("stdout:\n%s", &stdout)
-		}
-		runID := ""
-		for _, l := range strings.Split(stderr.String(), "\n") {
-			if id := runIDIn(l); id != "" {
-				runID = id
-			}
-		}
-		for _, l := range leftoversOf(t, runID) {
-			t.Errorf("left behind: %s %s", l.Kind, l.Name)
-		}
+		store := filepath.Join(u.dir, "store")
+		findsStaleReads(t, u.cmd("run", "-store", store, u.stale), store,
+			"the nemesis runs in helper containers: this process lacks CAP_SYS_ADMIN and CAP_NET_ADMIN")
 	})
 
 	t.Run("SIGKILL and clean", func(t *testing.T) {
-		c := u.cmd("run", "-store", filepath.Join(u.dir, "store-kill"), scenario)
-		stderr, err := c.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		runID := ""
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if id := runIDIn(sc.Text()); id != "" && runID == "" {
-				runID = id
-			}
-			if strings.Contains(sc.Text(), "fault isolate") {
-				c.Process.Kill()
-				break
-			}
-		}
-		c.Wait()
-		if runID == "" {
-			t.Fatal("no run id, or no fault, before the kill")
-		}
-		// The helpers' input ended with the controller: they heal and go.
-		deadline := time.Now().Add(20 * time.Second)
-		var nodes []nemesis.Node
-		for {
-			helpers := 0
-			for _, l := range leftoversOf(t, runID) {
-				if l.Helper {
-					helpers++
-				}
-			}
-			nodes = runNodes(t, runID)
-			if helpers == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d helpers still there 20 s after their controller died", helpers)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		if len(nodes) != 3 {
-			t.Fatalf("%d nodes running after the kill, want 3", len(nodes))
-		}
-		for _, n := range nodes {
-			if rules, _, err := nemesis.Installed(n.NetNS); err != nil || rules {
-				t.Errorf("%s keeps faultline's table after its helper went (%v)", n.Name, err)
-			}
-		}
-		start := time.Now()
-		out, err := u.cmd("clean").CombinedOutput()
-		if err != nil {
-			t.Fatalf("faultline clean as the same user: %v\n%s", err, out)
-		}
-		t.Logf("faultline clean after SIGKILL in helper mode: %v\n%s", time.Since(start).Round(time.Millisecond), out)
-		for _, l := range leftoversOf(t, runID) {
-			t.Errorf("left after clean: %s %s", l.Kind, l.Name)
-		}
+		killMidFault(t, u.cmd("run", "-store", filepath.Join(u.dir, "store-kill"), u.stale), u.cmd("clean"))
 	})
+}
+
+// killMidFault starts run, kills it with SIGKILL once a partition is in
+// force, wants the helpers and the client container gone by themselves
+// (their input ended with the controller) and the nodes without
+// faultline's table, then runs clean and wants nothing of the run left.
+func killMidFault(t *testing.T, run, clean *exec.Cmd) {
+	t.Helper()
+	stderr, err := run.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	runID := ""
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if id := runIDIn(sc.Text()); id != "" && runID == "" {
+			runID = id
+		}
+		if strings.Contains(sc.Text(), "fault isolate") {
+			run.Process.Kill()
+			break
+		}
+	}
+	run.Wait()
+	if runID == "" {
+		t.Fatal("no run id, or no fault, before the kill")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		left := 0
+		for _, l := range leftoversOf(t, runID) {
+			if l.Helper {
+				left++
+			}
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d helpers or client containers still there 20 s after their controller died", left)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	nodes := runNodes(t, runID)
+	if len(nodes) != 3 {
+		t.Fatalf("%d nodes running after the kill, want 3", len(nodes))
+	}
+	for _, n := range nodes {
+		if table, _, err := nemesis.Installed(n.NetNS); err != nil || table {
+			t.Errorf("%s keeps faultline's table after its helper went (%v)", n.Name, err)
+		}
+	}
+	start := time.Now()
+	out, err := clean.CombinedOutput()
+	if err != nil {
+		t.Fatalf("faultline clean from where the run was: %v\n%s", err, out)
+	}
+	t.Logf("faultline clean after SIGKILL: %v\n%s", time.Since(start).Round(time.Millisecond), out)
+	for _, l := range leftoversOf(t, runID) {
+		t.Errorf("left after clean: %s %s", l.Kind, l.Name)
+	}
 }
 
 // isolated runs faultline as root, but in a network namespace of its own
@@ -183,101 +205,21 @@ func (u unprivileged) isolated(args ...string) *exec.Cmd {
 func TestControllerWithoutRoutes(t *testing.T) {
 	testenv.EndToEnd(t)
 	u := newUnprivileged(t)
-	scenario := filepath.Join(u.dir, "stale.yaml")
-	b, err := os.ReadFile("../../scenarios/etcd-stale-reads.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(scenario, b, 0o644)
-
 	t.Run("stale reads", func(t *testing.T) {
-		var stdout, stderr bytes.Buffer
-		c := u.isolated("run", "-store", filepath.Join(u.dir, "store-isolated"), scenario)
-		c.Stdout, c.Stderr = &stdout, &stderr
-		if err := c.Run(); err != nil {
-			t.Fatalf("exit %v, want 0 (invalid, as expected)\n%s\n%s", err, &stdout, &stderr)
-		}
-		for _, want := range []string{"the nemesis runs in helper containers", "the clients run in a container on the run's network: this host does not reach the nodes' addresses"} {
-			if !strings.Contains(stderr.String(), want) {
-				t.Errorf("the log does not say %q:\n%s", want, &stderr)
-			}
-		}
+		store := filepath.Join(u.dir, "store-isolated")
+		dir := findsStaleReads(t, u.isolated("run", "-store", store, u.stale), store,
+			"the nemesis runs in helper containers", "the clients run in a container on the run's network: this host does not reach the nodes' addresses")
 		// The results and the report say how the run reached its nodes.
-		dirs, _ := filepath.Glob(filepath.Join(u.dir, "store-isolated", "*", "*", "results.json"))
-		if len(dirs) != 1 {
-			t.Fatalf("results.json: %v", dirs)
-		}
-		res, _ := os.ReadFile(dirs[0])
-		page, _ := os.ReadFile(filepath.Join(filepath.Dir(dirs[0]), "report.html"))
+		res, _ := os.ReadFile(filepath.Join(dir, "results.json"))
+		page, _ := os.ReadFile(filepath.Join(dir, "report.html"))
 		if !strings.Contains(string(res), `"nemesis": "helper"`) || !strings.Contains(string(res), `"clients": "network"`) ||
 			!strings.Contains(string(page), "clients in a container on the run&#39;s network") {
 			t.Errorf("results.json or the report does not say how the run reached its nodes:\n%s", res)
 		}
-		if !strings.Contains(stdout.String(), "verdict: INVALID") || !strings.Contains(stdout.String(), ": met") {
-			t.Errorf("stdout:\n%s", &stdout)
-		}
-		runID := ""
-		for _, l := range strings.Split(stderr.String(), "\n") {
-			if id := runIDIn(l); id != "" {
-				runID = id
-			}
-		}
-		for _, l := range leftoversOf(t, runID) {
-			t.Errorf("left behind: %s %s", l.Kind, l.Name)
-		}
 	})
 
 	t.Run("SIGKILL and clean", func(t *testing.T) {
-		c := u.isolated("run", "-store", filepath.Join(u.dir, "store-isolated-kill"), scenario)
-		stderr, err := c.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		runID := ""
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if id := runIDIn(sc.Text()); id != "" && runID == "" {
-				runID = id
-			}
-			if strings.Contains(sc.Text(), "fault isolate") {
-				c.Process.Kill() // unshare, and with it (--kill-child) the controller
-				break
-			}
-		}
-		c.Wait()
-		if runID == "" {
-			t.Fatal("no run id, or no fault, before the kill")
-		}
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			left := 0
-			for _, l := range leftoversOf(t, runID) {
-				if l.Helper || strings.Contains(l.Name, "-clients-") {
-					left++
-				}
-			}
-			if left == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d helpers or client containers still there 20 s after their controller died", left)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		for _, n := range runNodes(t, runID) {
-			if table, _, err := nemesis.Installed(n.NetNS); err != nil || table {
-				t.Errorf("%s keeps faultline's table after its helper went (%v)", n.Name, err)
-			}
-		}
-		out, err := u.isolated("clean").CombinedOutput()
-		if err != nil {
-			t.Fatalf("faultline clean from the same place: %v\n%s", err, out)
-		}
-		for _, l := range leftoversOf(t, runID) {
-			t.Errorf("left after clean: %s %s", l.Kind, l.Name)
-		}
+		// unshare dies, and with it (--kill-child) the controller.
+		killMidFault(t, u.isolated("run", "-store", filepath.Join(u.dir, "store-isolated-kill"), u.stale), u.isolated("clean"))
 	})
 }
