@@ -1,11 +1,18 @@
 package docker
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,7 +50,7 @@ func (c *Cluster) StartHelper(ctx context.Context, node, image string, log io.Wr
 	}
 	labels := map[string]string{LabelFaultline: "true", LabelRun: c.RunID, LabelOwner: Owner(), LabelHelper: node}
 	name := fmt.Sprintf("faultline-%s-%s-helper-%d", c.RunID, node, helperSeq.Add(1))
-	return startHelper(ctx, c.cli, image, name, "container:"+n.ContainerID, labels, []string{"helper"}, helperCaps, log)
+	return startHelper(ctx, c.cli, helperSpec{image: image, name: name, network: "container:" + n.ContainerID, labels: labels, cmd: []string{"helper"}, caps: helperCaps}, log)
 }
 
 // LabelClients marks the container that runs a run's clients inside its
@@ -60,7 +67,126 @@ const LabelClients = "faultline.clients"
 func (c *Cluster) StartClients(ctx context.Context, image string, log io.Writer) (io.ReadWriteCloser, error) {
 	labels := map[string]string{LabelFaultline: "true", LabelRun: c.RunID, LabelOwner: Owner(), LabelClients: "true"}
 	name := fmt.Sprintf("faultline-%s-clients-%d", c.RunID, helperSeq.Add(1))
-	return startHelper(ctx, c.cli, image, name, c.NetworkID, labels, []string{"clients"}, nil, log)
+	return startHelper(ctx, c.cli, helperSpec{image: image, name: name, network: c.NetworkID, labels: labels, cmd: []string{"clients"}}, log)
+}
+
+// ClientFiles are what a client program needs in its container: folders
+// of this host, each copied to a folder under /faultline/files.
+type ClientFiles map[string]string // host folder -> its name under /faultline/files
+
+// MaxClientFiles bounds what is copied into a client program's container.
+const MaxClientFiles = 64 << 20
+
+// StartClientProgram starts the container that runs a run's clients
+// inside its network when they are a client program: from image (one
+// holding the program's runtime), with faultline's own binary (from the
+// helper image) at /faultline/faultline and files copied in before it
+// starts, running `/faultline/faultline clients` as the image's user, on
+// the run's network, with no capability, labelled and removed as
+// StartClients's container is.
+func (c *Cluster) StartClientProgram(ctx context.Context, image, helper string, files ClientFiles, log io.Writer) (io.ReadWriteCloser, error) {
+	bin, err := helperBinary(ctx, c.cli, helper, c.RunID)
+	if err != nil {
+		return nil, err
+	}
+	archive, err := clientArchive(bin, files)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]string{LabelFaultline: "true", LabelRun: c.RunID, LabelOwner: Owner(), LabelClients: "true"}
+	name := fmt.Sprintf("faultline-%s-clients-%d", c.RunID, helperSeq.Add(1))
+	return startHelper(ctx, c.cli, helperSpec{image: image, name: name, network: c.NetworkID, labels: labels,
+		entrypoint: []string{"/faultline/faultline"}, cmd: []string{"clients"}, writable: true, copyIn: archive, client: true}, log)
+}
+
+// helperBinary is faultline's static binary, as the helper image holds it.
+// The container it is read from (created, never started) carries the
+// run's labels, so that clean finds it if the controller dies meanwhile.
+func helperBinary(ctx context.Context, cli *client.Client, helper, runID string) ([]byte, error) {
+	created, err := cli.ContainerCreate(ctx, &container.Config{Image: helper, Labels: map[string]string{LabelFaultline: "true", LabelRun: runID, LabelOwner: Owner(), LabelHelper: "-"}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	if err != nil {
+		return nil, fmt.Errorf("%w: faultline's binary from %s: %v", ErrHelper, helper, err)
+	}
+	defer cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true})
+	rc, _, err := cli.CopyFromContainer(ctx, created.ID, "/faultline")
+	if err != nil {
+		return nil, fmt.Errorf("%w: faultline's binary from %s: %v", ErrHelper, helper, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return nil, fmt.Errorf("%w: faultline's binary from %s: %v", ErrHelper, helper, err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			return io.ReadAll(tr)
+		}
+	}
+}
+
+// clientArchive is the tar stream copied into a client program's
+// container at /: faultline/faultline, and each folder of files under
+// faultline/files (regular files and folders; hidden ones left out).
+func clientArchive(bin []byte, files ClientFiles) (io.Reader, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	now := time.Now()
+	dir := func(name string) error {
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: now})
+	}
+	file := func(name string, mode int64, body []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(body)), ModTime: now}); err != nil {
+			return err
+		}
+		_, err := tw.Write(body)
+		return err
+	}
+	if err := errors.Join(dir("faultline"), file("faultline/faultline", 0o755, bin), dir("faultline/files")); err != nil {
+		return nil, err
+	}
+	total := 0
+	for _, host := range slices.Sorted(maps.Keys(files)) {
+		at := path.Join("faultline/files", files[host])
+		err := filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(host, p)
+			if rel != "." && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			name := path.Join(at, filepath.ToSlash(rel))
+			switch {
+			case d.IsDir():
+				return dir(name)
+			case d.Type().IsRegular():
+				body, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				if total += len(body); total > MaxClientFiles {
+					return fmt.Errorf("more than %d MiB to copy; give the client an image that holds the program (client.image) and name it by its path there", MaxClientFiles>>20)
+				}
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				return file(name, int64(info.Mode().Perm()|0o444), body)
+			}
+			return nil // links, sockets, devices: not carried
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: the client program's folder %s: %v", ErrHelper, host, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return &buf, nil
 }
 
 // RunHelper runs image's `faultline helper ARGS...` once, labelled as
@@ -75,7 +201,7 @@ func RunHelper(ctx context.Context, cli *client.Client, image, runID, in string,
 		network = "container:" + in
 	}
 	var stderr bytes.Buffer
-	conn, err := startHelper(ctx, cli, image, name, network, labels, append([]string{"helper"}, args...), helperCaps, &stderr)
+	conn, err := startHelper(ctx, cli, helperSpec{image: image, name: name, network: network, labels: labels, cmd: append([]string{"helper"}, args...), caps: helperCaps}, &stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +216,32 @@ func RunHelper(ctx context.Context, cli *client.Client, image, runID, in string,
 	return out, nil
 }
 
-func startHelper(ctx context.Context, cli *client.Client, image, name, network string, labels map[string]string, cmd, caps []string, log io.Writer) (io.ReadWriteCloser, error) {
+// helperSpec is a container faultline runs for a run and talks to over
+// its attach stream: a helper, or the clients' container.
+type helperSpec struct {
+	image, name, network string
+	labels               map[string]string
+	entrypoint, cmd      []string
+	caps                 []string
+	// writable: a root filesystem the program may write to (a client
+	// program's; a helper's is read-only).
+	writable bool
+	// copyIn is a tar stream copied to / before the container starts.
+	copyIn io.Reader
+	// client: the clients' container (for errors).
+	client bool
+}
+
+func startHelper(ctx context.Context, cli *client.Client, spec helperSpec, log io.Writer) (io.ReadWriteCloser, error) {
+	what, needs := "helper", " (the engine must allow NET_ADMIN and NET_RAW; see docs/safety.md)"
+	if spec.client {
+		what, needs = "client container", ""
+	}
 	cfg := &container.Config{
-		Image:        image,
-		Cmd:          cmd,
-		Labels:       labels,
+		Image:        spec.image,
+		Entrypoint:   spec.entrypoint,
+		Cmd:          spec.cmd,
+		Labels:       spec.labels,
 		AttachStdin:  true,
 		AttachStdout: true,
 		AttachStderr: true,
@@ -102,30 +249,37 @@ func startHelper(ctx context.Context, cli *client.Client, image, name, network s
 		StdinOnce:    true, // the controller gone, its input ends
 	}
 	hc := &container.HostConfig{
-		NetworkMode:    container.NetworkMode(network),
+		NetworkMode:    container.NetworkMode(spec.network),
 		CapDrop:        []string{"ALL"},
-		CapAdd:         caps,
+		CapAdd:         spec.caps,
 		SecurityOpt:    []string{"no-new-privileges"},
-		ReadonlyRootfs: true,
+		ReadonlyRootfs: !spec.writable,
 		AutoRemove:     true,
 	}
+	name := spec.name
 	// As with the nodes, a create is carried through even when ctx ends:
 	// the engine may finish it after the client gave up.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	created, err := cli.ContainerCreate(cctx, cfg, hc, nil, nil, name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: create helper %s: %v (the engine must allow NET_ADMIN and NET_RAW; see docs/safety.md)", ErrHelper, name, err)
+		return nil, fmt.Errorf("%w: create %s %s from %s: %v%s", ErrHelper, what, name, spec.image, err, needs)
+	}
+	if spec.copyIn != nil {
+		if err := cli.CopyToContainer(cctx, created.ID, "/", spec.copyIn, container.CopyToContainerOptions{}); err != nil {
+			cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true})
+			return nil, fmt.Errorf("%w: copy faultline and the client's files into %s: %v", ErrHelper, name, err)
+		}
 	}
 	hj, err := cli.ContainerAttach(cctx, created.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
 		cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true})
-		return nil, fmt.Errorf("%w: attach to helper %s: %v", ErrHelper, name, err)
+		return nil, fmt.Errorf("%w: attach to %s %s: %v", ErrHelper, what, name, err)
 	}
 	if err := cli.ContainerStart(cctx, created.ID, container.StartOptions{}); err != nil {
 		hj.Close()
 		cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true})
-		return nil, fmt.Errorf("%w: start helper %s: %v (the engine must allow NET_ADMIN and NET_RAW in the node's namespace; see docs/safety.md)", ErrHelper, name, err)
+		return nil, fmt.Errorf("%w: start %s %s: %v%s", ErrHelper, what, name, err, needs)
 	}
 	pr, pw := io.Pipe()
 	h := &helperConn{hj: hj, out: pr, done: make(chan struct{})}

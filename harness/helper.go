@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -206,21 +207,30 @@ func (r *run) placeClients() error {
 		mode = ClientsHost
 		if len(r.nodes) > 0 {
 			if ok, why := reachable(r.ctx, r.nodes[0].Addr); !ok {
-				mode = ClientsNetwork
+				mode, r.whyNetwork = ClientsNetwork, why
 				r.logf("the clients run in a container on the run's network: %s", why)
 			}
 		}
 	case ClientsHost, ClientsNetwork:
-	default:
-		return fmt.Errorf("%w: clients %q: want auto, host or network", scenarios.ErrInvalid, mode)
+		r.whyNetwork = "run -clients " + mode
 	}
 	r.rep.Clients = mode
 	if mode == ClientsHost {
 		return nil
 	}
-	c := r.sc.Client()
-	if c.Builtin == "" {
-		return fmt.Errorf("%w: the clients must run inside the run's network (this host does not reach the nodes), where client programs (client.command) do not run yet: run faultline where it reaches the nodes' addresses, or use a system with a built-in client", scenarios.ErrInvalid)
+	// The workload's client, and the system's own for readiness and
+	// leader questions when the scenario brings another (as clients does).
+	c, own := r.sc.Client(), r.sc.Cluster.Def.Client
+	files := docker.ClientFiles{}
+	spec := r.inNetwork(c, files)
+	var checks *workloads.RelaySpec
+	if own != nil && own != c {
+		s := r.inNetwork(own, files)
+		checks = &s
+	}
+	image, err := r.clientsImage()
+	if err != nil {
+		return err
 	}
 	if err := r.ensureHelper(); err != nil {
 		return err
@@ -231,12 +241,17 @@ func (r *run) placeClients() error {
 	if err != nil {
 		return err
 	}
-	conn, err := r.cluster.StartClients(r.ctx, r.helper, log)
+	var conn io.ReadWriteCloser
+	if image == "" {
+		conn, err = r.cluster.StartClients(r.ctx, r.helper, log)
+	} else {
+		conn, err = r.cluster.StartClientProgram(r.ctx, image, r.helper, files, log)
+	}
 	if err != nil {
 		log.Close()
 		return err
 	}
-	relay, err := workloads.NewRelay(r.ctx, conn, workloads.RelaySpec{Builtin: c.Builtin, Reads: r.sc.Workload.Reads})
+	relay, err := workloads.NewRelay(r.ctx, conn, spec, checks)
 	if err != nil {
 		conn.Close()
 		log.Close()
@@ -244,8 +259,69 @@ func (r *run) placeClients() error {
 	}
 	r.relay = relay
 	r.later(func(err error) error { relay.Close(); log.Close(); return err })
-	r.logf("clients in the run's network: a container runs the %s client there (the history's times are taken here, around each round trip to it)", c.Builtin)
+	if c.Builtin != "" {
+		r.logf("clients in the run's network: a container runs the %s client there (the history's times are taken here, around each round trip to it)", c.Builtin)
+	} else {
+		r.logf("clients in the run's network: a container of %s runs the client program %s there (the history's times are taken here, around each round trip to it)", image, strings.Join(spec.Command, " "))
+	}
 	return nil
+}
+
+// inNetwork is how client c runs in the clients' container: a built-in
+// one as here; a program with the folders of the files its command names
+// added to files (to be copied in) and its command naming them there.
+func (r *run) inNetwork(c *systems.Client, files docker.ClientFiles) workloads.RelaySpec {
+	if c.Builtin != "" {
+		return workloads.RelaySpec{Builtin: c.Builtin, Reads: r.sc.Workload.Reads}
+	}
+	spec := programSpec(r.sc, c, r.nodes)
+	spec.Command = slices.Clone(c.Command)
+	for i, arg := range spec.Command {
+		if !filepath.IsAbs(arg) {
+			continue
+		}
+		if fi, err := os.Stat(arg); err != nil || fi.IsDir() {
+			continue // a path in the image
+		}
+		dir := filepath.Dir(arg)
+		name, ok := files[dir]
+		if !ok {
+			name = strconv.Itoa(len(files) + 1)
+			files[dir] = name
+		}
+		spec.Command[i] = "/faultline/files/" + name + "/" + filepath.Base(arg)
+	}
+	return spec
+}
+
+// clientsImage is the image the clients' container runs: that of the
+// first client program among the workload's client and the system's own,
+// built if need be, or "" for faultline's own (built-in clients only).
+func (r *run) clientsImage() (string, error) {
+	for _, c := range []*systems.Client{r.sc.Client(), r.sc.Cluster.Def.Client} {
+		if c != nil && c.Builtin == "" {
+			return r.clientImage(c)
+		}
+	}
+	return "", nil
+}
+
+// clientImage is the image client program c runs in inside the run's
+// network, built if need be.
+func (r *run) clientImage(c *systems.Client) (string, error) {
+	file, field := r.sc.Cluster.Def.Source, "client.image"
+	if c == r.sc.Workload.Client {
+		file, field = r.sc.Path, "workload.client.image"
+	}
+	if c.Image == "" {
+		return "", fmt.Errorf("%w: %s: %s is needed: the clients run inside the run's network here (%s), and the client program %s needs an image holding its runtime to run there (see docs/adapters.md)",
+			scenarios.ErrInvalid, file, field, r.whyNetwork, strings.Join(c.Command, " "))
+	}
+	img := docker.ImageSpec{Tag: c.Image, Build: buildSpec(c.Build), Owner: field + " in " + file}
+	if err := docker.EnsureImage(r.ctx, r.cli, img, indented{r.progress}); err != nil {
+		return "", err
+	}
+	return c.Image, nil
 }
 
 // placement says, for the report, how the run reached its nodes.

@@ -141,6 +141,7 @@ type run struct {
 	ready        workloads.Check      // nil: no readiness check
 	how          string               // what ready checks, for messages
 	relay        *workloads.Relay     // the client container's, when clients run in the network
+	whyNetwork   string               // why the clients run in the network
 	leader       workloads.LeaderFunc // asks until a node is named
 	// leaderOnce asks once: the leader watch's question.
 	leaderOnce workloads.LeaderFunc
@@ -268,6 +269,17 @@ func (r *run) prepare() error {
 		if err := r.useHelpers(); err != nil {
 			return err
 		}
+	}
+	switch r.opts.Clients {
+	case "", ClientsAuto, ClientsHost:
+	case ClientsNetwork:
+		// A client program's image, before any node starts.
+		r.whyNetwork = "run -clients network"
+		if _, err := r.clientsImage(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: clients %q: want auto, host or network", scenarios.ErrInvalid, r.opts.Clients)
 	}
 	if r.h, err = history.Create(filepath.Join(r.dir, HistoryFile), r.began); err != nil {
 		return err

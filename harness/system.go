@@ -256,13 +256,22 @@ func clientAdapter(run scenarios.Scenario, c *systems.Client, dir string, nodes 
 		a, err := workloads.Builtin(c.Builtin, workloads.BuiltinOptions{Reads: run.Workload.Reads})
 		return a, func() {}, err
 	}
-	ext := &workloads.External{Command: c.Command, LogDir: filepath.Join(dir, "clients"), OpTimeout: run.Workload.OpTimeout, Reads: run.Workload.Reads, Nodes: nodes, Kind: run.Workload.Kind}
+	spec := programSpec(run, c, nodes)
+	ext := spec.External()
+	ext.LogDir = filepath.Join(dir, "clients")
+	return ext, func() { ext.Close() }, nil
+}
+
+// programSpec is how a client program runs, here or in the clients'
+// container.
+func programSpec(run scenarios.Scenario, c *systems.Client, nodes []workloads.Node) workloads.RelaySpec {
+	spec := workloads.RelaySpec{Command: c.Command, OpTimeout: run.Workload.OpTimeout, Reads: run.Workload.Reads, Nodes: nodes, Kind: run.Workload.Kind}
 	if c == run.Workload.Client {
 		for _, k := range slices.Sorted(maps.Keys(c.Env)) {
-			ext.Env = append(ext.Env, k+"="+c.Env[k])
+			spec.Env = append(spec.Env, k+"="+c.Env[k])
 		}
 	}
-	return ext, func() { ext.Close() }, nil
+	return spec
 }
 
 // clients are the adapter the workload runs through (the scenario's

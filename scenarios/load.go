@@ -11,7 +11,6 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/faultline/faultline/internal/yamlpos"
-	"github.com/faultline/faultline/systems"
 )
 
 // Load reads, strictly parses, defaults and validates a scenario file.
@@ -54,11 +53,10 @@ func Parse(path string, src []byte) (*Scenario, error) {
 	if err := s.validate(loc); err != nil {
 		return nil, err
 	}
-	if c := s.Workload.Client; c != nil && len(c.Command) > 0 {
-		if err := systems.InsideTree(c.Command, path); err != nil {
-			return nil, loc.Errorf("workload.client.command", "%v", err)
+	if c := s.Workload.Client; c != nil {
+		if err := c.Resolve(loc, "workload.client.", path, filepath.Dir(path)); err != nil {
+			return nil, err
 		}
-		c.Command = systems.ResolveCommand(c.Command, filepath.Dir(path))
 	}
 	return &s, nil
 }

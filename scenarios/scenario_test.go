@@ -121,6 +121,10 @@ func TestBadScenarios(t *testing.T) {
 		{"refkv serializable", "time_limit: 5s\ncluster:\n  system: refkv\nworkload:\n  reads: serializable\n", "bad.yaml:5: workload.reads: system refkv supports linearizable reads, not serializable"},
 		{"unknown built-in client", "time_limit: 5s\nworkload:\n  client: {builtin: redis}\n", "bad.yaml:3: workload.client.builtin: no built-in client \"redis\""},
 		{"client with both", "time_limit: 5s\nworkload:\n  client: {builtin: etcd, command: [x]}\n", "bad.yaml:3: workload.client: give builtin or command, not both"},
+		{"client image for a built-in client", "time_limit: 5s\nworkload:\n  client: {builtin: etcd, image: py:3}\n", "bad.yaml:3: workload.client.image: applies to a client program"},
+		{"client build without image", "time_limit: 5s\nworkload:\n  client:\n    command: [python3]\n    build: {context: .}\n", "bad.yaml:5: workload.client.build: needs image"},
+		{"client image that is not a reference", "time_limit: 5s\nworkload:\n  client:\n    command: [python3]\n    image: \"-v /:/host\"\n", "bad.yaml:5: workload.client.image: \"-v /:/host\" is not an image reference"},
+		{"client build outside the tree", "time_limit: 5s\nworkload:\n  client:\n    command: [python3]\n    image: py:3\n    build: {context: ../../../../../../etc}\n", "bad.yaml:6: workload.client.build.context: \"../../../../../../etc\" is outside the working tree"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

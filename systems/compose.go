@@ -108,11 +108,10 @@ func LoadCompose(path string, services []string) (*Definition, error) {
 	if err := d.Validate(loc); err != nil {
 		return nil, err
 	}
-	if c := d.Client; c != nil && len(c.Command) > 0 {
-		if err := InsideTree(c.Command, path); err != nil {
-			return nil, loc.Errorf("client.command", "%v", err)
+	if c := d.Client; c != nil {
+		if err := c.Resolve(loc, "client.", path, filepath.Dir(path)); err != nil {
+			return nil, err
 		}
-		c.Command = ResolveCommand(c.Command, filepath.Dir(path))
 	}
 	return d, nil
 }

@@ -348,6 +348,14 @@ type Client struct {
 	Env map[string]string `yaml:"env,omitempty"`
 	// Workloads are the workloads the client runs (default: all).
 	Workloads []string `yaml:"workloads,omitempty"`
+	// Image is where a client program runs when the clients run inside
+	// the run's network (a controller that does not reach the nodes'
+	// addresses): an image holding the program's runtime (python3, say).
+	// faultline copies its own binary and the folders of the files the
+	// command names into a container of it. Build builds it, as a
+	// system's build: does.
+	Image string `yaml:"image,omitempty"`
+	Build *Build `yaml:"build,omitempty"`
 }
 
 // Marshal writes the definition as YAML (a system file).

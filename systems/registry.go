@@ -131,17 +131,32 @@ func (d *Definition) Resolve(loc *yamlpos.Locator, file, base string) error {
 			return err
 		}
 	}
-	if c := d.Client; c != nil && len(c.Command) > 0 {
-		if err := InsideTree(c.Command, file); err != nil {
-			return loc.Errorf("client.command", "%v", err)
-		}
-		c.Command = ResolveCommand(c.Command, base)
+	if c := d.Client; c != nil {
+		return c.Resolve(loc, "client.", file, base)
 	}
 	return nil
 }
 
+// Resolve makes the client's paths absolute against base (the folder of
+// file, which holds it; prefix locates it there): the files its command
+// names, its image's build.
+func (c *Client) Resolve(loc *yamlpos.Locator, prefix, file, base string) error {
+	if len(c.Command) > 0 {
+		if err := InsideTree(c.Command, file); err != nil {
+			return loc.Errorf(prefix+"command", "%v", err)
+		}
+		c.Command = ResolveCommand(c.Command, base)
+	}
+	return resolveBuild(loc, prefix, c.Build, file, base)
+}
+
 func resolveService(loc *yamlpos.Locator, prefix string, s *Service, file, base string) error {
-	b := s.Build
+	return resolveBuild(loc, prefix, s.Build, file, base)
+}
+
+// resolveBuild makes a build's paths absolute against base (the folder of
+// file): its context, inputs and prepare folder and command.
+func resolveBuild(loc *yamlpos.Locator, prefix string, b *Build, file, base string) error {
 	if b == nil {
 		return nil
 	}

@@ -113,35 +113,8 @@ func validateService(loc *yamlpos.Locator, prefix string, s Service) error {
 	if err := checkImageRef(s.Image); err != nil {
 		return loc.Errorf(prefix+"image", "%v", err)
 	}
-	if b := s.Build; b != nil {
-		if b.Context == "" {
-			return loc.Errorf(prefix+"build.context", "is required: the folder holding the Dockerfile")
-		}
-		if b.Dockerfile != "" && (filepath.IsAbs(b.Dockerfile) || strings.HasPrefix(filepath.Clean(b.Dockerfile), "..")) {
-			return loc.Errorf(prefix+"build.dockerfile", "%q must be a path inside the context", b.Dockerfile)
-		}
-		if err := checkEnv(loc, prefix+"build.args", b.Args); err != nil {
-			return err
-		}
-		if p := b.Prepare; p != nil {
-			if len(p.Command) == 0 {
-				return loc.Errorf(prefix+"build.prepare.command", "needs the program to run, for example [./make-rootfs.sh]")
-			}
-			if err := checkList(loc, prefix+"build.prepare.command", p.Command); err != nil {
-				return err
-			}
-			if err := checkEnv(loc, prefix+"build.prepare.env", p.Env); err != nil {
-				return err
-			}
-		}
-		if len(b.Inputs) > MaxList {
-			return loc.Errorf(prefix+"build.inputs", "more than %d globs", MaxList)
-		}
-		for i, g := range b.Inputs {
-			if _, err := filepath.Match(g, ""); err != nil {
-				return loc.Errorf(fmt.Sprintf("%sbuild.inputs[%d]", prefix, i), "%q is not a glob: %v", g, err)
-			}
-		}
+	if err := validateBuild(loc, prefix, s.Build); err != nil {
+		return err
 	}
 	for _, l := range []struct {
 		field string
@@ -279,6 +252,43 @@ func (d *Definition) validateLeader(loc *yamlpos.Locator) error {
 	return nil
 }
 
+// validateBuild checks a build: section (a system's, a service's, a
+// client's); prefix locates it.
+func validateBuild(loc *yamlpos.Locator, prefix string, b *Build) error {
+	if b == nil {
+		return nil
+	}
+	if b.Context == "" {
+		return loc.Errorf(prefix+"build.context", "is required: the folder holding the Dockerfile")
+	}
+	if b.Dockerfile != "" && (filepath.IsAbs(b.Dockerfile) || strings.HasPrefix(filepath.Clean(b.Dockerfile), "..")) {
+		return loc.Errorf(prefix+"build.dockerfile", "%q must be a path inside the context", b.Dockerfile)
+	}
+	if err := checkEnv(loc, prefix+"build.args", b.Args); err != nil {
+		return err
+	}
+	if p := b.Prepare; p != nil {
+		if len(p.Command) == 0 {
+			return loc.Errorf(prefix+"build.prepare.command", "needs the program to run, for example [./make-rootfs.sh]")
+		}
+		if err := checkList(loc, prefix+"build.prepare.command", p.Command); err != nil {
+			return err
+		}
+		if err := checkEnv(loc, prefix+"build.prepare.env", p.Env); err != nil {
+			return err
+		}
+	}
+	if len(b.Inputs) > MaxList {
+		return loc.Errorf(prefix+"build.inputs", "more than %d globs", MaxList)
+	}
+	for i, g := range b.Inputs {
+		if _, err := filepath.Match(g, ""); err != nil {
+			return loc.Errorf(fmt.Sprintf("%sbuild.inputs[%d]", prefix, i), "%q is not a glob: %v", g, err)
+		}
+	}
+	return nil
+}
+
 // ValidateClient checks a client: exactly one of a built-in adapter or a
 // program.
 func ValidateClient(loc *yamlpos.Locator, c *Client) error {
@@ -291,6 +301,18 @@ func ValidateClient(loc *yamlpos.Locator, c *Client) error {
 		return loc.Errorf("command", "needs the program to run, for example [python3, client.py] (or builtin: NAME)")
 	case c.Builtin != "" && len(c.Env) > 0:
 		return loc.Errorf("env", "applies to a client program, not to builtin %s", c.Builtin)
+	case c.Builtin != "" && (c.Image != "" || c.Build != nil):
+		return loc.Errorf("image", "applies to a client program: builtin %s runs in faultline's own image", c.Builtin)
+	case c.Build != nil && c.Image == "":
+		return loc.Errorf("build", "needs image: beside it, the tag faultline builds the client's image as")
+	}
+	if c.Image != "" {
+		if err := checkImageRef(c.Image); err != nil {
+			return loc.Errorf("image", "%v", err)
+		}
+	}
+	if err := validateBuild(loc, "", c.Build); err != nil {
+		return err
 	}
 	if err := checkList(loc, "command", c.Command); err != nil {
 		return err

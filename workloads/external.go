@@ -56,8 +56,10 @@ type External struct {
 	Command []string
 	// Dir is the working directory (default: the harness's).
 	Dir string
-	// LogDir receives each client's standard error.
+	// LogDir receives each client's standard error; without it, Stderr
+	// does, each line headed by the client's name.
 	LogDir    string
+	Stderr    io.Writer
 	OpTimeout time.Duration
 	// Env adds variables to the program's environment ("NAME=value").
 	Env []string
@@ -137,6 +139,8 @@ func (e *External) open(ctx context.Context, node Node, kind, id, logName string
 			return nil, err
 		}
 		c.log = f
+	} else if e.Stderr != nil {
+		c.log = &linePrefixer{w: e.Stderr, prefix: strings.TrimSuffix(logName, ".log") + ": "}
 	}
 	c.mu.Lock()
 	err := c.start(ctx)
@@ -269,7 +273,7 @@ type externalClient struct {
 	node Node
 	kind string
 	id   string
-	log  *os.File
+	log  io.WriteCloser
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -513,4 +517,39 @@ func truncate(b []byte) string {
 		return string(b[:200]) + "..."
 	}
 	return string(b)
+}
+
+// linePrefixer heads each whole line written through it with prefix and
+// writes it to w in one call, so that the lines of many clients sharing w
+// interleave whole.
+type linePrefixer struct {
+	mu      sync.Mutex
+	w       io.Writer
+	prefix  string
+	partial []byte
+}
+
+func (p *linePrefixer) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.partial = append(p.partial, b...)
+	for {
+		i := bytes.IndexByte(p.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if _, err := p.w.Write(append([]byte(p.prefix), p.partial[:i+1]...)); err != nil {
+			return len(b), err
+		}
+		p.partial = p.partial[i+1:]
+	}
+	return len(b), nil
+}
+
+// Close writes what is left of a last line.
+func (p *linePrefixer) Close() error {
+	if len(p.partial) > 0 {
+		p.Write([]byte("\n"))
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,8 +64,11 @@ type CheckSpec struct {
 }
 
 type relayRequest struct {
-	Op      string          `json:"op"`
-	Adapter *RelaySpec      `json:"adapter,omitempty"`
+	Op      string     `json:"op"`
+	Adapter *RelaySpec `json:"adapter,omitempty"`
+	// Checks is the adapter that answers readiness and leader questions
+	// (the system's own client), when not the workload's.
+	Checks  *RelaySpec      `json:"checks,omitempty"`
 	Client  int64           `json:"client,omitempty"`
 	Node    *Node           `json:"node,omitempty"`
 	Nodes   []Node          `json:"nodes,omitempty"`
@@ -91,9 +95,9 @@ type relayResponse struct {
 // hello are served concurrently; clients are closed at the end.
 func ServeRelay(ctx context.Context, r io.Reader, w io.Writer) error {
 	var (
-		mu      sync.Mutex
-		adapter Adapter // set by hello, before any request is served
-		clients = map[int64]Client{}
+		mu              sync.Mutex
+		adapter, checks Adapter // set by hello, before any request is served
+		clients         = map[int64]Client{}
 	)
 	err := linerpc.Serve(r, w, func(line json.RawMessage) (any, func() any) {
 		var req relayRequest
@@ -102,22 +106,32 @@ func ServeRelay(ctx context.Context, r io.Reader, w io.Writer) error {
 		}
 		if req.Op == "hello" {
 			a, err := req.Adapter.adapter()
-			adapter = a
+			adapter, checks = a, a
+			if err == nil && req.Checks != nil {
+				checks, err = req.Checks.adapter()
+			}
 			return linerpc.Fail(err), nil
 		}
-		if adapter == nil {
+		if adapter == nil || checks == nil {
 			return linerpc.Fail(errors.New("the first request must be hello, naming the adapter")), nil
 		}
-		a := adapter
-		return nil, func() any { return serveRelayOne(ctx, a, &mu, clients, req) }
+		a, c := adapter, checks
+		return nil, func() any { return serveRelayOne(ctx, a, c, &mu, clients, req) }
 	})
 	for _, c := range clients {
 		c.Close()
 	}
-	if e, ok := adapter.(*External); ok {
-		e.Close()
+	for _, a := range []Adapter{adapter, checks} {
+		if e, ok := a.(*External); ok {
+			e.Close()
+		}
 	}
 	return err
+}
+
+// External is the client program s names, as it runs here.
+func (s *RelaySpec) External() *External {
+	return &External{Command: s.Command, Env: s.Env, OpTimeout: s.OpTimeout, Reads: s.Reads, Nodes: s.Nodes, Kind: s.Kind}
 }
 
 func (s *RelaySpec) adapter() (Adapter, error) {
@@ -127,12 +141,14 @@ func (s *RelaySpec) adapter() (Adapter, error) {
 	case s.Builtin != "":
 		return Builtin(s.Builtin, BuiltinOptions{Reads: s.Reads})
 	case len(s.Command) > 0:
-		return &External{Command: s.Command, Env: s.Env, OpTimeout: s.OpTimeout, Reads: s.Reads, Nodes: s.Nodes, Kind: s.Kind}, nil
+		e := s.External()
+		e.Stderr = os.Stderr // the container's: the controller logs it
+		return e, nil
 	}
 	return nil, errors.New("hello names neither a built-in adapter nor a client program")
 }
 
-func serveRelayOne(ctx context.Context, a Adapter, mu *sync.Mutex, clients map[int64]Client, req relayRequest) relayResponse {
+func serveRelayOne(ctx context.Context, a, checks Adapter, mu *sync.Mutex, clients map[int64]Client, req relayRequest) relayResponse {
 	var resp relayResponse
 	if req.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -179,14 +195,14 @@ func serveRelayOne(ctx context.Context, a Adapter, mu *sync.Mutex, clients map[i
 			err = errors.New("check needs a check and a node")
 			break
 		}
-		err = req.Check.check(a)(ctx, *req.Node)
+		err = req.Check.check(checks)(ctx, *req.Node)
 	case "leader":
 		if req.Check == nil {
 			err = errors.New("leader needs a question")
 			break
 		}
 		var f LeaderFunc
-		if f, err = req.Check.leader(a); err == nil {
+		if f, err = req.Check.leader(checks); err == nil {
 			resp.Leader, err = f(ctx, req.Nodes)
 		}
 	default:
@@ -242,8 +258,9 @@ var (
 // ErrRelayGone: the client container stopped answering.
 var ErrRelayGone = errors.New("client container gone")
 
-// NewRelay greets the relay on conn with the adapter it is to serve.
-func NewRelay(ctx context.Context, conn io.ReadWriteCloser, spec RelaySpec) (*Relay, error) {
+// NewRelay greets the relay on conn with the adapter it is to serve, and
+// the one that answers readiness and leader questions (nil: the same).
+func NewRelay(ctx context.Context, conn io.ReadWriteCloser, spec RelaySpec, checks *RelaySpec) (*Relay, error) {
 	r := &Relay{rpc: linerpc.NewClient(conn, func(cause error) error {
 		err := fmt.Errorf("%w: the client container stopped answering (it died or was removed)", ErrRelayGone)
 		if cause != nil {
@@ -251,7 +268,7 @@ func NewRelay(ctx context.Context, conn io.ReadWriteCloser, spec RelaySpec) (*Re
 		}
 		return err
 	})}
-	if _, err := r.call(ctx, relayRequest{Op: "hello", Adapter: &spec}); err != nil {
+	if _, err := r.call(ctx, relayRequest{Op: "hello", Adapter: &spec, Checks: checks}); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("client container: %w", err)
 	}

@@ -21,7 +21,7 @@ type pipes struct {
 	io.WriteCloser
 }
 
-func relay(t *testing.T, spec workloads.RelaySpec) *workloads.Relay {
+func relay(t *testing.T, spec workloads.RelaySpec, checks *workloads.RelaySpec) *workloads.Relay {
 	t.Helper()
 	toServer, fromClient := io.Pipe()
 	toClient, fromServer := io.Pipe()
@@ -31,7 +31,7 @@ func relay(t *testing.T, spec workloads.RelaySpec) *workloads.Relay {
 		fromServer.CloseWithError(err)
 		done <- err
 	}()
-	r, err := workloads.NewRelay(context.Background(), pipes{toClient, fromClient}, spec)
+	r, err := workloads.NewRelay(context.Background(), pipes{toClient, fromClient}, spec, checks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestRelay(t *testing.T) {
 		t.Skip("needs Linux")
 	}
 	ctx := context.Background()
-	r := relay(t, workloads.RelaySpec{Command: []string{"python3", "testdata/client.py", "good", t.TempDir() + "/marker"}, OpTimeout: time.Second, Kind: "register"})
+	r := relay(t, workloads.RelaySpec{Command: []string{"python3", "testdata/client.py", "good", t.TempDir() + "/marker"}, OpTimeout: time.Second, Kind: "register"}, nil)
 	c, err := r.Open(ctx, workloads.Node{Name: "n1", Endpoint: "http://127.0.0.1:1"}, "register", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -100,13 +100,46 @@ func TestRelay(t *testing.T) {
 	}
 }
 
+// TestRelayChecksClient: a scenario's own client program runs the
+// workload while the system's client answers readiness and leader
+// questions, in the client container as on the controller's host.
+func TestRelayChecksClient(t *testing.T) {
+	if _, err := os.Stat("/proc/self"); err != nil {
+		t.Skip("needs Linux")
+	}
+	ctx := context.Background()
+	nodes := []workloads.Node{{Name: "n1", Endpoint: "http://127.0.0.1:1", Env: []string{"LEADER_IS=n1"}}}
+	work := workloads.RelaySpec{Command: []string{"python3", "testdata/client.py", "good", t.TempDir() + "/marker"}, OpTimeout: time.Second, Kind: "register", Nodes: nodes}
+	checks := workloads.RelaySpec{Command: []string{"python3", "testdata/client.py", "v2"}, OpTimeout: time.Second, Kind: "register", Nodes: nodes}
+	if _, err := relay(t, work, nil).Leader(ctx, nodes); !errors.Is(err, workloads.ErrNoLeader) {
+		t.Fatalf("leader from the workload's program, which cannot say: %v", err)
+	}
+	r := relay(t, work, &checks)
+	if l, err := r.Leader(ctx, nodes); err != nil || l != "n1" {
+		t.Errorf("leader from the system's client: %q %v", l, err)
+	}
+	if err := r.WaitReady(ctx, nodes); err != nil {
+		t.Errorf("ready from the system's client: %v", err)
+	}
+	c, err := r.Open(ctx, nodes[0], "register", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	octx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if res := c.Invoke(octx, workloads.Op{F: "write", Key: "k", Value: json.RawMessage("1")}); res.Outcome != workloads.OK {
+		t.Errorf("write through the workload's program: %+v", res)
+	}
+}
+
 // A relay that dies: every call after fails naming it, and an operation
 // is an unknown outcome (a read, a failure), as for any lost client.
 func TestRelayGone(t *testing.T) {
 	toServer, fromClient := io.Pipe()
 	toClient, fromServer := io.Pipe()
 	go workloads.ServeRelay(context.Background(), toServer, fromServer)
-	r, err := workloads.NewRelay(context.Background(), pipes{toClient, fromClient}, workloads.RelaySpec{Builtin: "refkv"})
+	r, err := workloads.NewRelay(context.Background(), pipes{toClient, fromClient}, workloads.RelaySpec{Builtin: "refkv"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
