@@ -26,7 +26,10 @@ import (
 // sudo runs gets sudo's PATH (no Go toolchain), so a run must need none
 // once the images are built by the earlier step. Each pipeline must come
 // out green on a correct build, its merged JUnit file naming every
-// shipped scenario and its summary saying none was not as expected.
+// scenario it ran and its summary saying none was not as expected:
+// GitHub's every shipped scenario, GitLab's two of them (one valid, one
+// invalid as expected) in a checkout holding only those, since what it
+// adds is GitLab's own mechanics and every scenario takes its time again.
 func TestCIRecipe(t *testing.T) {
 	testenv.EndToEnd(t)
 	doc, err := os.ReadFile("../../docs/ci.md")
@@ -156,6 +159,11 @@ func TestCIRecipe(t *testing.T) {
 				}
 				for i := 1; i <= max(job.Parallel, 1); i++ {
 					work := checkout(t, root)
+					for _, f := range shipped {
+						if !slices.Contains(gitlabRuns, filepath.Base(f)) {
+							os.Remove(filepath.Join(work, "scenarios", filepath.Base(f)))
+						}
+					}
 					for _, a := range artifacts {
 						copyTree(t, filepath.Join(a.work, a.rel), filepath.Join(work, a.rel))
 					}
@@ -182,9 +190,12 @@ func TestCIRecipe(t *testing.T) {
 		if junit == "" {
 			t.Fatal("no job of the pipeline reports JUnit")
 		}
-		green(t, junit, summary, len(shipped))
+		green(t, junit, summary, len(gitlabRuns))
 	})
 }
+
+// gitlabRuns are the shipped scenarios the GitLab pipeline runs.
+var gitlabRuns = []string{"etcd-register.yaml", "etcd-stale-reads.yaml"}
 
 func cmpOr(ss ...string) string {
 	for _, s := range ss {
@@ -281,7 +292,7 @@ func runStep(t *testing.T, work, script string, vars ...string) {
 	}
 }
 
-// green wants the pipeline's JUnit file to hold a passing case per shipped
+// green wants the pipeline's JUnit file to hold a passing case per
 // scenario and its summary to say none was not as expected.
 func green(t *testing.T, junit, summary string, scenarios int) {
 	t.Helper()
