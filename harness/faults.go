@@ -166,7 +166,14 @@ func runNemesis(ctx context.Context, begin, stop time.Time, d *systems.Definitio
 			if d, ok := f.(nemesis.Describer); ok {
 				desc += ": " + d.Describe()
 			}
-			logf("fault %s (at %.1fs)", desc, injected.Sub(begin).Seconds())
+			// The history records the fault once it is in force (its
+			// probes answered, for a partition): the report's time.
+			at, recorded := injected.Sub(begin).Seconds(), time.Since(begin).Seconds()
+			if fmt.Sprintf("%.1f", at) == fmt.Sprintf("%.1f", recorded) {
+				logf("fault %s (at %.1fs)", desc, at)
+			} else {
+				logf("fault %s (at %.1fs, recorded at %.1fs)", desc, at, recorded)
+			}
 			active.Store(desc)
 		}
 		resolved := nemesis.Resolved(s.spec, f)
