@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
@@ -44,25 +43,9 @@ func BenchmarkHelperApplyHeal(b *testing.B) {
 	}
 	ring := nemesis.Partition{Grudge: nemesis.Orient(g, nemesis.Both), Action: nemesis.Drop}
 	rounds := func(net *nemesis.Net) (apply, heal []time.Duration) {
-		for range b.N {
-			t := time.Now()
-			if err := net.Partition(ctx, ring); err != nil {
-				b.Fatal(err)
-			}
-			apply = append(apply, time.Since(t))
-			t = time.Now()
-			if err := net.Heal(ctx); err != nil {
-				b.Fatal(err)
-			}
-			heal = append(heal, time.Since(t))
-		}
-		return apply, heal
+		return testcluster.Rounds(b, func() error { return net.Partition(ctx, ring) }, func() error { return net.Heal(ctx) })
 	}
-	p := func(d []time.Duration, q float64) float64 {
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return float64(s[min(len(s)-1, int(q*float64(len(s))))].Microseconds()) / 1000
-	}
+	p := testcluster.Millis
 
 	b.ResetTimer()
 	direct, err := nemesis.NewNet(nodes)

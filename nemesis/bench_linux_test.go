@@ -86,41 +86,23 @@ func BenchmarkPartitionApplyHeal(b *testing.B) {
 	// The netlink rounds first, then the CLI's: spawning processes in
 	// between would put their allocations (a collection) and their cache
 	// misses inside the netlink timings.
-	for i := 0; i < b.N; i++ {
-		t := time.Now()
-		if err := net.Partition(ctx, ring); err != nil {
-			b.Fatal(err)
+	nlApply, nlHeal = testcluster.Rounds(b, func() error { return net.Partition(ctx, ring) }, func() error { return net.Heal(ctx) },
+		func() { floors = append(floors, floor()) })
+	everyNode := func(script func(node string) string) func() error {
+		return func() error {
+			for _, n := range nodes {
+				nft(n.Name, script(n.Name))
+			}
+			return nil
 		}
-		nlApply = append(nlApply, time.Since(t))
-		t = time.Now()
-		if err := net.Heal(ctx); err != nil {
-			b.Fatal(err)
-		}
-		nlHeal = append(nlHeal, time.Since(t))
-		floors = append(floors, floor())
 	}
-	for i := 0; i < b.N; i++ {
-		t := time.Now()
-		for _, n := range nodes {
-			nft(n.Name, scripts[n.Name])
-		}
-		cliApply = append(cliApply, time.Since(t))
-		t = time.Now()
-		for _, n := range nodes {
-			nft(n.Name, heal)
-		}
-		cliHeal = append(cliHeal, time.Since(t))
-	}
+	cliApply, cliHeal = testcluster.Rounds(b, everyNode(func(n string) string { return scripts[n] }), everyNode(func(string) string { return heal }))
 	b.StopTimer()
 	// The last round must have left the cluster healed, both ways.
 	if inst, err := net.Installed(ctx); err != nil || slices.Contains(mapValues(inst), true) {
 		b.Fatalf("not healed after the benchmark: %v %v", inst, err)
 	}
-	p := func(d []time.Duration, q float64) float64 {
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return float64(s[min(len(s)-1, int(q*float64(len(s))))].Microseconds()) / 1000
-	}
+	p := testcluster.Millis
 	b.ReportMetric(p(floors, 0.5), "kernel-floor-p50-ms")
 	b.ReportMetric(p(floors, 0.99), "kernel-floor-p99-ms")
 	b.ReportMetric(p(nlApply, 0.5), "netlink-apply-p50-ms")
