@@ -96,7 +96,7 @@ func (c *Cluster) StartClientProgram(ctx context.Context, image, helper string, 
 	labels := map[string]string{LabelFaultline: "true", LabelRun: c.RunID, LabelOwner: Owner(), LabelClients: "true"}
 	name := fmt.Sprintf("faultline-%s-clients-%d", c.RunID, helperSeq.Add(1))
 	return startHelper(ctx, c.cli, helperSpec{image: image, name: name, network: c.NetworkID, labels: labels,
-		entrypoint: []string{"/faultline/faultline"}, cmd: []string{"clients"}, writable: true, copyIn: archive, client: true}, log)
+		entrypoint: []string{"/faultline/faultline"}, cmd: []string{"clients"}, writable: true, copyIn: archive}, log)
 }
 
 // helperBinary is faultline's static binary, as the helper image holds it.
@@ -228,13 +228,11 @@ type helperSpec struct {
 	writable bool
 	// copyIn is a tar stream copied to / before the container starts.
 	copyIn io.Reader
-	// client: the clients' container (for errors).
-	client bool
 }
 
 func startHelper(ctx context.Context, cli *client.Client, spec helperSpec, log io.Writer) (io.ReadWriteCloser, error) {
 	what, needs := "helper", " (the engine must allow NET_ADMIN and NET_RAW; see docs/safety.md)"
-	if spec.client {
+	if spec.labels[LabelClients] != "" {
 		what, needs = "client container", ""
 	}
 	cfg := &container.Config{

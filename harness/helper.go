@@ -211,8 +211,8 @@ func (r *run) placeClients() error {
 				r.logf("the clients run in a container on the run's network: %s", why)
 			}
 		}
-	case ClientsHost, ClientsNetwork:
-		r.whyNetwork = "run -clients " + mode
+	case ClientsNetwork:
+		r.whyNetwork = "run -clients network"
 	}
 	r.rep.Clients = mode
 	if mode == ClientsHost {
