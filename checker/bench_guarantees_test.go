@@ -15,25 +15,21 @@ import (
 // (in GOMAXPROCS workers, as porcupine's keys are) (Check: porcupine plus every check), on synthetic
 // linearizable register histories of 10^5 and 10^6 operations (1000
 // keys, 20 clients), beside today's linearizability check alone
-// (CheckRegister) on the same history. Peak heap includes the history.
+// (linearizableOnly) on the same history. Peak heap includes the history.
 func BenchmarkGuarantees(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {
 		recs := synthRegister(n, 1000, 20, false, 1)
 		prep := func() (map[string]*keyOps, []history.FaultWindow) {
-			paired, _, _, faults, err := pairOps(recs)
+			h, err := read(recs, Register)
 			if err != nil {
 				b.Fatal(err)
 			}
-			perKey, err := decodeOps(paired, faults, decodeRegister)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return perKey, faults
+			return h.keys, h.faults
 		}
 		each := func(f func(r *regKey, t *table, faults []history.FaultWindow)) func() {
 			return func() {
 				perKey, faults := prep()
-				t := newTable("register")
+				t := newTable(Register, nil)
 				for _, k := range slices.Sorted(maps.Keys(perKey)) {
 					f(newRegKey(perKey[k], nilValue), t, faults)
 				}
@@ -49,7 +45,7 @@ func BenchmarkGuarantees(b *testing.B) {
 			run  func()
 		}{
 			{"baseline-linearizable-porcupine", func() {
-				res, err := CheckRegister(recs, Options{Budget: 5 * time.Minute})
+				res, err := linearizableOnly(recs, Register, Options{Budget: 5 * time.Minute})
 				if err != nil || res.Verdict != Valid {
 					b.Fatalf("%v %v", res.Verdict, err)
 				}
@@ -63,12 +59,14 @@ func BenchmarkGuarantees(b *testing.B) {
 				(&convAcc{nodes: []string{"n1", "n2"}}).key(r.key, r.settled, r.finalReads(), func(o *gop) string { return describeValue(o.val) })
 			})},
 			{"every-new-check", func() {
-				if _, _, _, err := examine(recs, "register", Options{}); err != nil {
+				h, err := read(recs, Register)
+				if err != nil {
 					b.Fatal(err)
 				}
+				h.examine(Register, Options{})
 			}},
 			{"whole-table", func() {
-				res, err := Check(recs, "register", Options{Budget: 5 * time.Minute})
+				res, err := Check(recs, Register, Options{Budget: 5 * time.Minute})
 				if err != nil || res.Verdict != Valid {
 					b.Fatalf("%v %v", res.Verdict, err)
 				}
@@ -109,21 +107,22 @@ func BenchmarkSetGuarantees(b *testing.B) {
 						start := time.Now()
 						switch what {
 						case "baseline-set-checker":
-							if res, err := CheckSet(recs, Options{Budget: time.Minute}); err != nil || res.Verdict != Valid {
+							if res, err := linearizableOnly(recs, Set, Options{Budget: time.Minute}); err != nil || res.Verdict != Valid {
 								b.Fatalf("%v %v", res.Verdict, err)
 							}
 						case "every-new-check":
-							t, _, _, err := examine(recs, "set", Options{})
+							h, err := read(recs, Set)
 							if err != nil {
 								b.Fatal(err)
 							}
+							t, _, _ := h.examine(Set, Options{})
 							for _, r := range t.rows {
 								if r.Status == Violated {
 									b.Fatalf("%s violated on a linearizable history: %v", r.Guarantee, r.Violations)
 								}
 							}
 						default:
-							if res, err := Check(recs, "set", Options{Budget: time.Minute}); err != nil || res.Verdict != Valid {
+							if res, err := Check(recs, Set, Options{Budget: time.Minute}); err != nil || res.Verdict != Valid {
 								b.Fatalf("%v %v %s", res.Verdict, err, res.Boundary)
 							}
 						}

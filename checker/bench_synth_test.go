@@ -55,7 +55,7 @@ func BenchmarkCheckSynthetic(b *testing.B) {
 					p := peakHeap(func() {
 						recs := synthRegister(n, 1000, 20, anomaly, uint64(i+1))
 						start := time.Now()
-						res, err = CheckRegister(recs, Options{Budget: 5 * time.Minute, StopAtFirstInvalid: true})
+						res, err = linearizableOnly(recs, Register, Options{Budget: 5 * time.Minute, StopAtFirstInvalid: true})
 						secs += time.Since(start).Seconds()
 					})
 					peak = max(peak, p)
@@ -101,13 +101,13 @@ type keyed struct {
 // unpartitioned prepares the same operations the checker would, but as
 // one history over all keys.
 func unpartitioned(b *testing.B, recs []history.Record) []porcupine.Operation {
-	perKey, _, _, err := registerOps(recs)
+	h, err := read(recs, Register)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var all []porcupine.Operation
-	for key, ops := range perKey {
-		for _, op := range ops {
+	for key, k := range h.keys {
+		for _, op := range registerPorcupineOps(k, h.end) {
 			op.Input = keyed{key: key, in: op.Input.(regInput)}
 			all = append(all, op)
 		}
@@ -118,7 +118,7 @@ func unpartitioned(b *testing.B, recs []history.Record) []porcupine.Operation {
 // mapRegisterModel is the register model over a map of all keys: what
 // checking without partitioning by key means. Each step copies the map.
 func mapRegisterModel() porcupine.Model {
-	reg := RegisterModel(nilValue)
+	reg := registerModel(nilValue)
 	return porcupine.Model{
 		Init: func() interface{} { return map[string]int64{} },
 		Step: func(state, input, output interface{}) (bool, interface{}) {

@@ -16,7 +16,7 @@ func BenchmarkCheckRecorded(b *testing.B) {
 			b.ReportMetric(float64(len(recs)), "records")
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := checker.CheckRegister(recs, checker.Options{Budget: time.Minute}); err != nil {
+				if _, err := checker.Check(recs, checker.Register, checker.Options{Budget: time.Minute}); err != nil {
 					b.Fatal(err)
 				}
 			}

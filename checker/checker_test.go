@@ -59,7 +59,7 @@ func TestRegisterHistories(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
 			dir := t.TempDir()
-			res, err := checker.CheckRegister(load(t, tc.file), checker.Options{Budget: time.Minute, VisualizeDir: dir})
+			res, err := checker.Check(load(t, tc.file), checker.Register, checker.Options{Budget: time.Minute, VisualizeDir: dir})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +80,7 @@ func TestRegisterHistories(t *testing.T) {
 }
 
 func TestCountsAndFaults(t *testing.T) {
-	res, err := checker.CheckRegister(load(t, "register-valid.jsonl"), checker.Options{Budget: time.Minute})
+	res, err := checker.Check(load(t, "register-valid.jsonl"), checker.Register, checker.Options{Budget: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestCountsAndFaults(t *testing.T) {
 }
 
 func TestBudgetSpentIsUnknown(t *testing.T) {
-	res, err := checker.CheckRegister(load(t, "etcd-register-valid.jsonl.gz"), checker.Options{Budget: time.Nanosecond})
+	res, err := checker.Check(load(t, "etcd-register-valid.jsonl.gz"), checker.Register, checker.Options{Budget: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestBudgetSpentIsUnknown(t *testing.T) {
 func TestBadHistories(t *testing.T) {
 	for _, file := range []string{"bad-completion-without-invoke.jsonl", "bad-cas-value.jsonl"} {
 		t.Run(file, func(t *testing.T) {
-			_, err := checker.CheckRegister(load(t, file), checker.Options{Budget: time.Minute})
+			_, err := checker.Check(load(t, file), checker.Register, checker.Options{Budget: time.Minute})
 			if !errors.Is(err, checker.ErrBadHistory) || !strings.Contains(err.Error(), "record ") {
 				t.Fatalf("want ErrBadHistory naming the record, got %v", err)
 			}
@@ -122,7 +122,7 @@ func TestBadHistories(t *testing.T) {
 // TestExplanation: an invalid key names the operation that cannot be
 // linearized, the last consistent state, and what ran concurrently.
 func TestExplanation(t *testing.T) {
-	res, err := checker.CheckRegister(load(t, "register-stale-read.jsonl"), checker.Options{Budget: time.Minute})
+	res, err := checker.Check(load(t, "register-stale-read.jsonl"), checker.Register, checker.Options{Budget: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestExplanation(t *testing.T) {
 		t.Errorf("valid key k1 explained: %+v", res.Keys[1].Explanation)
 	}
 	// A real run: the failing operation is a read, served by the isolated node.
-	res, err = checker.CheckRegister(load(t, "etcd-stale-reads.jsonl.gz"), checker.Options{Budget: time.Minute})
+	res, err = checker.Check(load(t, "etcd-stale-reads.jsonl.gz"), checker.Register, checker.Options{Budget: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestExplanation(t *testing.T) {
 
 // TestStopAtFirstInvalid: once a key is invalid the others are not waited for.
 func TestStopAtFirstInvalid(t *testing.T) {
-	res, err := checker.CheckRegister(load(t, "etcd-stale-reads.jsonl.gz"), checker.Options{Budget: time.Minute, StopAtFirstInvalid: true, Workers: 1})
+	res, err := checker.Check(load(t, "etcd-stale-reads.jsonl.gz"), checker.Register, checker.Options{Budget: time.Minute, StopAtFirstInvalid: true, Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestJepsenHistories(t *testing.T) {
 			if format != tc.format {
 				t.Errorf("detected %s, want %s", format, tc.format)
 			}
-			res, err := checker.CheckRegister(recs, checker.Options{Budget: time.Minute, Initial: tc.initial})
+			res, err := checker.Check(recs, checker.Register, checker.Options{Budget: time.Minute, Initial: tc.initial})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +202,7 @@ func TestJepsenHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, _ := checker.CheckRegister(recs, checker.Options{Budget: time.Minute})
+	res, _ := checker.Check(recs, checker.Register, checker.Options{Budget: time.Minute})
 	// Its first read returned nil: in Knossos's register models that is
 	// "value unknown", imported as an unknown outcome; read as absent it
 	// is a successful read of no value.
@@ -213,7 +213,7 @@ func TestJepsenHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, _ = checker.CheckRegister(recs, checker.Options{Budget: time.Minute})
+	res, _ = checker.Check(recs, checker.Register, checker.Options{Budget: time.Minute})
 	if want := (checker.Counts{Invoke: 7, OK: 4, Fail: 1, Info: 2, Faults: 1}); res.Counts != want {
 		t.Errorf("nil read as absent: counts %+v, want %+v", res.Counts, want)
 	}
@@ -246,7 +246,7 @@ func TestModels(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file+"/"+tc.want, func(t *testing.T) {
-			res, err := checker.Check(load(t, tc.file), tc.kind, checker.Options{Budget: time.Minute})
+			res, err := checker.Check(load(t, tc.file), named(t, tc.kind), checker.Options{Budget: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,24 +263,17 @@ func TestModels(t *testing.T) {
 			}
 		})
 	}
-	if _, err := checker.Check(nil, "queue", checker.Options{Budget: time.Minute}); err == nil {
+	if _, err := checker.Named("queue"); err == nil {
 		t.Error("an unknown model was accepted")
 	}
 }
 
-func TestVisualizationFileStaysInItsFolder(t *testing.T) {
-	seen := map[string]string{}
-	for _, key := range []string{"k0", "../../etc/passwd", "a/b", "a_b", "/abs", "..", strings.Repeat("x", 500), "naïve key"} {
-		name := checker.VisualizationFile(key)
-		if strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, ".") || len(name) > 230 {
-			t.Errorf("%q -> %q", key, name)
-		}
-		if other, dup := seen[name]; dup {
-			t.Errorf("%q and %q share %q", key, other, name)
-		}
-		seen[name] = key
+// named is the workload a test names.
+func named(t testing.TB, kind string) *checker.Workload {
+	t.Helper()
+	w, err := checker.Named(kind)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := checker.VisualizationFile("k0"); got != "key-k0.html" {
-		t.Errorf("plain key: %q", got)
-	}
+	return w
 }

@@ -62,10 +62,10 @@ func (e Expectation) String() string {
 		parts = append(parts, string(e.Verdict))
 	}
 	if len(e.Violated) > 0 {
-		parts = append(parts, "violated: "+Names(e.Violated))
+		parts = append(parts, "violated: "+names(e.Violated))
 	}
 	if len(e.Held) > 0 {
-		parts = append(parts, "held: "+Names(e.Held))
+		parts = append(parts, "held: "+names(e.Held))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -28,7 +28,7 @@ func FuzzCheck(f *testing.F) {
 		}
 		for _, model := range []string{"register", "cas-register", "append", "set", "counter"} {
 			began := time.Now()
-			res, err := checker.Check(recs, model, checker.Options{Budget: 200 * time.Millisecond, VisualizeDir: t.TempDir()})
+			res, err := checker.Check(recs, named(t, model), checker.Options{Budget: 200 * time.Millisecond, VisualizeDir: t.TempDir()})
 			if err == nil && res.Verdict == "" {
 				t.Fatalf("%s: no verdict and no error", model)
 			}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/faultline/faultline/history"
 )
 
 // Guarantee is a consistency guarantee the checker examines. A system's
@@ -25,78 +27,109 @@ const (
 	Converges         Guarantee = "converges"
 )
 
-// guaranteeInfo is one guarantee: what it means, and the workloads whose
-// checks examine it.
-type guaranteeInfo struct {
-	g     Guarantee
-	doc   string
-	kinds []string
+// guarantee is one guarantee: what it means, what it needs, and, for one
+// judged over the whole history, its check. One that is not is examined
+// by the per-key checks of the workloads whose rows name it.
+type guarantee struct {
+	name Guarantee
+	doc  string
+	// bound, when set, is a duration without which the guarantee means
+	// nothing: it is examined only when one is given.
+	bound *Bound
+	// whole, when set, judges the guarantee over the whole history.
+	whole *wholeCheck
 }
 
-var (
-	allKinds     = []string{"register", "cas-register", "set", "append", "counter"}
-	orderedKinds = []string{"register", "cas-register", "set", "append"}
-)
+// Bound is the duration a guarantee needs, and where a user gives it: the
+// scenario's checker.<Field>, or `faultline check -<Flag>`.
+type Bound struct {
+	Guarantee Guarantee
+	Field     string // staleness_bound
+	Flag      string // staleness-bound
+	// Doc says what the duration means; Example is one.
+	Doc, Example string
+}
+
+// wholeCheck is a guarantee judged over the whole history: every
+// operation, the fault windows, and what the per-key checks measured.
+type wholeCheck struct {
+	// examines says whether a workload's checks gather what check reads.
+	examines func(w *Workload) bool
+	// check writes the guarantee's row of t, given its bound.
+	check func(h *whole, bound time.Duration, t *table)
+}
+
+// whole is the history as a whole-history check reads it.
+type whole struct {
+	ops    []gop // every operation, in order of invocation
+	faults []history.FaultWindow
+	// stale is what the per-key checks measured of staleness (nil for a
+	// workload that does not).
+	stale *staleAcc
+}
 
 // guarantees is the one list of guarantees, strongest first.
-var guarantees = []guaranteeInfo{
-	{Linearizable, "every operation takes effect at one instant between its invocation and its completion", allKinds},
-	{Sequential, "one order of all operations, each process's in its own order, explains every read (per key)", orderedKinds},
-	{ReadYourWrites, "a client's read reflects the client's own earlier acknowledged writes", allKinds},
-	{MonotonicReads, "a client's reads never go back to an older state", allKinds},
-	{MonotonicWrites, "a client's writes are seen in the order it made them", orderedKinds},
-	{WritesFollowReads, "a write made after reading a state is seen only with that state", orderedKinds},
-	{NoLostWrites, "every acknowledged write is in the final reads, made once updates and faults have ended", allKinds},
-	{BoundedStaleness, "once acknowledged, a write is seen by every read within checker.staleness_bound", orderedKinds},
-	{Converges, "after the heal, every node answers the same value for each key", allKinds},
+var guarantees = []*guarantee{
+	{name: Linearizable, doc: "every operation takes effect at one instant between its invocation and its completion"},
+	{name: Sequential, doc: "one order of all operations, each process's in its own order, explains every read (per key)"},
+	{name: ReadYourWrites, doc: "a client's read reflects the client's own earlier acknowledged writes"},
+	{name: MonotonicReads, doc: "a client's reads never go back to an older state"},
+	{name: MonotonicWrites, doc: "a client's writes are seen in the order it made them"},
+	{name: WritesFollowReads, doc: "a write made after reading a state is seen only with that state"},
+	{name: NoLostWrites, doc: "every acknowledged write is in the final reads, made once updates and faults have ended"},
+	boundedStaleness,
+	{name: Converges, doc: "after the heal, every node answers the same value for each key"},
+}
+
+func lookupGuarantee(g Guarantee) *guarantee {
+	for _, i := range guarantees {
+		if i.name == g {
+			return i
+		}
+	}
+	return nil
 }
 
 // Guarantees lists every guarantee, strongest first.
 func Guarantees() []Guarantee {
 	out := make([]Guarantee, len(guarantees))
 	for i, g := range guarantees {
-		out[i] = g.g
+		out[i] = g.name
+	}
+	return out
+}
+
+// Bounds lists the bounds guarantees need, in the order of the
+// guarantees: what scenarios read under checker and `check` takes as
+// flags.
+func Bounds() []Bound {
+	var out []Bound
+	for _, g := range guarantees {
+		if g.bound != nil {
+			out = append(out, *g.bound)
+		}
 	}
 	return out
 }
 
 // Doc says what a guarantee means.
 func (g Guarantee) Doc() string {
-	for _, i := range guarantees {
-		if i.g == g {
-			return i.doc
-		}
+	if i := lookupGuarantee(g); i != nil {
+		return i.doc
 	}
 	return ""
 }
 
-// Examines lists the guarantees the checks of a workload examine,
-// strongest first.
-func Examines(kind string) []Guarantee {
-	if kind == "" {
-		kind = "register"
-	}
-	var out []Guarantee
-	for _, i := range guarantees {
-		if slices.Contains(i.kinds, kind) {
-			out = append(out, i.g)
-		}
-	}
-	return out
-}
-
 // ParseGuarantee reads a guarantee's name.
 func ParseGuarantee(s string) (Guarantee, error) {
-	for _, i := range guarantees {
-		if string(i.g) == s {
-			return i.g, nil
-		}
+	if i := lookupGuarantee(Guarantee(s)); i != nil {
+		return i.name, nil
 	}
-	return "", fmt.Errorf("unknown guarantee %q (known: %s)", s, Names(Guarantees()))
+	return "", fmt.Errorf("unknown guarantee %q (known: %s)", s, names(Guarantees()))
 }
 
-// Names writes guarantees as a list: "linearizable, sequential".
-func Names(gs []Guarantee) string {
+// names writes guarantees as a list: "linearizable, sequential".
+func names(gs []Guarantee) string {
 	out := make([]string, len(gs))
 	for i, g := range gs {
 		out[i] = string(g)
@@ -105,17 +138,14 @@ func Names(gs []Guarantee) string {
 }
 
 // CheckClaim says whether a workload's checks can judge a claim (or an
-// expectation) of g: they must examine it, and bounded-staleness needs
-// its bound. The error says what to write instead.
-func CheckClaim(kind string, g Guarantee, stalenessBound time.Duration) error {
-	if kind == "" {
-		kind = "register"
+// expectation) of g: they must examine it, with the bound it needs among
+// bounds. The error says what to write instead.
+func CheckClaim(w *Workload, g Guarantee, bounds map[Guarantee]time.Duration) error {
+	if !slices.Contains(w.Examines(), g) {
+		return fmt.Errorf("the %s workload's checks do not examine %s (they examine: %s)", w.name, g, names(w.Examines()))
 	}
-	if !slices.Contains(Examines(kind), g) {
-		return fmt.Errorf("the %s workload's checks do not examine %s (they examine: %s)", kind, g, Names(Examines(kind)))
-	}
-	if g == BoundedStaleness && stalenessBound <= 0 {
-		return fmt.Errorf("bounded-staleness needs a bound (checker.staleness_bound, or -staleness-bound, for example 1s): how soon every read must see an acknowledged update")
+	if b := lookupGuarantee(g).bound; b != nil && bounds[g] <= 0 {
+		return fmt.Errorf("%s needs a bound (checker.%s, or -%s, for example %s): %s", g, b.Field, b.Flag, b.Example, b.Doc)
 	}
 	return nil
 }
@@ -185,10 +215,14 @@ type table struct {
 	rows map[Guarantee]*GuaranteeResult
 }
 
-func newTable(kind string) *table {
+// newTable has a row, held until a check says otherwise, for every
+// guarantee the workload examines whose bound, if it needs one, is given.
+func newTable(w *Workload, bounds map[Guarantee]time.Duration) *table {
 	t := &table{rows: map[Guarantee]*GuaranteeResult{}}
-	for _, g := range Examines(kind) {
-		t.rows[g] = &GuaranteeResult{Guarantee: g, Status: Held}
+	for _, g := range guarantees {
+		if w.examines(g) && (g.bound == nil || bounds[g.name] > 0) {
+			t.rows[g.name] = &GuaranteeResult{Guarantee: g.name, Status: Held}
+		}
 	}
 	return t
 }
@@ -280,8 +314,8 @@ func (t *table) implications() {
 func (t *table) result(expect []Guarantee) []GuaranteeResult {
 	var out []GuaranteeResult
 	for _, i := range guarantees {
-		if r := t.rows[i.g]; r != nil {
-			r.Claimed = slices.Contains(expect, i.g)
+		if r := t.rows[i.name]; r != nil {
+			r.Claimed = slices.Contains(expect, i.name)
 			out = append(out, *r)
 		}
 	}
@@ -319,10 +353,10 @@ func verdictFor(rows []GuaranteeResult, expect []Guarantee) (Verdict, string) {
 	return v, ""
 }
 
-// Boundary says, strongest first, which guarantees held, which the
+// boundary says, strongest first, which guarantees held, which the
 // history rules out, and which it could not decide: "held: sequential,
 // read-your-writes; ruled out: linearizable; unknown: converges".
-func Boundary(rows []GuaranteeResult) string {
+func boundary(rows []GuaranteeResult) string {
 	var held, out, unk []string
 	for _, r := range rows {
 		switch r.Status {

@@ -203,15 +203,15 @@ var guaranteeCases = []struct {
 func TestGuaranteeHoldsAndBreaks(t *testing.T) {
 	for _, tc := range guaranteeCases {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{tc.g}, StalenessBound: 100 * time.Millisecond}
-			res, err := checker.Check(hist(t, tc.kind, tc.holds...), tc.kind, opts)
+			opts := checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{tc.g}, Bounds: map[checker.Guarantee]time.Duration{checker.BoundedStaleness: 100 * time.Millisecond}}
+			res, err := checker.Check(hist(t, tc.kind, tc.holds...), named(t, tc.kind), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if r := row(t, res, tc.g); r.Status != checker.Held || res.Verdict != checker.Valid {
 				t.Errorf("holds: %s is %s (verdict %s), want held: %+v", tc.g, r.Status, res.Verdict, r)
 			}
-			res, err = checker.Check(hist(t, tc.kind, tc.breaks...), tc.kind, opts)
+			res, err = checker.Check(hist(t, tc.kind, tc.breaks...), named(t, tc.kind), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,7 +245,7 @@ func describe(r checker.GuaranteeResult) string {
 // consistency and linearizability; linearizability held gives the others.
 func TestBoundaryImplications(t *testing.T) {
 	recs := hist(t, "register", "2 n2 w 3 ok 0 10", "2 n2 w 5 ok 20 30", "1 n1 r 3 ok 40 50", "1 n1 r 5 ok 60 70", "1 n1 r 3 ok 80 90")
-	res, err := checker.Check(recs, "register", checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.ReadYourWrites}})
+	res, err := checker.Check(recs, named(t, "register"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.ReadYourWrites}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestBoundaryImplications(t *testing.T) {
 	// With compare-and-set the sequential check alone proves only
 	// violations; linearizability held decides it.
 	recs = hist(t, "register", "1 n1 w 3 ok 0 10", "2 n2 cas 3,5 ok 20 30", "3 n3 r 5 ok 40 50")
-	res, err = checker.Check(recs, "register", checker.Options{Budget: time.Minute})
+	res, err = checker.Check(recs, named(t, "register"), checker.Options{Budget: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestBoundaryImplications(t *testing.T) {
 // checks that rely on it say so instead of guessing.
 func TestDuplicateValuesUndecided(t *testing.T) {
 	recs := hist(t, "register", "1 n1 w 3 ok 0 10", "2 n2 w 3 ok 20 30", "3 n3 r 3 ok 40 50", "4 n1 r 4 ok 60 70")
-	res, err := checker.Check(recs, "register", checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.MonotonicReads}})
+	res, err := checker.Check(recs, named(t, "register"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.MonotonicReads}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestStalenessFigures(t *testing.T) {
 	// Add 1 is acknowledged at 10 ms; n3 misses it in reads begun at 50 and
 	// 150 ms, then has it: 140 ms late. Add 2 is never missed.
 	recs := hist(t, "set", "1 n1 add 1 ok 0 10", "2 n2 r 1 ok 20 30", "3 n3 r - ok 50 60", "3 n3 r - ok 150 160", "3 n3 r 1 ok 200 210", "1 n1 add 2 ok 220 230", "2 n2 r 1,2 ok 240 250")
-	res, err := checker.Check(recs, "set", checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.BoundedStaleness}, StalenessBound: 200 * time.Millisecond})
+	res, err := checker.Check(recs, named(t, "set"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.BoundedStaleness}, Bounds: map[checker.Guarantee]time.Duration{checker.BoundedStaleness: 200 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,11 +301,11 @@ func TestStalenessFigures(t *testing.T) {
 	if res.Verdict != checker.Valid {
 		t.Errorf("140 ms late within a 200 ms bound: verdict %s", res.Verdict)
 	}
-	res, _ = checker.Check(recs, "set", checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.BoundedStaleness}, StalenessBound: 100 * time.Millisecond})
+	res, _ = checker.Check(recs, named(t, "set"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.BoundedStaleness}, Bounds: map[checker.Guarantee]time.Duration{checker.BoundedStaleness: 100 * time.Millisecond}})
 	if r := row(t, res, checker.BoundedStaleness); res.Verdict != checker.Invalid || r.Total != 1 {
 		t.Errorf("140 ms late past a 100 ms bound: verdict %s, %d violations, want 1", res.Verdict, r.Total)
 	}
-	res, _ = checker.Check(recs, "set", checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.BoundedStaleness}, StalenessBound: 20 * time.Millisecond})
+	res, _ = checker.Check(recs, named(t, "set"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.BoundedStaleness}, Bounds: map[checker.Guarantee]time.Duration{checker.BoundedStaleness: 20 * time.Millisecond}})
 	if r := row(t, res, checker.BoundedStaleness); r.Total != 2 {
 		t.Errorf("reads 40 and 140 ms late past a 20 ms bound: %d violations, want 2", r.Total)
 	}
@@ -314,7 +314,7 @@ func TestStalenessFigures(t *testing.T) {
 func TestConvergenceTime(t *testing.T) {
 	// The heal at 40 ms; n2 answers the old value until 310 ms.
 	recs := hist(t, "register", "1 n1 w 3 ok 0 10", "fault 20", "heal 40", "9 n1 r 3 ok 100 110", "10 n2 r nil ok 100 110", "11 n1 r 3 ok 300 310", "12 n2 r 3 ok 300 310")
-	res, err := checker.Check(recs, "register", checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.Converges}})
+	res, err := checker.Check(recs, named(t, "register"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.Converges}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestConvergenceTime(t *testing.T) {
 	}
 	// One node never answered: undecided, not agreed.
 	recs = hist(t, "register", "1 n1 w 3 ok 0 10", "fault 15", "2 n3 r 3 ok 20 30", "heal 40", "9 n1 r 3 ok 100 110", "10 n2 r 3 ok 100 110", "11 n3 r 3 fail 100 110")
-	res, _ = checker.Check(recs, "register", checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.Converges}})
+	res, _ = checker.Check(recs, named(t, "register"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.Converges}})
 	if r := row(t, res, checker.Converges); r.Status != checker.Undecided || !strings.Contains(r.Note, "n3") {
 		t.Errorf("a node with no final read: %+v", r)
 	}
@@ -334,7 +334,7 @@ func TestConvergenceTime(t *testing.T) {
 // mutation of it breaks the guarantee it targets.
 func TestRecordedHistoryMutations(t *testing.T) {
 	base := load(t, "etcd-register-valid.jsonl.gz")
-	res, err := checker.Check(base, "register", checker.Options{Budget: time.Minute})
+	res, err := checker.Check(base, named(t, "register"), checker.Options{Budget: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestRecordedHistoryMutations(t *testing.T) {
 	if !mutated {
 		t.Fatal("no process read two values and then a third time")
 	}
-	res, err = checker.Check(recs, "register", checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.MonotonicReads}})
+	res, err = checker.Check(recs, named(t, "register"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.MonotonicReads}})
 	if err != nil {
 		t.Fatal(err)
 	}

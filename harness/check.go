@@ -32,10 +32,10 @@ type CheckOptions struct {
 	// folder StoreRoot/checks/<input>-<stamp> (StoreRoot default "store").
 	// Never the input's folder unless Out names it.
 	Out, StoreRoot string
-	// Expect replaces the guarantees claimed; StalenessBound, what
-	// bounded-staleness means.
-	Expect         []checker.Guarantee
-	StalenessBound time.Duration
+	// Expect replaces the guarantees claimed; Bounds, what the guarantees
+	// that need a bound mean (checker.Bounds).
+	Expect []checker.Guarantee
+	Bounds map[checker.Guarantee]time.Duration
 }
 
 // Checked is what Check found.
@@ -92,11 +92,20 @@ func Check(target string, o CheckOptions) (Checked, error) {
 	if len(o.Expect) > 0 {
 		opts.Expect = o.Expect
 	}
-	if o.StalenessBound > 0 {
-		opts.StalenessBound = o.StalenessBound
+	for g, d := range o.Bounds {
+		if d > 0 {
+			if opts.Bounds == nil {
+				opts.Bounds = map[checker.Guarantee]time.Duration{}
+			}
+			opts.Bounds[g] = d
+		}
+	}
+	w, err := checker.Named(model)
+	if err != nil {
+		return Checked{Path: path, Dir: dir}, err
 	}
 	for _, g := range opts.Expect {
-		if err := checker.CheckClaim(model, g, opts.StalenessBound); err != nil {
+		if err := checker.CheckClaim(w, g, opts.Bounds); err != nil {
 			return Checked{Path: path, Dir: dir}, fmt.Errorf("-expect %s: %w", g, err)
 		}
 	}
@@ -127,7 +136,7 @@ func Check(target string, o CheckOptions) (Checked, error) {
 	if c.WriteErr = os.MkdirAll(c.Dir, 0o755); c.WriteErr == nil {
 		opts.VisualizeDir = c.Dir
 	}
-	res, err := checker.Check(records, model, opts)
+	res, err := checker.Check(records, w, opts)
 	if err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}

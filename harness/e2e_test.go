@@ -192,7 +192,7 @@ func TestStaleReadsAreFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	claims := []checker.Guarantee{checker.Sequential, checker.MonotonicReads, checker.ReadYourWrites, checker.NoLostWrites, checker.Converges}
-	res, err := checker.Check(recs, "register", checker.Options{Budget: time.Minute, Expect: claims})
+	res, err := checker.Check(recs, checker.Register, checker.Options{Budget: time.Minute, Expect: claims})
 	if err != nil || res.Verdict != checker.Valid {
 		t.Errorf("claiming %v: verdict %s (%v): %s", claims, res.Verdict, err, res.Boundary)
 	}

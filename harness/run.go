@@ -560,7 +560,7 @@ func (r *run) checkInterrupted() {
 	opts := CheckerOptions(r.sc.Checker, r.dir)
 	opts.Budget = min(opts.Budget, 10*time.Second)
 	r.logf("interrupted: checking the %d records made so far (at most %v; Ctrl-C again to stop now)", len(records), opts.Budget)
-	if res, err := checker.Check(records, r.sc.Workload.Kind, opts); err == nil {
+	if res, err := checker.Check(records, checks(r.sc), opts); err == nil {
 		r.rep.Result = res
 	}
 }
@@ -581,7 +581,7 @@ func (r *run) finalReads() error {
 	// Fresh process numbers above any a client used (each unknown outcome
 	// moved one client up by the number of clients).
 	first := len(r.clients) * int(r.stats.Info+1)
-	conv := workloads.Converge{Within: r.sc.Checker.ConvergeWithin, Pause: 200 * time.Millisecond, Same: checker.SameValue(r.sc.Workload.Kind)}
+	conv := workloads.Converge{Within: r.sc.Checker.ConvergeWithin, Pause: 200 * time.Millisecond, Same: checks(r.sc).Same}
 	fstats, err := workloads.RunFinal(fctx, r.wcfg, r.gen, r.clients, first, r.h, conv)
 	if err != nil {
 		return err
@@ -604,7 +604,7 @@ func (r *run) check() error {
 	}
 	r.logf("checking %d records (budget %v)", len(records), r.sc.Checker.Budget)
 	t := time.Now()
-	res, err := checker.Check(records, r.sc.Workload.Kind, CheckerOptions(r.sc.Checker, r.dir))
+	res, err := checker.Check(records, checks(r.sc), CheckerOptions(r.sc.Checker, r.dir))
 	if err != nil {
 		return err
 	}
@@ -621,7 +621,7 @@ func (r *run) check() error {
 // CheckerOptions are a scenario's checker settings, with visualizations
 // written into dir: the one mapping from a scenario to the checker.
 func CheckerOptions(c scenarios.Checker, dir string) checker.Options {
-	o := checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir, StalenessBound: c.StalenessBound}
+	o := checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir, Bounds: map[checker.Guarantee]time.Duration{checker.BoundedStaleness: c.StalenessBound}}
 	for _, name := range c.Expect {
 		if g, err := checker.ParseGuarantee(name); err == nil { // validated at load
 			o.Expect = append(o.Expect, g)
@@ -674,4 +674,10 @@ func newRunID(t time.Time) string {
 	var b [3]byte
 	rand.Read(b[:])
 	return t.UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// checks is the checker's workload of a validated scenario.
+func checks(sc scenarios.Scenario) *checker.Workload {
+	w, _ := checker.Named(sc.Workload.Kind)
+	return w
 }

@@ -91,24 +91,18 @@ func analyse(recs []history.Record) ([]op, []fault, float64, []string) {
 	leaders := history.Leaders(recs)
 	var ops []op
 	var nodes []string
-	open := map[history.Process]history.Record{}
-	end := 0.0
+	end := float64(history.End(recs)) / 1e9
 	for _, r := range recs {
-		end = math.Max(end, float64(r.Time)/1e9)
-		if r.Process == history.Nemesis {
-			continue
-		}
-		if r.Node != "" && !slices.Contains(nodes, r.Node) {
+		if r.Process != history.Nemesis && r.Node != "" && !slices.Contains(nodes, r.Node) {
 			nodes = append(nodes, r.Node)
 		}
-		if r.Type == history.Invoke {
-			open[r.Process] = r
-			continue
-		}
-		if inv, ok := open[r.Process]; ok {
-			delete(open, r.Process)
-			ops = append(ops, op{at: float64(inv.Time) / 1e9, latency: float64(r.Time-inv.Time) / 1e6, typ: r.Type, f: inv.F})
-		}
+	}
+	paired, _ := history.Pair(recs) // a report draws what pairs
+	// In order of completion, as they happened.
+	paired = slices.DeleteFunc(paired, func(p history.Op) bool { return p.Done == nil })
+	slices.SortFunc(paired, func(a, b history.Op) int { return cmp.Compare(a.Done.Index, b.Done.Index) })
+	for _, p := range paired {
+		ops = append(ops, op{at: float64(p.Invoke.Time) / 1e9, latency: float64(p.Done.Time-p.Invoke.Time) / 1e6, typ: p.Done.Type, f: p.Invoke.F})
 	}
 	heals := map[int64]history.Observation{}
 	for _, r := range recs {

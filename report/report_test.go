@@ -35,7 +35,7 @@ func render(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	res, err := checker.Check(recs, "register", checker.Options{Budget: time.Minute, VisualizeDir: dir})
+	res, err := checker.Check(recs, checker.Register, checker.Options{Budget: time.Minute, VisualizeDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ const maxLabel = 48
 // the number of clients is not known.
 func timelineOf(recs []history.Record, clients int) timelineData {
 	d := timelineData{Unit: unitNs / 1e9, Lanes: []string{}, Fs: []string{}, Keys: []string{}, Ops: [][]any{}, Faults: [][]any{}, Leader: [][]any{}, Pages: []int{}}
-	ops, lanes, first, last := pairOps(recs, clients, &d)
+	ops, lanes, first, last := laneOps(recs, clients, &d)
 	nameLanes(&d, lanes, ops, clients)
 	encodeOps(&d, ops)
 	d.Span = [2]float64{float64(first) / 1e9, float64(last) / 1e9}
@@ -80,10 +80,10 @@ type tlOp struct {
 	label, err            string
 }
 
-// pairOps pairs invocations with completions, in lanes, with the names of
+// laneOps places each operation (history.Pair) in a lane, with the names of
 // their operations and keys listed in d; and the history's first and last
 // times.
-func pairOps(recs []history.Record, clients int, d *timelineData) ([]tlOp, map[laneKey]int, int64, int64) {
+func laneOps(recs []history.Record, clients int, d *timelineData) ([]tlOp, map[laneKey]int, int64, int64) {
 	lanes := map[laneKey]int{}
 	fs, keys := map[string]int{}, map[string]int{}
 	index := func(m map[string]int, list *[]string, s string) int {
@@ -95,65 +95,51 @@ func pairOps(recs []history.Record, clients int, d *timelineData) ([]tlOp, map[l
 		}
 		return i
 	}
-	type pending struct {
-		inv  history.Record
-		lane int
-	}
-	open := map[history.Process]pending{}
 	// The final reads (after the end-of-run heal) are read by fresh
 	// processes, one per node: lanes of their own.
 	finalFrom := int64(math.MaxInt64)
+	first, last := int64(math.MaxInt64), int64(0)
 	for _, r := range recs {
+		first, last = min(first, r.Time), max(last, r.Time)
 		if e, ok := history.DecodeEvent(r).(*history.HealEvent); ok && r.Process == history.Nemesis && e.Why == history.EndOfRun {
 			finalFrom = r.Time
 		}
 	}
-	var ops []tlOp
-	first, last := int64(math.MaxInt64), int64(0)
-	for _, r := range recs {
-		first, last = min(first, r.Time), max(last, r.Time)
+	paired, _ := history.Pair(recs) // the timeline draws what pairs
+	ops := make([]tlOp, 0, len(paired))
+	for _, p := range paired {
+		inv := p.Invoke
+		slot := int(inv.Process)
 		switch {
-		case r.Process == history.Nemesis:
-		case r.Type == history.Invoke:
-			slot := int(r.Process)
-			switch {
-			case r.Time > finalFrom:
-				slot = finalSlot
-			case clients > 0:
-				slot %= clients
-			}
-			k := laneKey{slot, r.Node}
-			l, ok := lanes[k]
-			if !ok {
-				l = len(lanes)
-				lanes[k] = l
-			}
-			open[r.Process] = pending{r, l}
+		case inv.Time > finalFrom:
+			slot = finalSlot
+		case clients > 0:
+			slot %= clients
+		}
+		k := laneKey{slot, inv.Node}
+		l, ok := lanes[k]
+		if !ok {
+			l = len(lanes)
+			lanes[k] = l
+		}
+		o := tlOp{lane: l, f: index(fs, &d.Fs, inv.F), key: index(keys, &d.Keys, inv.Key), start: inv.Time, idx: inv.Index}
+		switch done := p.Done; {
+		case done == nil: // the run stopped: drawn to the end
+			o.end, o.outcome, o.err, o.label = last, 2, "never completed", opLabel(*inv, history.Record{})
 		default:
-			p, ok := open[r.Process]
-			if !ok {
-				continue
-			}
-			delete(open, r.Process)
-			o := tlOp{lane: p.lane, f: index(fs, &d.Fs, p.inv.F), key: index(keys, &d.Keys, p.inv.Key),
-				start: p.inv.Time, end: r.Time, idx: p.inv.Index, label: opLabel(p.inv, r)}
-			switch r.Type {
+			o.end, o.label = done.Time, opLabel(*inv, *done)
+			switch done.Type {
 			case history.OK:
 			case history.Fail:
-				o.outcome, o.err = 1, r.Error
+				o.outcome, o.err = 1, done.Error
 			default:
-				o.outcome, o.err = 2, r.Error
+				o.outcome, o.err = 2, done.Error
 			}
-			if len(o.err) > 120 {
-				o.err = o.err[:117] + "..."
-			}
-			ops = append(ops, o)
 		}
-	}
-	// Invocations never completed (the run stopped): drawn to the end.
-	for _, p := range open {
-		ops = append(ops, tlOp{lane: p.lane, outcome: 2, f: index(fs, &d.Fs, p.inv.F), key: index(keys, &d.Keys, p.inv.Key),
-			start: p.inv.Time, end: last, idx: p.inv.Index, label: opLabel(p.inv, history.Record{}), err: "never completed"})
+		if len(o.err) > 120 {
+			o.err = o.err[:117] + "..."
+		}
+		ops = append(ops, o)
 	}
 	if first == math.MaxInt64 {
 		first = 0

@@ -92,7 +92,7 @@ func (s *Scenario) validateExpected(loc *yamlpos.Locator) error {
 			if err != nil {
 				return loc.Errorf(field, "%v", err)
 			}
-			if err := checker.CheckClaim(s.Workload.Kind, g, s.Checker.StalenessBound); err != nil {
+			if err := checker.CheckClaim(s.checks(), g, s.Checker.bounds()); err != nil {
 				return loc.Errorf(field, "%v", err)
 			}
 			if slices.Contains(e.Violated, name) && slices.Contains(e.Held, name) {
@@ -119,7 +119,7 @@ func (s *Scenario) validateExpect(loc *yamlpos.Locator) error {
 		if err != nil {
 			return loc.Errorf(field, "%v", err)
 		}
-		if err := checker.CheckClaim(s.Workload.Kind, g, c.StalenessBound); err != nil {
+		if err := checker.CheckClaim(s.checks(), g, c.bounds()); err != nil {
 			return loc.Errorf(field, "%v", err)
 		}
 		if slices.Contains(c.Expect[:i], name) {
@@ -233,4 +233,15 @@ func (s *Scenario) validateFault(loc *yamlpos.Locator, field string, f Fault, ho
 		return loc.Errorf(field, "%v", err)
 	}
 	return s.validateFaultSystem(loc, field, f)
+}
+
+// checks is the checker's workload of the scenario's (validated) kind.
+func (s *Scenario) checks() *checker.Workload {
+	w, _ := checker.Named(s.Workload.Kind)
+	return w
+}
+
+// bounds are the bounds the scenario gives the guarantees that need one.
+func (c Checker) bounds() map[checker.Guarantee]time.Duration {
+	return map[checker.Guarantee]time.Duration{checker.BoundedStaleness: c.StalenessBound}
 }

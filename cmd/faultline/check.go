@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/harness"
@@ -28,13 +29,27 @@ func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Model, "model", "", "register, cas-register, append, set or counter (default: the stored scenario's workload, else register)")
 	jepsenNil := fs.String("jepsen-nil", string(history.NilUnknown), "what a Jepsen read that returned nil means: unknown (Knossos: matches any value) or absent (no value, as in faultline's histories)")
 	expect := fs.String("expect", "", "comma-separated guarantees the system claims, the verdict is against them (default: the stored scenario's checker.expect, else linearizable); see faultline list")
-	staleness := fs.Duration("staleness-bound", 0, "what bounded-staleness means (default: the stored scenario's checker.staleness_bound)")
+	bounds := map[checker.Guarantee]*time.Duration{}
+	for _, b := range checker.Bounds() {
+		bounds[b.Guarantee] = fs.Duration(b.Flag, 0, fmt.Sprintf("what %s means: %s (default: the stored scenario's checker.%s)", b.Guarantee, b.Doc, b.Field))
+	}
 	initial := fs.String("initial", "", "registers' initial value (default: none, as etcd; Jepsen's cas-register tests often use 0)")
 	if err := parseFlags(fs, args); err != nil {
 		return exitError
 	}
-	if o.Budget < 0 || o.KeyBudget < 0 || *staleness < 0 {
-		return fail(stderr, errors.New("-budget, -key-budget and -staleness-bound must be positive"))
+	durations := []string{"-budget", "-key-budget"}
+	negative := o.Budget < 0 || o.KeyBudget < 0
+	o.Bounds = map[checker.Guarantee]time.Duration{}
+	for _, b := range checker.Bounds() {
+		durations = append(durations, "-"+b.Flag)
+		negative = negative || *bounds[b.Guarantee] < 0
+		if d := *bounds[b.Guarantee]; d > 0 {
+			o.Bounds[b.Guarantee] = d
+		}
+	}
+	if negative {
+		last := len(durations) - 1
+		return fail(stderr, fmt.Errorf("%s and %s must be positive", strings.Join(durations[:last], ", "), durations[last]))
 	}
 	if fs.NArg() != 1 {
 		return fail(stderr, errors.New("check needs a store folder or a history file, for example: faultline check store/latest"))
@@ -51,7 +66,6 @@ func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		o.Expect = append(o.Expect, g)
 	}
-	o.StalenessBound = *staleness
 	if *initial != "" {
 		v, err := strconv.ParseInt(*initial, 10, 64)
 		if err != nil {

@@ -11,32 +11,29 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
-// The guarantees of a grow-only collection: a set (adds of unique
-// elements, whole-set reads) or a list (appends of unique elements,
-// whole-list reads), key by key. Elements are unique, so every read says
-// which updates it reflects.
+// The guarantees of a grow-only collection, key by key, shared by the set
+// workload (set.go: adds of unique elements, whole-set reads) and the
+// append workload (append.go: appends of unique elements, whole-list
+// reads). Elements are unique, so every read says which updates it
+// reflects.
 
-func decodeCollection(update string) func(p *pairedOp) (*gop, error) {
-	return func(p *pairedOp) (*gop, error) {
-		o := &gop{p: p, f: p.inv.F}
-		switch p.inv.F {
-		case update:
-			if err := json.Unmarshal(p.inv.Value, &o.val); err != nil {
-				return nil, fmt.Errorf("%w: record %d: %s needs a number, got %s", ErrBadHistory, p.inv.Index, update, p.inv.Value)
-			}
-		case "read":
-			if p.typ == history.OK {
-				l, err := readList(p)
-				if err != nil {
-					return nil, err
-				}
-				o.elems = l
-			}
-		default:
-			return nil, fmt.Errorf("%w: record %d: unknown %s operation %q", ErrBadHistory, p.inv.Index, update, p.inv.F)
+// decodeCollection reads a collection operation's values: the element
+// an update adds, what a successful read returned.
+func decodeCollection(o *gop) error {
+	if !o.read {
+		if err := json.Unmarshal(o.p.inv.Value, &o.val); err != nil {
+			return fmt.Errorf("%w: record %d: %s needs a number, got %s", ErrBadHistory, o.p.inv.Index, o.f, o.p.inv.Value)
 		}
-		return o, nil
+		return nil
 	}
+	if o.ok() {
+		l, err := readList(o.p)
+		if err != nil {
+			return err
+		}
+		o.elems = l
+	}
+	return nil
 }
 
 // bitset is a read's elements, by their index in the key.
@@ -152,22 +149,18 @@ func (c *collKey) describeList(vs []int64) string {
 	if c.list {
 		return describeElemList(vs)
 	}
-	return "{" + strings.Trim(describeElemList(vs), "[]") + "}"
+	return describeSet(vs)
 }
 
+// describeSet writes a read set: "{1 2 3}", shortened past 12 elements.
+func describeSet(vs []int64) string { return "{" + strings.Trim(describeElemList(vs), "[]") + "}" }
+
 // examineCollection fills the table for one set or list key.
-func examineCollection(k *keyOps, list bool, t *table, faults []history.FaultWindow, st *staleAcc, cv *convAcc) {
+func examineCollection(k *keyOps, list bool, x *examination, final func(*gop) string) {
 	c := newCollKey(k, list)
-	c.values(t, faults)
-	examineUnique(c, t, faults, st)
-	cv.key(k.key, k.settled, k.finalReads(), func(o *gop) string {
-		if list {
-			return describeElemList(o.elems)
-		}
-		s := slices.Clone(o.elems)
-		slices.Sort(s)
-		return c.describeList(s)
-	})
+	c.values(x.t, x.faults)
+	examineUnique(c, x.t, x.faults, x.st)
+	x.cv.key(k.key, k.settled, k.finalReads(), final)
 }
 
 // values: elements read more than once in one read, and elements no

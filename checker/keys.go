@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -12,20 +13,33 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
-// gop is one operation as the guarantee checks see it: decoded once, for
-// every workload.
+// pairedOp is one operation's records and times: its invoke and how it
+// ended. An invoke that never completed (the harness stopped) ends Info.
+// ret is math.MaxInt64 when the outcome is unknown.
+type pairedOp struct {
+	inv       *history.Record // points into the records checked
+	typ       history.Type    // OK, Fail or Info
+	out       json.RawMessage
+	call, ret int64
+	// done is when the completion was recorded, even for an unknown
+	// outcome (the end of the history for an invoke never completed).
+	done int64
+}
+
+// gop is one operation as every check sees it: decoded once.
 type gop struct {
-	p   *pairedOp
-	f   string // read, write, cas, add, append
-	val int64  // written, added or appended value; cas: the new value; a register or counter read: what it returned
-	old int64  // cas: the expected value
+	p    *pairedOp
+	f    string // the operation's name
+	read bool   // it only reads (Operation.Read)
+	val  int64  // written, added or appended value; cas: the new value; a register or counter read: what it returned
+	old  int64  // cas: the expected value
 	// elems is what a set or list read returned, in order.
 	elems []int64
 }
 
 func (o *gop) ok() bool      { return o.p.typ == history.OK }
 func (o *gop) unknown() bool { return o.p.typ == history.Info }
-func (o *gop) isRead() bool  { return o.f == "read" }
+func (o *gop) isRead() bool  { return o.read }
 
 // ref names the operation for people.
 func (o *gop) ref() OpRef {
@@ -85,38 +99,76 @@ type keyOps struct {
 	settled int64
 }
 
-// decodeOps decodes a history's operations per key with decode (which
-// knows the workload's values). Updates are every f but "read".
-func decodeOps(paired []pairedOp, faults []history.FaultWindow, decode func(p *pairedOp) (*gop, error)) (map[string]*keyOps, error) {
-	var faultEnd int64
-	for _, w := range faults {
-		faultEnd = max(faultEnd, w.End)
+// checked is a history as the checks read it: paired and decoded once,
+// by key.
+type checked struct {
+	keys   map[string]*keyOps
+	all    []gop // every operation, in order of invocation
+	faults []history.FaultWindow
+	counts Counts
+	nodes  []string // every node an operation names, sorted
+	end    int64    // the time of the last record
+}
+
+// read pairs a history's operations (history.Pair), counts them, and
+// decodes each once with the workload's operations and values.
+func read(records []history.Record, w *Workload) (*checked, error) {
+	ops, err := history.Pair(records)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadHistory, err)
 	}
-	perKey := map[string]*keyOps{}
-	for i := range paired {
+	h := &checked{keys: map[string]*keyOps{}, all: make([]gop, len(ops)), faults: history.FaultWindows(records), end: history.End(records)}
+	h.counts.Faults = len(h.faults)
+	var faultEnd int64
+	for _, f := range h.faults {
+		faultEnd = max(faultEnd, f.End)
+	}
+	nodes := map[string]bool{}
+	paired := make([]pairedOp, len(ops))
+	for i, op := range ops {
 		p := &paired[i]
-		o, err := decode(p)
-		if err != nil {
+		*p = pairedOp{inv: op.Invoke, typ: op.Type(), call: op.Invoke.Time, ret: math.MaxInt64, done: h.end}
+		h.counts.Invoke++
+		if d := op.Done; d != nil {
+			p.out, p.ret, p.done = d.Value, d.Time, d.Time
+			switch d.Type {
+			case history.OK:
+				h.counts.OK++
+			case history.Fail:
+				h.counts.Fail++
+			case history.Info:
+				h.counts.Info++
+			}
+		}
+		if p.typ == history.Info {
+			p.ret = math.MaxInt64
+		}
+		nodes[p.inv.Node] = true
+		o := &h.all[i]
+		*o = gop{p: p, f: p.inv.F}
+		spec, ok := w.Op(o.f)
+		if !ok {
+			return nil, fmt.Errorf("%w: record %d: unknown %s operation %q", ErrBadHistory, p.inv.Index, w.name, o.f)
+		}
+		o.read = spec.Read
+		if err := w.decode(o); err != nil {
 			return nil, err
 		}
-		k := perKey[p.inv.Key]
+		k := h.keys[p.inv.Key]
 		if k == nil {
 			k = &keyOps{key: p.inv.Key, settled: faultEnd}
-			perKey[p.inv.Key] = k
+			h.keys[p.inv.Key] = k
 		}
 		k.ops = append(k.ops, o)
-		if !o.isRead() {
-			end := p.ret
-			if end == math.MaxInt64 {
-				end = p.done
-			}
-			k.settled = max(k.settled, end)
+		if !o.read {
+			k.settled = max(k.settled, p.done) // an update's completion, or when it gave up
 		}
 	}
-	for _, k := range perKey {
-		slices.SortFunc(k.ops, func(a, b *gop) int { return cmp.Compare(a.p.call, b.p.call) })
+	for _, k := range h.keys {
+		slices.SortStableFunc(k.ops, func(a, b *gop) int { return cmp.Compare(a.p.call, b.p.call) })
 	}
-	return perKey, nil
+	h.nodes = slices.Sorted(maps.Keys(nodes))
+	return h, nil
 }
 
 // sessions splits a key's operations by process, each in its own order.
@@ -201,7 +253,7 @@ func proof(key string, faults []history.FaultWindow, what string, ops ...*gop) V
 func readList(p *pairedOp) ([]int64, error) {
 	list := []int64{}
 	if err := json.Unmarshal(p.out, &list); err != nil {
-		return nil, fmt.Errorf("%w: record %d: read needs a list of numbers, got %s", ErrBadHistory, p.inv.Index, p.out)
+		return nil, fmt.Errorf("%w: record %d: read needs a list, got %s", ErrBadHistory, p.inv.Index, p.out)
 	}
 	return list, nil
 }
