@@ -621,7 +621,7 @@ func (r *run) check() error {
 // CheckerOptions are a scenario's checker settings, with visualizations
 // written into dir: the one mapping from a scenario to the checker.
 func CheckerOptions(c scenarios.Checker, dir string) checker.Options {
-	o := checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir, Bounds: map[checker.Guarantee]time.Duration{checker.BoundedStaleness: c.StalenessBound}}
+	o := checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir, Bounds: c.Bounds}
 	for _, name := range c.Expect {
 		if g, err := checker.ParseGuarantee(name); err == nil { // validated at load
 			o.Expect = append(o.Expect, g)

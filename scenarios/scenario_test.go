@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/refkv"
 	"github.com/faultline/faultline/scenarios"
 )
@@ -51,6 +52,25 @@ func TestShippedScenariosLoad(t *testing.T) {
 	}
 }
 
+// TestBounds: a guarantee's bound is read under the field it declares,
+// claimed with it, and written back into the scenario as run.
+func TestBounds(t *testing.T) {
+	s, err := scenarios.Parse("b.yaml", []byte("time_limit: 5s\nchecker:\n  expect: [bounded-staleness]\n  staleness_bound: 250ms\n  budget: 5s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Checker.Bounds[checker.BoundedStaleness]; got != 250*time.Millisecond || s.Checker.Budget != 5*time.Second {
+		t.Fatalf("bounds %v, budget %v", s.Checker.Bounds, s.Checker.Budget)
+	}
+	out, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "staleness_bound: 250ms") {
+		t.Errorf("the scenario as run lost the bound:\n%s", out)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	s, err := scenarios.Parse("min.yaml", []byte("time_limit: 5s\n"))
 	if err != nil {
@@ -90,6 +110,9 @@ func TestBadScenarios(t *testing.T) {
 		{"unknown guarantee", "time_limit: 5s\nchecker:\n  expect: [linearizable, causal]\n", "bad.yaml:3: checker.expect[1]: unknown guarantee \"causal\" (known: linearizable, sequential,"},
 		{"guarantee the workload does not examine", "time_limit: 5s\nworkload:\n  kind: counter\nchecker:\n  expect: [sequential]\n", "bad.yaml:5: checker.expect[0]: the counter workload's checks do not examine sequential (they examine: linearizable, read-your-writes"},
 		{"bounded staleness without a bound", "time_limit: 5s\nchecker:\n  expect: [bounded-staleness]\n", "bad.yaml:3: checker.expect[0]: bounded-staleness needs a bound (checker.staleness_bound"},
+		{"a bound mistyped", "time_limit: 5s\nchecker:\n  staleness_bond: 1s\n", "bad.yaml:3:3: unknown field \"staleness_bond\" (did you mean staleness_bound?)"},
+		{"a negative bound", "time_limit: 5s\nchecker:\n  staleness_bound: -1s\n", "bad.yaml:3: checker.staleness_bound: must not be negative"},
+		{"a bound that is no duration", "time_limit: 5s\nchecker:\n  staleness_bound: soon\n", "bad.yaml:3: staleness_bound: time: invalid duration \"soon\""},
 		{"guarantee twice", "time_limit: 5s\nchecker:\n  expect: [converges, converges]\n", "bad.yaml:3: checker.expect[1]: converges is listed twice"},
 		{"unknown expected verdict", "time_limit: 5s\nexpected: broken\n", "bad.yaml:2: expected.verdict: unknown verdict \"broken\" (valid, invalid or unknown)"},
 		{"expected both ways", "time_limit: 5s\nexpected:\n  violated: [converges]\n  held: [converges]\n", "bad.yaml:3: expected.violated[0]: converges cannot be expected both violated and held"},

@@ -19,6 +19,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/systems"
@@ -270,13 +273,84 @@ type Checker struct {
 	// the verdict is invalid when one of them was violated. Default:
 	// [linearizable].
 	Expect []string `yaml:"expect,omitempty"`
-	// StalenessBound is what bounded-staleness means for this system:
-	// every acknowledged update seen by every read begun this long after.
-	StalenessBound time.Duration `yaml:"staleness_bound,omitempty"`
 	// ConvergeWithin bounds the final reads: once faults are healed and
 	// the load has stopped, every key is read on every node, again and
 	// again, until the nodes agree or this much time has passed. Default 10s.
 	ConvergeWithin time.Duration `yaml:"converge_within,omitempty"`
+	// Bounds are what the guarantees that need a bound mean for this
+	// system, each written as the field the guarantee declares
+	// (checker.Bounds): `staleness_bound: 1s` says what bounded-staleness
+	// means, every acknowledged update seen by every read begun this long
+	// after.
+	Bounds map[checker.Guarantee]time.Duration `yaml:"-"`
+}
+
+// plainChecker is Checker without its own YAML methods.
+type plainChecker Checker
+
+// UnmarshalYAML reads the fields of Checker and, beside them, the bound
+// of each guarantee that declares one, under the field it names; every
+// other field is unknown, as anywhere in a scenario.
+func (c *Checker) UnmarshalYAML(node ast.Node) error {
+	m, ok := node.(*ast.MappingNode)
+	if !ok {
+		return yaml.NodeToValue(node, (*plainChecker)(c), yaml.Strict(), yaml.DisallowUnknownField())
+	}
+	rest := *m
+	rest.Values = nil
+	for _, v := range m.Values {
+		b, ok := boundNamed(v.Key.String())
+		if !ok {
+			rest.Values = append(rest.Values, v)
+			continue
+		}
+		var d time.Duration
+		if err := yaml.NodeToValue(v.Value, &d, yaml.Strict()); err != nil {
+			return err
+		}
+		if c.Bounds == nil {
+			c.Bounds = map[checker.Guarantee]time.Duration{}
+		}
+		c.Bounds[b.Guarantee] = d
+	}
+	return yaml.NodeToValue(&rest, (*plainChecker)(c), yaml.Strict(), yaml.DisallowUnknownField())
+}
+
+// MarshalYAML writes the fields of Checker and then each bound given.
+func (c Checker) MarshalYAML() (any, error) {
+	b, err := yaml.Marshal(plainChecker(c))
+	if err != nil {
+		return nil, err
+	}
+	var out yaml.MapSlice
+	if err := yaml.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	for _, bd := range checker.Bounds() {
+		if d, ok := c.Bounds[bd.Guarantee]; ok && d != 0 {
+			out = append(out, yaml.MapItem{Key: bd.Field, Value: d.String()})
+		}
+	}
+	return out, nil
+}
+
+// YAMLFields are the bounds' fields, for "did you mean" (the struct's own
+// come from its tags).
+func (Checker) YAMLFields() []string {
+	var out []string
+	for _, b := range checker.Bounds() {
+		out = append(out, b.Field)
+	}
+	return out
+}
+
+func boundNamed(field string) (checker.Bound, bool) {
+	for _, b := range checker.Bounds() {
+		if b.Field == field {
+			return b, true
+		}
+	}
+	return checker.Bound{}, false
 }
 
 // WorkloadKinds lists the workloads a scenario may name.

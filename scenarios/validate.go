@@ -92,7 +92,7 @@ func (s *Scenario) validateExpected(loc *yamlpos.Locator) error {
 			if err != nil {
 				return loc.Errorf(field, "%v", err)
 			}
-			if err := checker.CheckClaim(s.checks(), g, s.Checker.bounds()); err != nil {
+			if err := checker.CheckClaim(s.checks(), g, s.Checker.Bounds); err != nil {
 				return loc.Errorf(field, "%v", err)
 			}
 			if slices.Contains(e.Violated, name) && slices.Contains(e.Held, name) {
@@ -107,8 +107,10 @@ func (s *Scenario) validateExpected(loc *yamlpos.Locator) error {
 // by the workload's checks, with what it needs.
 func (s *Scenario) validateExpect(loc *yamlpos.Locator) error {
 	c := s.Checker
-	if c.StalenessBound < 0 {
-		return loc.Errorf("checker.staleness_bound", "must not be negative")
+	for _, b := range checker.Bounds() {
+		if c.Bounds[b.Guarantee] < 0 {
+			return loc.Errorf("checker."+b.Field, "must not be negative")
+		}
 	}
 	if c.ConvergeWithin < 0 || c.ConvergeWithin > MaxReady {
 		return loc.Errorf("checker.converge_within", "must be between 0 and %v", MaxReady)
@@ -119,7 +121,7 @@ func (s *Scenario) validateExpect(loc *yamlpos.Locator) error {
 		if err != nil {
 			return loc.Errorf(field, "%v", err)
 		}
-		if err := checker.CheckClaim(s.checks(), g, c.bounds()); err != nil {
+		if err := checker.CheckClaim(s.checks(), g, c.Bounds); err != nil {
 			return loc.Errorf(field, "%v", err)
 		}
 		if slices.Contains(c.Expect[:i], name) {
@@ -239,9 +241,4 @@ func (s *Scenario) validateFault(loc *yamlpos.Locator, field string, f Fault, ho
 func (s *Scenario) checks() *checker.Workload {
 	w, _ := checker.Named(s.Workload.Kind)
 	return w
-}
-
-// bounds are the bounds the scenario gives the guarantees that need one.
-func (c Checker) bounds() map[checker.Guarantee]time.Duration {
-	return map[checker.Guarantee]time.Duration{checker.BoundedStaleness: c.StalenessBound}
 }

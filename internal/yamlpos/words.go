@@ -191,14 +191,22 @@ func fieldByName(t reflect.Type, key string) (reflect.Type, bool) {
 	return nil, false
 }
 
+// Fielder is a type that reads fields its struct tags do not name
+// (YAMLFields), for "did you mean".
+type Fielder interface{ YAMLFields() []string }
+
 // directFields lists the YAML names t's struct takes itself (inlined
-// structs' included), only fields with a YAML tag.
+// structs' included), only fields with a YAML tag, and those it says it
+// reads (Fielder).
 func directFields(t reflect.Type) []string {
 	t = elem(t)
 	if t.Kind() != reflect.Struct {
 		return nil
 	}
 	var out []string
+	if f, ok := reflect.Zero(t).Interface().(Fielder); ok {
+		out = append(out, f.YAMLFields()...)
+	}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, inline := yamlField(f)
