@@ -17,11 +17,9 @@
 package checker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -262,13 +260,4 @@ func linearizableRow(t *table, res Result) {
 			t.undecided(Linearizable, fmt.Sprintf("key %s: %s", k.Key, k.Note))
 		}
 	}
-}
-
-// WriteJSON writes v as indented JSON to path.
-func WriteJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

@@ -142,7 +142,7 @@ func Check(target string, o CheckOptions) (Checked, error) {
 	}
 	c.Result = res
 	if c.WriteErr == nil {
-		c.WriteErr = checker.WriteJSON(filepath.Join(c.Dir, "check.json"), res)
+		c.WriteErr = writeJSON(filepath.Join(c.Dir, "check.json"), res)
 	}
 	return c, nil
 }

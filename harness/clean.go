@@ -114,13 +114,13 @@ func cleanRun(ctx context.Context, cli *client.Client, run string, objs []docker
 	// rules let packets bypass it). Where this process cannot enter the
 	// namespaces, a node that is removed below takes its rules with it,
 	// and an attached one is healed by a helper container.
-	direct, _ := directPossible()
+	direct := hostNow().notDirect == ""
 	for _, l := range objs {
 		switch {
 		case l.Pid == 0 || l.Helper:
 			continue // stopped, or a helper (it heals itself when its run goes)
 		case direct:
-			if ok, _ := canEnter(docker.Node{Name: l.Name, ContainerID: l.ID, Pid: l.Pid}); ok {
+			if cannotEnter(docker.Node{Name: l.Name, ContainerID: l.ID, Pid: l.Pid}) == "" {
 				if err := nemesis.CleanNamespace(l.NetNS()); err != nil {
 					errs = append(errs, fmt.Errorf("clean faults in %s: %w", l.Name, err))
 				} else {

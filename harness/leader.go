@@ -7,6 +7,8 @@ import (
 
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/workloads"
+	"github.com/faultline/faultline/workloads/clients"
+	"github.com/faultline/faultline/workloads/nodecheck"
 )
 
 // leaderEvery is how often the leader watch asks who leads.
@@ -19,7 +21,7 @@ const leaderEvery = time.Second
 // gone) is recorded once as no leader with the reason; a client program
 // that cannot answer leader requests ends the watch. Only a history that
 // cannot be written stops the run.
-func watchLeader(ctx context.Context, stop time.Time, ask workloads.LeaderFunc, nodes []workloads.Node, record func(string, any) error) error {
+func watchLeader(ctx context.Context, stop time.Time, ask nodecheck.LeaderFunc, nodes []workloads.Node, record func(string, any) error) error {
 	ctx, cancel := context.WithDeadline(ctx, stop)
 	defer cancel()
 	last, first := "", true
@@ -44,7 +46,7 @@ func watchLeader(ctx context.Context, stop time.Time, ask workloads.LeaderFunc, 
 			}
 			last, first = name, false
 		}
-		if errors.Is(err, workloads.ErrClientProgram) {
+		if errors.Is(err, clients.ErrClientProgram) {
 			return nil // a client program that cannot say now will not later
 		}
 		select {

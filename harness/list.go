@@ -15,7 +15,7 @@ import (
 // source tree.
 type Listing struct {
 	Faults    []nemesis.Kind
-	Workloads []workloads.Kind
+	Workloads []*workloads.Kind
 	Systems   []*systems.Definition
 	// SystemErrors are built-in systems that did not load, by name.
 	SystemErrors map[string]error
@@ -33,7 +33,7 @@ type Listed struct {
 
 // List gathers the Listing.
 func List() Listing {
-	l := Listing{Faults: nemesis.Kinds(), Workloads: workloads.KindList(), SystemErrors: map[string]error{}}
+	l := Listing{Faults: nemesis.Kinds(), Workloads: workloads.Kinds(), SystemErrors: map[string]error{}}
 	for _, name := range systems.BuiltinNames() {
 		d, err := systems.Builtin(name)
 		if err != nil {

@@ -22,7 +22,9 @@ import (
 	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/scenarios"
-	"github.com/faultline/faultline/workloads"
+	"github.com/faultline/faultline/systems"
+	"github.com/faultline/faultline/workloads/clients"
+	"github.com/faultline/faultline/workloads/nodecheck"
 )
 
 func runFile(t *testing.T, path string, edit func(*scenarios.Scenario)) (harness.Report, error) {
@@ -117,9 +119,9 @@ func TestUserSystemErrors(t *testing.T) {
 		is    error
 		wants []string
 	}{
-		{"never-ready.yaml", workloads.ErrNotReady, []string{"n1 was not ready within 3s", "checked by GET /no-such-path on port 8080", "its last log lines: "}},
+		{"never-ready.yaml", nodecheck.ErrNotReady, []string{"n1 was not ready within 3s", "checked by GET /no-such-path on port 8080", "its last log lines: "}},
 		{"absent-image.yaml", docker.ErrImage, []string{"faultline-test/absent:1 (system absent) is not in the Docker engine and nothing says how to build it"}},
-		{"no-leader-answer.yaml", workloads.ErrClientProgram, []string{"system noleader says leader.client: true, but the client program", "does not answer leader requests (its answer to hello: protocol 1"}},
+		{"no-leader-answer.yaml", clients.ErrClientProgram, []string{"system noleader says leader.client: true, but the client program", "does not answer leader requests (its answer to hello: protocol 1"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			rep, err := runFile(t, filepath.Join("testdata", tc.file), nil)
@@ -139,15 +141,32 @@ func TestUserSystemErrors(t *testing.T) {
 	}
 }
 
+// etcdImage is the built-in etcd system's image, built if missing.
+func etcdImage(t *testing.T) string {
+	t.Helper()
+	if _, err := harness.EnsureImages(context.Background(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	d, err := systems.Builtin("etcd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Image
+}
+
 // composeProject starts etcd as docker compose would (testcluster),
 // removed when the test ends.
 func composeProject(t *testing.T, cli *client.Client, project, restart string) []string {
 	t.Helper()
-	ids, remove, err := attachtest.ComposeEtcd(context.Background(), cli, project, restart)
+	ids, remove, err := attachtest.ComposeEtcd(context.Background(), cli, project, restart, etcdImage(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(remove)
+	t.Cleanup(func() {
+		if err := remove(); err != nil {
+			t.Errorf("remove the compose project: %v", err)
+		}
+	})
 	return ids
 }
 

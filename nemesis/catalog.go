@@ -2,10 +2,14 @@ package nemesis
 
 import (
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faultline/faultline/history"
 )
 
 // Spec is one fault as a scenario writes it: its kind and the fields that
@@ -55,6 +59,10 @@ type Spec struct {
 	Reorder      float64       `yaml:"reorder,omitempty" json:"reorder,omitempty"`
 	Corrupt      float64       `yaml:"corrupt,omitempty" json:"corrupt,omitempty"`
 	Rate         string        `yaml:"rate,omitempty" json:"rate,omitempty"`
+
+	// scope is Ports resolved against the system's roles (Resolve): once,
+	// when the scenario is loaded.
+	scope []PortRange
 }
 
 // Family groups the kinds.
@@ -67,10 +75,10 @@ const (
 )
 
 // Kind is one entry of the catalogue: what a scenario names, the fields it
-// takes, its own rules and how its Fault is built. Optional abilities of
-// the built faults are interfaces (Needer, Resolver); a kind that has a
-// weaker form (the fault a shape-specific bug should be missed by) says so
-// in weaker.
+// takes, its own rules, what it needs of the system, and how its Fault is
+// built. Optional abilities of the built faults are interfaces (Needer);
+// a kind that has a weaker form (the fault a shape-specific bug should be
+// missed by) says so in weaker.
 type Kind struct {
 	Name   string
 	Family Family
@@ -78,9 +86,12 @@ type Kind struct {
 	Doc string
 	// Fields are the Spec fields it takes besides kind.
 	Fields []string
-	check  func(s Spec, c Context) error
-	build  func(s Spec, scope Scope) Fault
-	weaker func(s Spec) (Spec, string, bool)
+	// kills and pauses: it stops nodes and starts them again, or freezes
+	// them; the system must support that.
+	kills, pauses bool
+	check         func(s Spec, c Context) error
+	build         func(s Spec) Fault
+	weaker        func(s Spec) (Spec, string, bool)
 }
 
 var (
@@ -92,26 +103,26 @@ var (
 var catalogue = []Kind{
 	{Name: "isolate", Family: FamilyPartition, Doc: "one node (named, random or the leader) cut off from the others",
 		Fields: append([]string{"node"}, partitionFields...),
-		build:  func(s Spec, sc Scope) Fault { return partition(s, Isolate{Node: s.Node}, sc) }},
+		build:  func(s Spec) Fault { return partition(s, Isolate{Node: s.Node}) }},
 	{Name: "halves", Family: FamilyPartition, Doc: "a random minority cut off from the majority",
 		Fields: partitionFields,
-		build:  func(s Spec, sc Scope) Fault { return partition(s, Halves{}, sc) }},
+		build:  func(s Spec) Fault { return partition(s, Halves{}) }},
 	{Name: "majorities-ring", Family: FamilyPartition, Doc: "every node sees a different majority (4+ nodes)",
 		Fields: partitionFields, check: atLeast(4, "majorities-ring needs at least 4 nodes (with %d every node sees all others)"),
-		build: func(s Spec, sc Scope) Fault { return partition(s, MajoritiesRing{}, sc) }},
+		build: func(s Spec) Fault { return partition(s, MajoritiesRing{}) }},
 	{Name: "bridge", Family: FamilyPartition, Doc: "two halves joined by one node that sees both",
 		Fields: append([]string{"node"}, partitionFields...), check: atLeast(3, "bridge needs at least 3 nodes"),
-		build: func(s Spec, sc Scope) Fault { return partition(s, Bridge{Node: s.Node}, sc) }},
+		build: func(s Spec) Fault { return partition(s, Bridge{Node: s.Node}) }},
 	{Name: "one-way", Family: FamilyPartition, Doc: "from's packets to to are dropped, the other way works",
 		Fields: append([]string{"from", "to"}, partitionFields...), check: checkOneWay,
-		build: func(s Spec, sc Scope) Fault { return partition(s, OneWay{From: s.From, To: s.To}, sc) }},
+		build: func(s Spec) Fault { return partition(s, OneWay{From: s.From, To: s.To}) }},
 	{Name: "custom", Family: FamilyPartition, Doc: "an explicit grudge: node -> nodes whose packets it drops",
 		Fields: append([]string{"grudge"}, partitionFields...), check: checkCustom,
-		build: func(s Spec, sc Scope) Fault { return partition(s, Custom{G: Grudge(s.Grudge)}, sc) }},
+		build: func(s Spec) Fault { return partition(s, Custom{G: Grudge(s.Grudge)}) }},
 	{Name: "gray", Family: FamilyGray, Doc: "loss, correlation, delay, jitter, duplicate, reorder, corrupt, rate on links",
 		Fields: grayFields, check: checkGray,
-		build: func(s Spec, _ Scope) Fault {
-			return &GrayFault{Links: LinkSpec{From: s.From, To: s.To, Node: s.Node}, Template: s.gray()}
+		build: func(s Spec) Fault {
+			return &GrayFault{Links: LinkSpec{From: s.From, To: s.To, Node: s.Node}, Template: s.gray(), spec: s}
 		},
 		weaker: func(s Spec) (Spec, string, bool) {
 			node := s.Node
@@ -121,11 +132,11 @@ var catalogue = []Kind{
 			return Spec{Kind: "isolate", Node: node}, "clean cut instead of gray", true
 		}},
 	{Name: "kill", Family: FamilyProcess, Doc: "SIGKILL a node, restart it on its data",
-		Fields: []string{"node"}, build: func(s Spec, _ Scope) Fault { return &KillFault{Node: s.Node} }},
+		Fields: []string{"node"}, kills: true, build: func(s Spec) Fault { return &KillFault{Node: s.Node, spec: s} }},
 	{Name: "pause", Family: FamilyProcess, Doc: "freeze a node, thaw it",
-		Fields: []string{"node"}, build: func(s Spec, _ Scope) Fault { return &PauseFault{Node: s.Node} }},
+		Fields: []string{"node"}, pauses: true, build: func(s Spec) Fault { return &PauseFault{Node: s.Node, spec: s} }},
 	{Name: "restart-cluster", Family: FamilyProcess, Doc: "kill every node, restart them all",
-		build: func(Spec, Scope) Fault { return &RestartClusterFault{} }},
+		kills: true, check: noNode, build: func(s Spec) Fault { return &RestartClusterFault{spec: s} }},
 }
 
 // Kinds lists the catalogue, in order.
@@ -168,16 +179,52 @@ func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Context is what a Spec is validated against.
+// Context is what a Spec is validated against: the cluster, how long
+// the fault is held, and what the system under test supports.
 type Context struct {
 	// Nodes are the cluster's node names; nil when only the run can tell
 	// (a cluster attached by labels): names are then not checked.
 	Nodes []string
+	// Found says who found Nodes when a run checks them again (the
+	// attach selector), for its messages; "" for the scenario's own.
+	Found string
 	// Hold is how long the fault is held: a flap must be shorter.
 	Hold time.Duration
+	// System is what the system under test supports.
+	System System
+	// CannotKill says why no node may be killed here (an attached
+	// container that Docker removes when it stops, or restarts at once);
+	// "" when nodes may be.
+	CannotKill string
+}
+
+// System is what the catalogue asks of the system under test.
+type System struct {
+	// Name and Where name it and the file that defines it, for messages.
+	Name, Where string
+	// Leader: it has a way to find its leader, for faults aimed at it.
+	Leader bool
+	// NoKill and NoPause: its nodes may not be killed, or paused
+	// (supports.kill: false, supports.pause: false).
+	NoKill, NoPause bool
+	// Ports resolves a fault's ports: numbers, ranges and the system's
+	// port roles (peer, client). Nil: numbers and ranges only.
+	Ports func(spec []string) ([]PortRange, error)
 }
 
 func (c Context) known(name string) bool { return c.Nodes == nil || slices.Contains(c.Nodes, name) }
+
+// unknown is the error of a field naming a node the cluster lacks.
+func (c Context) unknown(field, name string) *FieldError {
+	msg := fmt.Sprintf("no node %q in this cluster (nodes are %s)", name, strings.Join(c.Nodes, ", "))
+	if field == "node" {
+		msg = fmt.Sprintf("no node %q in this cluster (nodes are %s, or random, or leader)", name, strings.Join(c.Nodes, ", "))
+	}
+	if c.Found != "" {
+		msg = fmt.Sprintf("names node %q, which %s did not find (it found %s)", name, c.Found, strings.Join(c.Nodes, ", "))
+	}
+	return &FieldError{Field: field, Msg: msg, Err: ErrUnknownNode}
+}
 
 // size is the cluster size rules compare against (2 when unknown).
 func (c Context) size() int {
@@ -187,52 +234,38 @@ func (c Context) size() int {
 	return len(c.Nodes)
 }
 
-// set reports whether the Spec sets a field.
+// specFields are the YAML names of every field a Spec has besides kind,
+// read off its struct: the one list of the fault schema.
+var specFields = func() []string {
+	var out []string
+	t := reflect.TypeFor[Spec]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" && name != "kind" {
+			out = append(out, name)
+		}
+	}
+	return out
+}()
+
+// set reports whether the Spec sets the field its YAML names.
 func (s Spec) set(field string) bool {
-	switch field {
-	case "node":
-		return s.Node != ""
-	case "direction":
-		return s.Direction != ""
-	case "ports":
-		return len(s.Ports) > 0
-	case "protocols":
-		return len(s.Protocols) > 0
-	case "action":
-		return s.Action != ""
-	case "flap":
-		return s.Flap != 0
-	case "grudge":
-		return s.Grudge != nil
-	case "from":
-		return len(s.From) > 0
-	case "to":
-		return len(s.To) > 0
-	case "loss":
-		return s.Loss != 0
-	case "correlation":
-		return s.Correlation != 0
-	case "delay":
-		return s.Delay != 0
-	case "jitter":
-		return s.Jitter != 0
-	case "distribution":
-		return s.Distribution != ""
-	case "duplicate":
-		return s.Duplicate != 0
-	case "reorder":
-		return s.Reorder != 0
-	case "corrupt":
-		return s.Corrupt != 0
-	case "rate":
-		return s.Rate != ""
+	v := reflect.ValueOf(s)
+	t := v.Type()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name == field {
+			switch f := v.Field(i); f.Kind() {
+			case reflect.Slice:
+				return f.Len() > 0
+			case reflect.Map:
+				return !f.IsNil()
+			default:
+				return !f.IsZero()
+			}
+		}
 	}
 	return false
 }
-
-// specFields are every field a Spec has besides kind, in order.
-var specFields = []string{"node", "direction", "ports", "protocols", "action", "flap", "grudge", "from", "to",
-	"loss", "correlation", "delay", "jitter", "distribution", "duplicate", "reorder", "corrupt", "rate"}
 
 // kindsTaking lists the kinds that take a field.
 func kindsTaking(field string) []string {
@@ -245,23 +278,68 @@ func kindsTaking(field string) []string {
 	return out
 }
 
+// Limits on a fault's values, past which a scenario is refused.
+const (
+	MaxDelay = time.Minute
+	MaxPorts = 64
+)
+
 // Validate checks a Spec: a known kind, only fields it takes, node names
-// of the cluster, and the kind's own rules. The error is a *FieldError.
+// of the cluster, values within limits, what the kind needs of the
+// system (a leader to aim at, nodes that may be killed or paused, port
+// roles it has), and the kind's own rules. The error is a *FieldError.
 func (s Spec) Validate(c Context) error {
+	_, err := s.validate(c)
+	return err
+}
+
+// Resolve is Validate, and then resolves the fault's ports against the
+// system's roles: once, when the scenario is loaded; Build uses them.
+func (s *Spec) Resolve(c Context) error {
+	scope, err := s.validate(c)
+	if err == nil {
+		s.scope = scope
+	}
+	return err
+}
+
+func (s Spec) validate(c Context) ([]PortRange, error) {
 	k, ok := LookupKind(s.Kind)
 	if !ok {
-		return fieldErr("kind", "unknown fault %q; known: %s", s.Kind, strings.Join(KindNames(""), ", "))
+		return nil, fieldErr("kind", "unknown fault %q; known: %s", s.Kind, strings.Join(KindNames(""), ", "))
 	}
 	if k.Family != FamilyProcess && c.size() < 2 {
-		return fieldErr("kind", "%s needs at least 2 nodes", s.Kind)
+		return nil, fieldErr("kind", "%s needs at least 2 nodes", s.Kind)
 	}
 	for _, f := range specFields {
 		if s.set(f) && !slices.Contains(k.Fields, f) {
-			return fieldErr(f, "does not apply to %s (only to %s)", s.Kind, strings.Join(kindsTaking(f), ", "))
+			return nil, fieldErr(f, "does not apply to %s (only to %s)", s.Kind, strings.Join(kindsTaking(f), ", "))
 		}
 	}
+	if err := s.checkNames(c); err != nil {
+		return nil, err
+	}
+	if err := s.limits(); err != nil {
+		return nil, err
+	}
+	if k.Family == FamilyPartition {
+		if err := s.checkPartition(c); err != nil {
+			return nil, err
+		}
+	}
+	if k.check != nil {
+		if err := k.check(s, c); err != nil {
+			return nil, err
+		}
+	}
+	return s.checkSystem(k, c)
+}
+
+// checkNames refuses a node name the cluster lacks, in node, from, to
+// and the grudge.
+func (s Spec) checkNames(c Context) error {
 	if s.Node != "" && s.Node != "random" && s.Node != "leader" && !c.known(s.Node) {
-		return &FieldError{Field: "node", Msg: fmt.Sprintf("no node %q in this cluster (nodes are %s, or random, or leader)", s.Node, strings.Join(c.Nodes, ", ")), Err: ErrUnknownNode}
+		return c.unknown("node", s.Node)
 	}
 	for _, list := range []struct {
 		name  string
@@ -269,20 +347,85 @@ func (s Spec) Validate(c Context) error {
 	}{{"from", s.From}, {"to", s.To}} {
 		for _, node := range list.nodes {
 			if !c.known(node) {
-				return &FieldError{Field: list.name, Msg: fmt.Sprintf("no node %q in this cluster (nodes are %s)", node, strings.Join(c.Nodes, ", ")), Err: ErrUnknownNode}
+				return c.unknown(list.name, node)
 			}
 		}
 	}
-	if k.Family == FamilyPartition {
-		if err := s.checkPartition(c); err != nil {
-			return err
+	if c.Found == "" {
+		return nil // the grudge's own rules name its entries (checkCustom)
+	}
+	for _, dst := range slices.Sorted(maps.Keys(s.Grudge)) {
+		for _, n := range append([]string{dst}, s.Grudge[dst]...) {
+			if !c.known(n) {
+				return c.unknown("grudge", n)
+			}
 		}
 	}
-	if k.Name == "restart-cluster" && s.Node != "" {
-		return fieldErr("node", "restart-cluster restarts every node")
+	return nil
+}
+
+// limits refuses values that would run away with the run.
+func (s Spec) limits() error {
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"delay", s.Delay}, {"jitter", s.Jitter}} {
+		if d.v > MaxDelay {
+			return fieldErr(d.field, "%v is more than the %v faultline allows", d.v, MaxDelay)
+		}
 	}
-	if k.check != nil {
-		return k.check(s, c)
+	if len(s.Ports) > MaxPorts {
+		return fieldErr("ports", "more than %d ports", MaxPorts)
+	}
+	return nil
+}
+
+// checkSystem holds what a kind needs of the system: a way to find the
+// leader for a fault aimed at it, nodes that may be killed or paused,
+// and the port roles its ports name, which it returns resolved.
+func (s Spec) checkSystem(k Kind, c Context) ([]PortRange, error) {
+	sys := c.System
+	if s.Node == "leader" && !sys.Leader {
+		return nil, fieldErr("node", "\"leader\" needs a way to find the leader, and system %s has none: add leader: (http, command or client) to %s (docs/systems.md), or aim at a node or random", sys.Name, sys.Where)
+	}
+	switch {
+	case k.kills && sys.NoKill:
+		return nil, fieldErr("kind", "system %s does not support %s (supports.kill: false in %s)", sys.Name, s.Kind, sys.Where)
+	case k.pauses && sys.NoPause:
+		return nil, fieldErr("kind", "system %s does not support pause (supports.pause: false in %s)", sys.Name, sys.Where)
+	case k.kills && c.CannotKill != "":
+		return nil, &FieldError{Field: "kind", Msg: c.CannotKill, Err: ErrCannotKill}
+	}
+	if len(s.Ports) == 0 {
+		return nil, nil
+	}
+	resolve := sys.Ports
+	if resolve == nil {
+		resolve = numericPorts
+	}
+	ports, err := resolve(s.Ports)
+	if err != nil {
+		return nil, &FieldError{Field: "ports", Msg: err.Error(), Err: err}
+	}
+	return ports, nil
+}
+
+// numericPorts resolves ports written as numbers and ranges.
+func numericPorts(spec []string) ([]PortRange, error) {
+	var out []PortRange
+	for _, p := range spec {
+		r, err := history.ParsePortRange(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func noNode(s Spec, _ Context) error {
+	if s.Node != "" {
+		return fieldErr("node", "restart-cluster restarts every node")
 	}
 	return nil
 }
@@ -372,18 +515,21 @@ func (s Spec) gray() Gray {
 		Duplicate: s.Duplicate, Reorder: s.Reorder, Corrupt: s.Corrupt, Rate: rate}
 }
 
-// Build makes the Fault a validated Spec names; ports are its port scope
-// with the system's roles resolved.
-func (s Spec) Build(ports []PortRange) (Fault, error) {
+// Build makes the Fault a resolved Spec names (Resolve): a plan, injected
+// as often as the schedule says.
+func (s Spec) Build() (Fault, error) {
 	k, ok := LookupKind(s.Kind)
 	if !ok {
 		return nil, fmt.Errorf("unknown fault %q", s.Kind)
 	}
-	return k.build(s, Scope{Protocols: s.Protocols, Ports: ports}), nil
+	if len(s.Ports) > 0 && s.scope == nil {
+		return nil, fmt.Errorf("%s: ports %v were not resolved against the system (Spec.Resolve)", s.Kind, []string(s.Ports))
+	}
+	return k.build(s), nil
 }
 
-func partition(s Spec, shape Shape, scope Scope) Fault {
-	return &PartitionFault{Shape: shape, Direction: Direction(s.Direction), Scope: scope, Action: Action(s.Action), Flap: s.Flap}
+func partition(s Spec, shape Shape) Fault {
+	return &PartitionFault{Shape: shape, Direction: Direction(s.Direction), Scope: Scope{Protocols: s.Protocols, Ports: s.scope}, Action: Action(s.Action), Flap: s.Flap, spec: s}
 }
 
 // Weaker is the weaker form of a fault: the one a bug specific to its
@@ -404,76 +550,13 @@ func (s Spec) Weaker() (Spec, string, bool) {
 	out := s
 	switch {
 	case len(s.Ports) > 0 || len(s.Protocols) > 0:
-		out.Ports, out.Protocols = nil, nil
+		out.Ports, out.Protocols, out.scope = nil, nil, nil
 		return out, "every port cut instead of some", true
 	case s.Direction == string(To) || s.Direction == string(From) || (s.Direction == "" && (s.Kind == "one-way" || s.Kind == "custom")):
 		out.Direction = string(Both)
 		return out, "cut both ways instead of one way", true
 	}
 	return s, "", false
-}
-
-// Resolver is a fault that can write down, after Inject, what it did as a
-// Spec that does it again without any random choice (a timeline entry for
-// replay): the partition as its exact grudge, the node it killed.
-type Resolver interface {
-	Resolved(spec Spec) Spec
-}
-
-// Resolved writes down what a fault did, for replay; a fault that made no
-// random choice is its spec.
-func Resolved(spec Spec, f Fault) Spec {
-	if r, ok := f.(Resolver); ok {
-		return r.Resolved(spec)
-	}
-	return spec
-}
-
-var (
-	_ Resolver = (*PartitionFault)(nil)
-	_ Resolver = (*KillFault)(nil)
-	_ Resolver = (*PauseFault)(nil)
-	_ Resolver = (*GrayFault)(nil)
-)
-
-// Resolved is the partition as its exact grudge, oriented "to".
-func (f *PartitionFault) Resolved(spec Spec) Spec {
-	p := f.Applied()
-	return Spec{Kind: "custom", Direction: string(To), Grudge: map[string][]string(p.Grudge), Ports: spec.Ports, Protocols: spec.Protocols, Action: spec.Action, Flap: spec.Flap}
-}
-
-// Resolved names the node killed.
-func (f *KillFault) Resolved(spec Spec) Spec {
-	if k := f.Killed(); len(k) == 1 {
-		spec.Node = k[0]
-	}
-	return spec
-}
-
-// Resolved names the node paused.
-func (f *PauseFault) Resolved(spec Spec) Spec {
-	spec.Node = f.Paused()
-	return spec
-}
-
-// Resolved names the node every degraded link touches, when it was
-// picked at random or as the leader.
-func (f *GrayFault) Resolved(spec Spec) Spec {
-	if spec.Node != "random" && spec.Node != "leader" {
-		return spec
-	}
-	count := map[string]int{}
-	links := f.Applied()
-	for _, l := range links {
-		count[l.From]++
-		count[l.To]++
-	}
-	for n, c := range count {
-		if c == len(links) {
-			spec.Node = n
-		}
-	}
-	return spec
 }
 
 // Ports is a fault's port scope as written: each entry a port ("2380"), a

@@ -7,6 +7,10 @@ var (
 	// ErrUnknownNode: a grudge, shape or link names a node the cluster
 	// lacks.
 	ErrUnknownNode = errors.New("unknown node")
+	// ErrCannotKill: a fault would kill a node that faultline could not
+	// start again (an attached container removed when it stops, or one
+	// Docker restarts itself).
+	ErrCannotKill = errors.New("node cannot be killed here")
 	// ErrNodeGone: a node's network namespace no longer exists (its
 	// container was removed or crashed underneath the run).
 	ErrNodeGone = errors.New("node gone")

@@ -36,117 +36,175 @@ type Nemesis struct {
 	Record func(f string, value any) error
 }
 
-// Fault is one fault kind of the catalogue. Inject applies it; Recover
-// undoes it, whatever Inject managed to do. Both record their events.
+// Fault is one fault as a plan: what to do, built from a Spec (Spec.Build)
+// and holding no state of its own, so one plan is injected again and
+// again. Inject applies it and records what it did; what it returns is
+// the fault in force, which knows how to undo itself.
 type Fault interface {
 	Name() string
-	Inject(ctx context.Context, nm *Nemesis) error
-	Recover(ctx context.Context, nm *Nemesis) error
+	// Inject applies the fault. It always returns the Injected that undoes
+	// whatever it managed to do, also with an error: the caller recovers
+	// it in every case.
+	Inject(ctx context.Context, nm *Nemesis) (Injected, error)
 }
 
-// Describer is a fault that can say, after Inject, what it did, in a few
-// words for the progress log ("n1 | n2 n3", "killed n2").
-type Describer interface {
+// Injected is a fault in force: what was done, and its undo.
+type Injected interface {
+	// Describe says in a few words what was done, for the progress log
+	// ("n1 | n2 n3", "killed n2").
 	Describe() string
+	// Resolved is the Spec that does it again without any random choice
+	// (a timeline entry for replay): the partition as its exact grudge,
+	// the node it killed.
+	Resolved() Spec
+	// Recover undoes it, whatever Inject managed to do, and records its
+	// events.
+	Recover(ctx context.Context) error
 }
 
 var (
-	_ Describer = (*PartitionFault)(nil)
-	_ Describer = (*GrayFault)(nil)
-	_ Describer = (*KillFault)(nil)
-	_ Describer = (*PauseFault)(nil)
-	_ Describer = (*RestartClusterFault)(nil)
-	_ Fault     = (*PartitionFault)(nil)
-	_ Fault     = (*GrayFault)(nil)
-	_ Fault     = (*KillFault)(nil)
-	_ Fault     = (*PauseFault)(nil)
-	_ Fault     = (*RestartClusterFault)(nil)
+	_ Fault    = (*PartitionFault)(nil)
+	_ Fault    = (*GrayFault)(nil)
+	_ Fault    = (*KillFault)(nil)
+	_ Fault    = (*PauseFault)(nil)
+	_ Fault    = (*RestartClusterFault)(nil)
+	_ Injected = (*partitioned)(nil)
+	_ Injected = (*grayed)(nil)
+	_ Injected = (*killed)(nil)
+	_ Injected = (*paused)(nil)
 )
 
 // PartitionFault cuts the network in a shape. With Flap set, the partition
-// is switched off and on again every Flap until Recover.
+// is switched off and on again every Flap until it is recovered.
 type PartitionFault struct {
 	Shape     Shape
 	Direction Direction
 	Scope     Scope
 	Action    Action
 	Flap      time.Duration
-
-	mu     sync.Mutex
-	nodes  []string
-	stop   chan struct{}
-	done   chan error
-	active Partition
+	spec      Spec // as written, for Resolved
 }
 
 func (f *PartitionFault) Name() string { return f.Shape.Name() }
 
-func (f *PartitionFault) Describe() string {
-	f.mu.Lock()
-	p := f.active
-	f.mu.Unlock()
-	s := p.Grudge.Describe(f.nodes)
-	if !p.Scope.All() {
-		s += " (" + p.Scope.String() + ")"
+// direction is the orientation in force: as written, else both, or to
+// for the shapes that name their cut (one-way, custom).
+func (f *PartitionFault) direction() Direction {
+	if f.Direction != "" {
+		return f.Direction
 	}
-	if p.Action == Reject {
-		s += ", rejecting"
+	switch f.Shape.(type) {
+	case OneWay, Custom:
+		return To
+	}
+	return Both
+}
+
+// Inject builds the shape's grudge, installs it, verifies it with probes
+// and records it; with Flap, a goroutine switches it until Recover.
+func (f *PartitionFault) Inject(ctx context.Context, nm *Nemesis) (Injected, error) {
+	in := &partitioned{f: f, nm: nm, dir: f.direction()}
+	g, err := f.Shape.Grudge(ctx, nm.Env)
+	if err != nil {
+		return in, err // nothing installed
+	}
+	in.p = Partition{Grudge: Orient(g, in.dir), Scope: f.Scope, Action: f.Action}
+	if in.p.Action == "" {
+		in.p.Action = Drop
+	}
+	in.nodes = nm.Net.Names()
+	if err := in.apply(ctx); err != nil {
+		return in, err
 	}
 	if f.Flap > 0 {
-		s += fmt.Sprintf(", flapping every %v", f.Flap)
+		in.stop, in.done = make(chan struct{}), make(chan error, 1)
+		go func() { in.done <- in.flap(ctx) }()
+	}
+	return in, nil
+}
+
+// partitioned is a partition in force.
+type partitioned struct {
+	f     *PartitionFault
+	nm    *Nemesis
+	dir   Direction
+	p     Partition
+	nodes []string
+	// stop ends the flapping goroutine, which says on done how it ended.
+	stop chan struct{}
+	done chan error
+	once sync.Once
+}
+
+func (in *partitioned) Describe() string {
+	s := in.p.Grudge.Describe(in.nodes)
+	if !in.p.Scope.All() {
+		s += " (" + in.p.Scope.String() + ")"
+	}
+	if in.p.Action == Reject {
+		s += ", rejecting"
+	}
+	if in.f.Flap > 0 {
+		s += fmt.Sprintf(", flapping every %v", in.f.Flap)
 	}
 	return s
 }
 
-func (f *PartitionFault) Inject(ctx context.Context, nm *Nemesis) error {
-	g, err := f.Shape.Grudge(ctx, nm.Env)
-	if err != nil {
-		return err
-	}
-	dir := f.Direction
-	if dir == "" {
-		dir = Both
-		if _, ok := f.Shape.(OneWay); ok {
-			dir = To
-		}
-		if _, ok := f.Shape.(Custom); ok {
-			dir = To
-		}
-	}
-	p := Partition{Grudge: Orient(g, dir), Scope: f.Scope, Action: f.Action}
-	if p.Action == "" {
-		p.Action = Drop
-	}
-	f.mu.Lock()
-	f.active = p
-	f.nodes = nm.Net.Names()
-	f.mu.Unlock()
-	if err := f.apply(ctx, nm, dir); err != nil {
-		return err
-	}
-	if f.Flap <= 0 {
-		return nil
-	}
-	f.stop = make(chan struct{})
-	f.done = make(chan error, 1)
-	go func() { f.done <- f.flap(ctx, nm, dir) }()
-	return nil
+// Resolved is the partition as its exact grudge, oriented "to".
+func (in *partitioned) Resolved() Spec {
+	spec := in.f.spec
+	return Spec{Kind: "custom", Direction: string(To), Grudge: map[string][]string(in.p.Grudge), Ports: spec.Ports, Protocols: spec.Protocols, Action: spec.Action, Flap: spec.Flap, scope: spec.scope}
 }
 
-// apply installs the active partition, verifies it with probes and records it.
-func (f *PartitionFault) apply(ctx context.Context, nm *Nemesis, dir Direction) error {
-	f.mu.Lock()
-	p := f.active
-	f.mu.Unlock()
-	if err := nm.Net.Partition(ctx, p); err != nil {
+// apply installs the partition, verifies it with probes and records it.
+func (in *partitioned) apply(ctx context.Context) error {
+	nm := in.nm
+	if err := nm.Net.Partition(ctx, in.p); err != nil {
 		return err
 	}
 	obs, verr := nm.Net.Verify(ctx)
-	ev := history.PartitionEvent{Shape: f.Shape.Name(), Direction: string(dir), Grudge: p.Grudge, Scope: p.Scope.String(), Action: string(p.Action), Summary: p.Grudge.Describe(nm.Net.Names()), Observed: obs}
+	ev := history.PartitionEvent{Shape: in.f.Shape.Name(), Direction: string(in.dir), Grudge: in.p.Grudge, Scope: in.p.Scope.String(), Action: string(in.p.Action), Summary: in.p.Grudge.Describe(nm.Net.Names()), Observed: obs}
 	if err := nm.Record("partition", ev); err != nil {
 		return err
 	}
 	return verr
+}
+
+func (in *partitioned) flap(ctx context.Context) error {
+	on := true
+	t := time.NewTicker(in.f.Flap)
+	defer t.Stop()
+	for {
+		select {
+		case <-in.stop:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		var err error
+		if on {
+			err = healVerified(ctx, in.nm)
+		} else {
+			err = in.apply(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("flapping %s: %w", in.f.Shape.Name(), err)
+		}
+		on = !on
+	}
+}
+
+// Recover stops the flapping, heals (also after a failed Inject: a change
+// may have reached some nodes) and verifies the heal.
+func (in *partitioned) Recover(ctx context.Context) error {
+	var flapErr error
+	if in.stop != nil {
+		in.once.Do(func() { close(in.stop) })
+		flapErr = <-in.done
+		in.done <- flapErr // a second Recover reads it again
+	}
+	return errors.Join(flapErr, healVerified(ctx, in.nm))
 }
 
 // healVerified heals the network, probes that every pair is open again and
@@ -160,41 +218,6 @@ func healVerified(ctx context.Context, nm *Nemesis) error {
 		return err
 	}
 	return verr
-}
-
-func (f *PartitionFault) flap(ctx context.Context, nm *Nemesis, dir Direction) error {
-	on := true
-	t := time.NewTicker(f.Flap)
-	defer t.Stop()
-	for {
-		select {
-		case <-f.stop:
-			return nil
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		var err error
-		if on {
-			err = healVerified(ctx, nm)
-		} else {
-			err = f.apply(ctx, nm, dir)
-		}
-		if err != nil {
-			return fmt.Errorf("flapping %s: %w", f.Shape.Name(), err)
-		}
-		on = !on
-	}
-}
-
-func (f *PartitionFault) Recover(ctx context.Context, nm *Nemesis) error {
-	var flapErr error
-	if f.stop != nil {
-		close(f.stop)
-		flapErr = <-f.done
-		f.stop = nil
-	}
-	return errors.Join(flapErr, healVerified(ctx, nm))
 }
 
 // LinkSpec picks directed links: all pairs From x To; or, with Node set,
@@ -254,38 +277,68 @@ type GrayFault struct {
 	Links LinkSpec
 	// Template holds the degradation; its From and To are ignored.
 	Template Gray
-	applied  []Gray
+	spec     Spec
 }
 
 func (f *GrayFault) Name() string { return "gray" }
 
-func (f *GrayFault) Describe() string {
-	return fmt.Sprintf("%d directed links: %s", len(f.applied), f.Template.Describe())
-}
-
-func (f *GrayFault) Inject(ctx context.Context, nm *Nemesis) error {
+// Inject degrades every link the spec picks, verifies with probes that
+// they still carry traffic, and records the links.
+func (f *GrayFault) Inject(ctx context.Context, nm *Nemesis) (Injected, error) {
+	in := &grayed{f: f, nm: nm}
 	links, err := f.Links.Links(ctx, nm.Env)
 	if err != nil {
-		return fmt.Errorf("gray: %w", err)
+		return in, fmt.Errorf("gray: %w", err)
 	}
-	var gray []Gray
 	for _, l := range links {
 		g := f.Template
 		g.From, g.To = l[0], l[1]
-		gray = append(gray, g)
+		in.links = append(in.links, g)
 	}
-	f.applied = gray
-	if err := nm.Net.SetGray(ctx, gray); err != nil {
-		return err
+	if err := nm.Net.SetGray(ctx, in.links); err != nil {
+		return in, err
 	}
 	obs, verr := nm.Net.Verify(ctx)
-	if err := nm.Record("gray", history.GrayEvent{Links: gray, Observed: obs}); err != nil {
-		return err
+	if err := nm.Record("gray", history.GrayEvent{Links: in.links, Observed: obs}); err != nil {
+		return in, err
 	}
-	return verr
+	return in, verr
 }
 
-func (f *GrayFault) Recover(ctx context.Context, nm *Nemesis) error { return healVerified(ctx, nm) }
+// grayed is a gray fault in force: the degraded links.
+type grayed struct {
+	f     *GrayFault
+	nm    *Nemesis
+	links []Gray
+}
+
+func (in *grayed) Describe() string {
+	return fmt.Sprintf("%d directed links: %s", len(in.links), in.f.Template.Describe())
+}
+
+// Resolved names the node every degraded link touches, when it was
+// picked at random or as the leader.
+func (in *grayed) Resolved() Spec {
+	spec := in.f.spec
+	if spec.Node != "random" && spec.Node != "leader" {
+		return spec
+	}
+	count := map[string]int{}
+	for _, l := range in.links {
+		count[l.From]++
+		count[l.To]++
+	}
+	for n, c := range count {
+		if c == len(in.links) {
+			spec.Node = n
+		}
+	}
+	return spec
+}
+
+// Recover heals (also after a failed Inject: a change may have reached
+// some nodes) and verifies the heal.
+func (in *grayed) Recover(ctx context.Context) error { return healVerified(ctx, in.nm) }
 
 // pickNode resolves a node choice: a name, "" or "random", or "leader".
 func pickNode(ctx context.Context, env Env, node string) (string, error) {
@@ -304,54 +357,76 @@ func pickNode(ctx context.Context, env Env, node string) (string, error) {
 	return node, nil
 }
 
-// KillFault kills a node with SIGKILL; Recover starts it again on the same
-// data, so acknowledged writes it lost become visible to the checker.
+// KillFault kills a node with SIGKILL; recovering it starts the node
+// again on the same data, so acknowledged writes it lost become visible
+// to the checker.
 type KillFault struct {
-	Node   string
-	killed []string
+	Node string
+	spec Spec
 }
 
 func (f *KillFault) Name() string { return "kill" }
 
-func (f *KillFault) Describe() string { return "killed " + strings.Join(f.killed, " ") }
-
-func (f *KillFault) Inject(ctx context.Context, nm *Nemesis) error {
+func (f *KillFault) Inject(ctx context.Context, nm *Nemesis) (Injected, error) {
+	in := &killed{name: "kill", nm: nm, spec: f.spec}
 	if nm.Proc == nil {
-		return errors.New("kill: nodes cannot be stopped here")
+		return in, errors.New("kill: nodes cannot be stopped here")
 	}
 	node, err := pickNode(ctx, nm.Env, f.Node)
 	if err != nil {
-		return fmt.Errorf("kill: %w", err)
+		return in, fmt.Errorf("kill: %w", err)
 	}
-	f.killed = []string{node}
-	return killAll(ctx, nm, f.killed)
+	in.nodes = []string{node}
+	return in, killAll(ctx, nm, in.nodes)
 }
 
-func (f *KillFault) Recover(ctx context.Context, nm *Nemesis) error {
-	err := startAll(ctx, nm, f.killed)
-	f.killed = nil
-	return err
-}
-
-// RestartClusterFault kills every node; Recover starts them all again.
-type RestartClusterFault struct{ killed []string }
+// RestartClusterFault kills every node; recovering it starts them all
+// again.
+type RestartClusterFault struct{ spec Spec }
 
 func (f *RestartClusterFault) Name() string { return "restart-cluster" }
 
-func (f *RestartClusterFault) Describe() string { return "killed every node" }
-
-func (f *RestartClusterFault) Inject(ctx context.Context, nm *Nemesis) error {
+func (f *RestartClusterFault) Inject(ctx context.Context, nm *Nemesis) (Injected, error) {
+	in := &killed{name: "restart-cluster", nm: nm, spec: f.spec, all: true}
 	if nm.Proc == nil {
-		return errors.New("restart-cluster: nodes cannot be stopped here")
+		return in, errors.New("restart-cluster: nodes cannot be stopped here")
 	}
-	f.killed = slices.Clone(nm.Env.Nodes)
-	return killAll(ctx, nm, f.killed)
+	in.nodes = slices.Clone(nm.Env.Nodes)
+	return in, killAll(ctx, nm, in.nodes)
 }
 
-func (f *RestartClusterFault) Recover(ctx context.Context, nm *Nemesis) error {
-	err := startAll(ctx, nm, f.killed)
-	f.killed = nil
-	return err
+// killed is nodes killed, to be started again.
+type killed struct {
+	name  string
+	nm    *Nemesis
+	spec  Spec
+	nodes []string // asked to be killed: each is started again
+	all   bool     // every node (restart-cluster)
+}
+
+func (in *killed) Describe() string {
+	if in.all {
+		return "killed every node"
+	}
+	return "killed " + strings.Join(in.nodes, " ")
+}
+
+// Resolved names the node killed.
+func (in *killed) Resolved() Spec {
+	spec := in.spec
+	if !in.all && len(in.nodes) == 1 {
+		spec.Node = in.nodes[0]
+	}
+	return spec
+}
+
+func (in *killed) Recover(ctx context.Context) error {
+	nodes := in.nodes
+	in.nodes = nil
+	if len(nodes) == 0 {
+		return nil
+	}
+	return startAll(ctx, in.nm, nodes)
 }
 
 func killAll(ctx context.Context, nm *Nemesis, nodes []string) error {
@@ -386,55 +461,54 @@ func startAll(ctx context.Context, nm *Nemesis, nodes []string) error {
 }
 
 // PauseFault freezes a node (SIGSTOP-like, through the cgroup freezer);
-// Recover thaws it.
+// recovering it thaws the node.
 type PauseFault struct {
-	Node   string
-	paused string
+	Node string
+	spec Spec
 }
 
 func (f *PauseFault) Name() string { return "pause" }
 
-func (f *PauseFault) Describe() string { return "paused " + f.paused }
-
-func (f *PauseFault) Inject(ctx context.Context, nm *Nemesis) error {
+func (f *PauseFault) Inject(ctx context.Context, nm *Nemesis) (Injected, error) {
+	in := &paused{nm: nm, spec: f.spec}
 	if nm.Proc == nil {
-		return errors.New("pause: nodes cannot be paused here")
+		return in, errors.New("pause: nodes cannot be paused here")
 	}
 	node, err := pickNode(ctx, nm.Env, f.Node)
 	if err != nil {
-		return fmt.Errorf("pause: %w", err)
+		return in, fmt.Errorf("pause: %w", err)
 	}
 	if err := nm.Proc.Pause(ctx, node); err != nil {
-		return fmt.Errorf("pause %s: %w", node, err)
+		return in, fmt.Errorf("pause %s: %w", node, err)
 	}
-	f.paused = node
-	return nm.Record("pause", history.NodesEvent{Nodes: []string{node}})
+	in.node = node
+	return in, nm.Record("pause", history.NodesEvent{Nodes: []string{node}})
 }
 
-func (f *PauseFault) Recover(ctx context.Context, nm *Nemesis) error {
-	if f.paused == "" {
+// paused is a node paused, to be thawed.
+type paused struct {
+	nm   *Nemesis
+	spec Spec
+	node string // "" when nothing was paused
+}
+
+func (in *paused) Describe() string { return "paused " + in.node }
+
+// Resolved names the node paused.
+func (in *paused) Resolved() Spec {
+	spec := in.spec
+	spec.Node = in.node
+	return spec
+}
+
+func (in *paused) Recover(ctx context.Context) error {
+	if in.node == "" {
 		return nil
 	}
-	node := f.paused
-	f.paused = ""
-	if err := nm.Proc.Resume(ctx, node); err != nil {
+	node := in.node
+	in.node = ""
+	if err := in.nm.Proc.Resume(ctx, node); err != nil {
 		return fmt.Errorf("resume %s: %w", node, err)
 	}
-	return nm.Record("resume", history.NodesEvent{Nodes: []string{node}})
+	return in.nm.Record("resume", history.NodesEvent{Nodes: []string{node}})
 }
-
-// Applied is the partition this fault put in force (after Inject).
-func (f *PartitionFault) Applied() Partition {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.active
-}
-
-// Applied lists the degraded links (after Inject).
-func (f *GrayFault) Applied() []Gray { return slices.Clone(f.applied) }
-
-// Killed lists the nodes killed (after Inject, before Recover).
-func (f *KillFault) Killed() []string { return slices.Clone(f.killed) }
-
-// Paused is the node paused (after Inject, before Recover).
-func (f *PauseFault) Paused() string { return f.paused }

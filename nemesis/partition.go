@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+
+	"github.com/faultline/faultline/history"
 )
 
 // Direction orients a shape's cut. Every shape builds its grudge in the
@@ -40,22 +42,13 @@ type Scope struct {
 	Ports     []PortRange
 }
 
-// PortRange is one port (Lo == Hi) or an inclusive range of them: a BEAM
-// cluster's distribution ports, say.
-type PortRange struct{ Lo, Hi uint16 }
+// PortRange is one port (Lo == Hi) or an inclusive range of them
+// (history.PortRange: the one type, in the fault catalogue as in the
+// systems' definitions).
+type PortRange = history.PortRange
 
 // Port is the range of one port.
-func Port(p uint16) PortRange { return PortRange{p, p} }
-
-// Contains reports whether port is in the range.
-func (r PortRange) Contains(port uint16) bool { return port >= r.Lo && port <= r.Hi }
-
-func (r PortRange) String() string {
-	if r.Lo == r.Hi {
-		return fmt.Sprint(r.Lo)
-	}
-	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
-}
+func Port(p uint16) PortRange { return PortRange{Lo: p, Hi: p} }
 
 // All reports whether the scope covers all traffic.
 func (s Scope) All() bool { return len(s.Ports) == 0 }

@@ -25,6 +25,7 @@ import (
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/systems"
+	"github.com/faultline/faultline/workloads"
 )
 
 // Default is the scenario `make run` runs, relative to the repository root.
@@ -214,40 +215,12 @@ type Mix struct {
 	CAS   int `yaml:"cas"`
 }
 
-// Nemesis is the fault schedule: after StartAfter, every Every one fault
-// picked from Faults (at random, seeded, or in turn) is applied, held for
-// Hold, then recovered. The run always ends healed.
-type Nemesis struct {
-	// Order is how the next fault is picked: random (default, seeded) or
-	// cycle (each in turn, in the order listed).
-	Order string `yaml:"order,omitempty"`
-	// StartAfter is the warm-up: the workload runs this long before the
-	// first fault.
-	StartAfter time.Duration `yaml:"start_after,omitempty"`
-	// A fault starts every Every and is held for Hold. With EveryMax or
-	// HoldMax set, each interval or duration is drawn (seeded) between the
-	// two.
-	Every    time.Duration `yaml:"every,omitempty"`
-	EveryMax time.Duration `yaml:"every_max,omitempty"`
-	Hold     time.Duration `yaml:"hold,omitempty"`
-	HoldMax  time.Duration `yaml:"hold_max,omitempty"`
-	// Recovery is the last phase: no fault starts after time_limit minus
-	// Recovery, so the system is seen healing under load before the end.
-	Recovery time.Duration `yaml:"recovery,omitempty"`
-	Faults   []Fault       `yaml:"faults,omitempty"`
-	// Timeline is an explicit schedule instead: each fault at an offset
-	// from the start of the workload, for a duration. Entries may not
-	// overlap. A run stores the timeline it actually applied (with every
-	// random choice resolved), which `faultline replay` runs again.
-	Timeline []TimedFault `yaml:"timeline,omitempty"`
-}
+// Nemesis is the fault schedule (nemesis.Schedule: when each fault
+// starts and ends is package nemesis's, as the faults are).
+type Nemesis = nemesis.Schedule
 
 // TimedFault is one entry of an explicit timeline.
-type TimedFault struct {
-	At    time.Duration `yaml:"at" json:"at"`
-	For   time.Duration `yaml:"for" json:"for"`
-	Fault Fault         `yaml:"fault" json:"fault"`
-}
+type TimedFault = nemesis.Timed
 
 // Fault is one entry of the nemesis' repertoire: its kind and the fields
 // that kind takes (docs/faults.md). The catalogue of kinds, with every
@@ -353,9 +326,6 @@ func boundNamed(field string) (checker.Bound, bool) {
 	return checker.Bound{}, false
 }
 
-// WorkloadKinds lists the workloads a scenario may name.
-var WorkloadKinds = []string{"register", "set", "counter", "append"}
-
 // Limits on values that would otherwise run away with the machine or the
 // run: a scenario past them is refused, naming the field.
 const (
@@ -364,11 +334,20 @@ const (
 	MaxReady       = time.Hour
 	MaxOpTimeout   = 10 * time.Minute
 	MaxRate        = 100_000
-	MaxDelay       = time.Minute
 	MaxFaults      = 1000
-	MaxPorts       = 64
 	MaxCommandArgs = 64
 )
+
+// WorkloadConfig is the scenario's workload as package workloads runs it
+// (the seed picked, once there is one).
+func (s *Scenario) WorkloadConfig() workloads.Config {
+	w := s.Workload
+	return workloads.Config{
+		Kind: w.Kind, Keys: w.Keys, OpsPerKey: w.OpsPerKey, Rate: w.Rate,
+		Read: w.Mix.Read, Write: w.Mix.Write, CAS: w.Mix.CAS,
+		OpTimeout: w.OpTimeout, Seed: uint64(s.Seed),
+	}
+}
 
 // Weaker returns a copy of the scenario with every fault replaced by its
 // weaker form (nemesis.Spec.Weaker: the fault a shape-specific bug should

@@ -9,6 +9,7 @@ import (
 
 	"github.com/faultline/faultline/internal/yamlpos"
 	"github.com/faultline/faultline/systems"
+	"github.com/faultline/faultline/workloads"
 )
 
 // DefaultSystem is the system a scenario that names none runs.
@@ -145,8 +146,8 @@ func (s *Scenario) validateSystem(loc *yamlpos.Locator) error {
 		return loc.Errorf("workload.kind", "system %s's client runs the %s workloads, not %s", d.Name, strings.Join(client.Workloads, ", "), w.Kind)
 	}
 	for i, k := range client.Workloads {
-		if !slices.Contains(WorkloadKinds, k) {
-			return loc.Errorf(fmt.Sprintf("%s.workloads[%d]", s.clientField(), i), "unknown workload %q; known: %s", k, strings.Join(WorkloadKinds, ", "))
+		if _, err := workloads.Lookup(k); err != nil {
+			return loc.Errorf(fmt.Sprintf("%s.workloads[%d]", s.clientField(), i), "unknown workload %q; known: %s", k, strings.Join(workloads.Names(), ", "))
 		}
 	}
 	return nil
@@ -211,28 +212,4 @@ func (s *Scenario) NodeNames() []string {
 		return nil
 	}
 	return s.Cluster.Def.NodeNames(s.Cluster.Nodes)
-}
-
-// validateFaultSystem checks one fault against what the system supports:
-// a leader to aim at, process faults, port roles.
-func (s *Scenario) validateFaultSystem(loc *yamlpos.Locator, field string, f Fault) error {
-	d := s.Cluster.Def
-	where := s.SystemSource()
-	if f.Node == "leader" && d.Leader == nil {
-		return loc.Errorf(field+".node", "\"leader\" needs a way to find the leader, and system %s has none: add leader: (http, command or client) to %s (docs/systems.md), or aim at a node or random", d.Name, where)
-	}
-	switch f.Kind {
-	case "kill", "restart-cluster":
-		if !d.Supports.CanKill() {
-			return loc.Errorf(field+".kind", "system %s does not support %s (supports.kill: false in %s)", d.Name, f.Kind, where)
-		}
-	case "pause":
-		if !d.Supports.CanPause() {
-			return loc.Errorf(field+".kind", "system %s does not support pause (supports.pause: false in %s)", d.Name, where)
-		}
-	}
-	if _, err := d.ResolvePorts(f.Ports); err != nil {
-		return loc.Errorf(field+".ports", "%v", err)
-	}
-	return nil
 }

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/internal/yamlpos"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/systems"
+	"github.com/faultline/faultline/workloads"
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -135,8 +135,9 @@ func (s *Scenario) validateExpect(loc *yamlpos.Locator) error {
 func (s *Scenario) validateWorkload(loc *yamlpos.Locator) error {
 	bad := loc.Errorf
 	w := s.Workload
-	if !slices.Contains(WorkloadKinds, w.Kind) {
-		return bad("workload.kind", "unknown workload %q; built in: %s", w.Kind, strings.Join(WorkloadKinds, ", "))
+	kind, err := workloads.Lookup(w.Kind)
+	if err != nil {
+		return bad("workload.kind", "%w", err)
 	}
 	if w.OpsPerKey < 0 {
 		return bad("workload.ops_per_key", "must not be negative")
@@ -153,8 +154,9 @@ func (s *Scenario) validateWorkload(loc *yamlpos.Locator) error {
 	if w.Mix.Read < 0 || w.Mix.Write < 0 || w.Mix.CAS < 0 {
 		return bad("workload.mix", "weights must not be negative")
 	}
-	if w.Kind == "register" && w.Mix.Write == 0 && w.Mix.CAS == 0 {
-		return bad("workload.mix", "needs write or cas weight: reads alone check nothing")
+	var fe *workloads.FieldError
+	if err := kind.Check(s.WorkloadConfig()); errors.As(err, &fe) {
+		return bad("workload."+fe.Field, "%s", fe.Msg)
 	}
 	if w.OpTimeout <= 0 {
 		return bad("workload.op_timeout", "must be positive")
@@ -187,7 +189,7 @@ func (s *Scenario) validateNemesis(loc *yamlpos.Locator) error {
 				return bad(field+".for", "ends at %v, after time_limit (%v)", end, s.TimeLimit)
 			}
 			// A flap is checked against the entry's own duration.
-			if err := s.validateFault(loc, field+".fault", e.Fault, e.For); err != nil {
+			if err := s.validateFault(loc, field+".fault", &n.Timeline[i].Fault, e.For); err != nil {
 				return err
 			}
 		}
@@ -215,8 +217,8 @@ func (s *Scenario) validateNemesis(loc *yamlpos.Locator) error {
 	if n.StartAfter < 0 {
 		return bad("nemesis.start_after", "must not be negative")
 	}
-	for i, f := range n.Faults {
-		if err := s.validateFault(loc, fmt.Sprintf("nemesis.faults[%d]", i), f, n.Hold); err != nil {
+	for i := range n.Faults {
+		if err := s.validateFault(loc, fmt.Sprintf("nemesis.faults[%d]", i), &n.Faults[i], n.Hold); err != nil {
 			return err
 		}
 	}
@@ -224,21 +226,38 @@ func (s *Scenario) validateNemesis(loc *yamlpos.Locator) error {
 }
 
 // validateFault checks one fault entry against the catalogue's rules
-// (package nemesis) and what the system supports; field is its path for
-// errors. hold is how long it is held.
-func (s *Scenario) validateFault(loc *yamlpos.Locator, field string, f Fault, hold time.Duration) error {
-	if err := f.Validate(nemesis.Context{Nodes: s.NodeNames(), Hold: hold}); err != nil {
+// (package nemesis: every rule of every kind, what the system supports
+// included) and resolves its ports; field is its path for errors, hold
+// how long it is held.
+func (s *Scenario) validateFault(loc *yamlpos.Locator, field string, f *Fault, hold time.Duration) error {
+	c := s.FaultContext()
+	c.Hold = hold
+	if err := f.Resolve(c); err != nil {
 		var fe *nemesis.FieldError
 		if errors.As(err, &fe) {
 			return loc.Errorf(field+"."+fe.Field, "%s", fe.Msg)
 		}
-		return loc.Errorf(field, "%v", err)
+		return loc.Errorf(field, "%w", err)
 	}
-	return s.validateFaultSystem(loc, field, f)
+	return nil
 }
 
-// checks is the checker's workload of the scenario's (validated) kind.
+// FaultContext is what the scenario's faults are checked against: its
+// nodes, where they are known before the run, and what its system
+// supports.
+func (s *Scenario) FaultContext() nemesis.Context {
+	d := s.Cluster.Def
+	return nemesis.Context{Nodes: s.NodeNames(), System: nemesis.System{
+		Name: d.Name, Where: s.SystemSource(), Leader: d.Leader != nil,
+		NoKill: !d.Supports.CanKill(), NoPause: !d.Supports.CanPause(), Ports: d.ResolvePorts,
+	}}
+}
+
+// checks is the checker's side of the scenario's (validated) workload.
 func (s *Scenario) checks() *checker.Workload {
-	w, _ := checker.Named(s.Workload.Kind)
-	return w
+	k, err := workloads.Lookup(s.Workload.Kind)
+	if err != nil {
+		panic(err) // validated before
+	}
+	return k.Checks
 }

@@ -17,12 +17,11 @@ package systems
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/internal/yamlpos"
 )
 
@@ -174,61 +173,12 @@ func (p Ports) Role(role string) ([]PortRange, bool) {
 }
 
 // PortRange is a port (Lo == Hi) or an inclusive range; in YAML 2380 or
-// "9100-9105".
-type PortRange struct{ Lo, Hi uint16 }
+// "9100-9105" (history.PortRange: one type for the ports a system
+// declares and the ports a fault cuts).
+type PortRange = history.PortRange
 
 // ParsePortRange reads "2380" or "9100-9105".
-func ParsePortRange(s string) (PortRange, error) {
-	lo, hi, isRange := strings.Cut(strings.TrimSpace(s), "-")
-	a, err1 := strconv.Atoi(strings.TrimSpace(lo))
-	b, err2 := a, error(nil)
-	if isRange {
-		b, err2 = strconv.Atoi(strings.TrimSpace(hi))
-	}
-	if err1 != nil || err2 != nil {
-		return PortRange{}, fmt.Errorf("%q is not a port or a range such as 9100-9105", s)
-	}
-	if a < 1 || a > 65535 || b < 1 || b > 65535 {
-		return PortRange{}, fmt.Errorf("port %q is not between 1 and 65535", s)
-	}
-	if b < a {
-		return PortRange{}, fmt.Errorf("range %q ends before it starts", s)
-	}
-	return PortRange{uint16(a), uint16(b)}, nil
-}
-
-func (r PortRange) String() string {
-	if r.Lo == r.Hi {
-		return strconv.Itoa(int(r.Lo))
-	}
-	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
-}
-
-// UnmarshalYAML takes a number or a "lo-hi" string.
-func (r *PortRange) UnmarshalYAML(unmarshal func(any) error) error {
-	var s string
-	if err := unmarshal(&s); err != nil {
-		var n int
-		if err := unmarshal(&n); err != nil {
-			return errors.New("a port is a number or a range such as \"9100-9105\"")
-		}
-		s = strconv.Itoa(n)
-	}
-	pr, err := ParsePortRange(s)
-	if err != nil {
-		return err
-	}
-	*r = pr
-	return nil
-}
-
-// MarshalYAML writes a port as a number and a range as a string.
-func (r PortRange) MarshalYAML() (any, error) {
-	if r.Lo == r.Hi {
-		return int(r.Lo), nil
-	}
-	return r.String(), nil
-}
+func ParsePortRange(s string) (PortRange, error) { return history.ParsePortRange(s) }
 
 // Ready is how faultline tells that a node serves: exactly one of an HTTP
 // request, a TCP connect, a command run inside the node (exit status 0),
@@ -394,7 +344,7 @@ func (d *Definition) ResolvePorts(spec []string) ([]PortRange, error) {
 		}
 		r, err := ParsePortRange(s)
 		if err != nil {
-			return nil, fmt.Errorf("%v; or a role of the system's ports: peer, client", err)
+			return nil, fmt.Errorf("%w; or a role of the system's ports: peer, client", err)
 		}
 		out = append(out, r)
 	}

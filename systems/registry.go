@@ -19,17 +19,6 @@ import (
 // place that knows a system by name.
 var builtinNames = []string{"etcd", "refkv"}
 
-// The built-in clients a system file may name (client.builtin): the Go
-// adapters package workloads implements under these names
-// (workloads.Builtin; its tests hold the two lists equal).
-var builtinClients = []string{"etcd", "refkv"}
-
-// BuiltinClientNames lists the built-in clients.
-func BuiltinClientNames() []string { return slices.Clone(builtinClients) }
-
-// IsBuiltinClient reports whether name is a built-in client.
-func IsBuiltinClient(name string) bool { return slices.Contains(builtinClients, name) }
-
 //go:embed etcd/system.yaml refkv/system.yaml
 var builtinFiles embed.FS
 

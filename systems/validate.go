@@ -16,6 +16,7 @@ import (
 	"github.com/distribution/reference"
 
 	"github.com/faultline/faultline/internal/yamlpos"
+	"github.com/faultline/faultline/workloads/clients"
 )
 
 // Limits on what a definition may hold.
@@ -293,8 +294,8 @@ func validateBuild(loc *yamlpos.Locator, prefix string, b *Build) error {
 // program.
 func ValidateClient(loc *yamlpos.Locator, c *Client) error {
 	switch {
-	case c.Builtin != "" && !IsBuiltinClient(c.Builtin):
-		return loc.Errorf("builtin", "no built-in client %q; built in: %s (or give a client program: command)", c.Builtin, strings.Join(builtinClients, ", "))
+	case c.Builtin != "" && !slices.Contains(clients.BuiltinNames(), c.Builtin):
+		return loc.Errorf("builtin", "no built-in client %q; built in: %s (or give a client program: command)", c.Builtin, strings.Join(clients.BuiltinNames(), ", "))
 	case c.Builtin != "" && len(c.Command) > 0:
 		return loc.Errorf("", "give builtin or command, not both")
 	case c.Builtin == "" && len(c.Command) == 0:

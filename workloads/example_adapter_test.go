@@ -20,7 +20,7 @@ import (
 type HTTPKV struct{}
 
 func (HTTPKV) Open(_ context.Context, node workloads.Node, kind string, _ int) (workloads.Client, error) {
-	if kind != workloads.Register {
+	if kind != workloads.Register.Name {
 		return nil, fmt.Errorf("httpkv: only the register workload")
 	}
 	return &httpKVClient{base: node.Endpoint, http: &http.Client{}}, nil
@@ -105,7 +105,7 @@ func Example_adapter() {
 	}))
 	defer srv.Close()
 
-	c, _ := HTTPKV{}.Open(context.Background(), workloads.Node{Name: "n1", Endpoint: srv.URL}, workloads.Register, 0)
+	c, _ := HTTPKV{}.Open(context.Background(), workloads.Node{Name: "n1", Endpoint: srv.URL}, workloads.Register.Name, 0)
 	defer c.Close()
 	for _, op := range []workloads.Op{
 		{F: "read", Key: "k1", Value: json.RawMessage("null")},

@@ -22,32 +22,39 @@ type Generator interface {
 	Final() []Op
 }
 
-// NewGenerator makes the generator of a workload kind.
+// NewGenerator makes the generator of the workload cfg names.
 func NewGenerator(cfg Config) (Generator, error) {
-	keys := &keyPicker{prefix: map[string]string{Register: "k", Set: "s", Counter: "c", Append: "a"}[cfg.Kind], slots: make([]int, max(cfg.Keys, 1)), used: make([]int, max(cfg.Keys, 1)), perKey: cfg.OpsPerKey}
+	k, err := Lookup(cfg.Kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Check(cfg); err != nil {
+		return nil, fmt.Errorf("%s workload: %w", k.Name, err)
+	}
+	keys := &keyPicker{prefix: k.prefix, slots: make([]int, max(cfg.Keys, 1)), used: make([]int, max(cfg.Keys, 1)), perKey: cfg.OpsPerKey}
 	for i := range keys.slots {
 		keys.slots[i] = i
 	}
 	keys.next = len(keys.slots)
-	switch cfg.Kind {
-	case Register:
-		if cfg.Read+cfg.Write+cfg.CAS <= 0 {
-			return nil, fmt.Errorf("register workload: the mix needs a positive weight")
-		}
-		return &registerGen{cfg: cfg, keys: keys, last: map[string]int64{}}, nil
-	case Set:
-		// Adds of unique elements; a read one time in five.
-		u := &unique{}
-		return &opGen{keys: keys, f: "add", readOneIn: 5, value: func(*rand.Rand) int64 { return u.next() }}, nil
-	case Counter:
-		// Increments of 1 to 5, and reads.
-		return &opGen{keys: keys, f: "add", readOneIn: 2, value: func(rng *rand.Rand) int64 { return int64(1 + rng.IntN(5)) }}, nil
-	case Append:
-		// Appends of unique elements to per-key lists, and reads.
-		u := &unique{}
-		return &opGen{keys: keys, f: "append", readOneIn: 2, value: func(*rand.Rand) int64 { return u.next() }}, nil
+	return k.generator(cfg, gen{kind: k, keys: keys}), nil
+}
+
+// gen is what a workload's generator builds on: the keys in play, and the
+// workload's operations as the checker names them.
+type gen struct {
+	kind *Kind
+	keys *keyPicker
+}
+
+func (g gen) op(f, key string, value json.RawMessage) Op { return g.kind.Op(f, key, value) }
+
+// final reads every key ever used.
+func (g gen) final() []Op {
+	var ops []Op
+	for _, k := range g.keys.everUsed() {
+		ops = append(ops, g.op("read", k, null))
 	}
-	return nil, fmt.Errorf("unknown workload %q (known: %v)", cfg.Kind, Kinds)
+	return ops
 }
 
 // keyPicker hands out keys: Keys slots, each retired after perKey
@@ -102,73 +109,11 @@ func num(v int64) json.RawMessage { return json.RawMessage(strconv.FormatInt(v, 
 
 var null = json.RawMessage("null")
 
-// registerGen: reads, writes of unique values, and compare-and-sets that
-// expect the newest value any client saw for the key.
-type registerGen struct {
-	cfg    Config
-	keys   *keyPicker
-	values unique
-	mu     sync.Mutex
-	last   map[string]int64 // newest value seen per key (0: none)
-}
-
-func (g *registerGen) Next(rng *rand.Rand) Op {
-	op := Op{Key: g.keys.pick(rng)}
-	switch n := rng.IntN(g.cfg.Read + g.cfg.Write + g.cfg.CAS); {
-	case n < g.cfg.Read:
-		op.F, op.Value = "read", null
-	case n < g.cfg.Read+g.cfg.Write:
-		op.F, op.Value = "write", num(g.values.next())
-	default:
-		g.mu.Lock()
-		old := g.last[op.Key]
-		g.mu.Unlock()
-		oldJSON := null
-		if old != 0 {
-			oldJSON = num(old)
-		}
-		op.F, op.Value = "cas", json.RawMessage(fmt.Sprintf("[%s,%d]", oldJSON, g.values.next()))
-	}
-	return op
-}
-
-func (g *registerGen) Observe(op Op, res Result) {
-	if res.Outcome != OK {
-		return
-	}
-	var v int64
-	switch op.F {
-	case "read":
-		json.Unmarshal(res.Value, &v)
-	case "write":
-		json.Unmarshal(op.Value, &v)
-	case "cas":
-		var pair [2]*int64
-		if json.Unmarshal(op.Value, &pair) == nil && pair[1] != nil {
-			v = *pair[1]
-		}
-	}
-	g.mu.Lock()
-	g.last[op.Key] = v
-	g.mu.Unlock()
-}
-
-func (g *registerGen) Final() []Op { return finalReads(g.keys) }
-
-// finalReads reads every key ever used.
-func finalReads(keys *keyPicker) []Op {
-	var ops []Op
-	for _, k := range keys.everUsed() {
-		ops = append(ops, Op{F: "read", Key: k, Value: null})
-	}
-	return ops
-}
-
-// opGen is the set, counter and append workloads: one kind of update and
-// reads of the whole object.
+// opGen is a workload of one kind of update and reads of the whole
+// object: the set, counter and append workloads.
 type opGen struct {
-	keys      *keyPicker
-	f         string // the update: "add" or "append"
+	gen
+	f         string // the update
 	readOneIn int    // a read one time in readOneIn
 	value     func(rng *rand.Rand) int64
 }
@@ -176,11 +121,11 @@ type opGen struct {
 func (g *opGen) Next(rng *rand.Rand) Op {
 	key := g.keys.pick(rng)
 	if rng.IntN(g.readOneIn) == 0 {
-		return Op{F: "read", Key: key, Value: null}
+		return g.op("read", key, null)
 	}
-	return Op{F: g.f, Key: key, Value: num(g.value(rng))}
+	return g.op(g.f, key, num(g.value(rng)))
 }
 
 func (g *opGen) Observe(Op, Result) {}
 
-func (g *opGen) Final() []Op { return finalReads(g.keys) }
+func (g *opGen) Final() []Op { return g.final() }

@@ -1,69 +1,121 @@
-// Package workloads generates the operations clients run against the
-// cluster and holds the client adapters that run them.
+// Package workloads is the light part of running a workload: the
+// workloads themselves (one value each, one file each: register.go,
+// set.go, counter.go, append.go), their operations and generators, the
+// runner that drives clients and records every operation, and the final
+// reads. It imports the record types and the checker's view of each
+// workload, nothing that talks to a system.
 //
-// A workload (register, set, counter, append) is a Generator of
-// operations; an Adapter opens one Client per logical client, each pinned
-// to one node as Jepsen does. Run drives them: an invoke record before each
-// operation and an ok / fail / info completion after it go to the run's
-// history.Writer as they happen. Values cross every boundary as JSON, so an
-// adapter in another language speaks the same language as the history
-// (see external.go and docs/adapters.md).
+// A workload is a Kind: its generator of operations, and Checks, what
+// the checker knows of it (its operations and which only read, its
+// models, the guarantees it examines). Clients come from an Adapter
+// (package workloads/clients holds faultline's own and the client-program
+// driver), each pinned to one node as Jepsen does. Run drives them: an
+// invoke record before each operation and an ok / fail / info completion
+// after it go to the run's history.Writer as they happen. Values cross
+// every boundary as JSON, so a client in another language speaks the same
+// language as the history (docs/adapters.md).
 package workloads
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"slices"
-	"sync/atomic"
-	"time"
+	"strings"
 
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
-
-	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/checker"
 )
 
-// Workload kinds.
-const (
-	Register = "register"
-	Set      = "set"
-	Counter  = "counter"
-	Append   = "append"
-)
-
-// Kind is a workload with what it does, for `faultline list`.
-type Kind struct{ Name, Doc string }
-
-// kinds is the list of workloads (scenarios.WorkloadKinds names the same;
-// a test holds them equal).
-var kinds = []Kind{
-	{Register, "read, write, compare-and-set on independent keys; linearizability"},
-	{Set, "adds and whole-set reads; lost, unexpected, stale elements"},
-	{Counter, "increments and reads; reads between acknowledged and attempted sums"},
-	{Append, "appends to lists and whole-list reads; linearizability"},
+// Kind is one workload: what `faultline list` says of it, what the
+// checker knows of it, and how its operations are made.
+type Kind struct {
+	Name string
+	// Doc says what it does and checks, in a line.
+	Doc string
+	// Checks is the checker's side of the workload: its operations (which
+	// only read), models and guarantee checks.
+	Checks *checker.Workload
+	// prefix begins its key names (k1, s1, ...).
+	prefix string
+	// check refuses a configuration the workload cannot run; the error is
+	// a *FieldError naming a workload field.
+	check func(cfg Config) error
+	// generator makes its generator over keys.
+	generator func(cfg Config, g gen) Generator
 }
 
-// Kinds lists the workloads' names.
-var Kinds = func() []string {
-	var names []string
-	for _, k := range kinds {
-		names = append(names, k.Name)
-	}
-	return names
-}()
+// kinds is the one list of workloads a scenario may name.
+var kinds = []*Kind{Register, Set, Counter, Append}
 
-// KindList describes each workload.
-func KindList() []Kind { return slices.Clone(kinds) }
+// Kinds lists the workloads.
+func Kinds() []*Kind { return kinds }
+
+// Names lists the workloads' names.
+func Names() []string {
+	var out []string
+	for _, k := range kinds {
+		out = append(out, k.Name)
+	}
+	return out
+}
+
+// Lookup finds a workload by name.
+func Lookup(name string) (*Kind, error) {
+	for _, k := range kinds {
+		if k.Name == name {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown workload %q; built in: %s", name, strings.Join(Names(), ", "))
+}
+
+// Check refuses a configuration the workload cannot run (a register
+// mix of reads alone); the error is a *FieldError.
+func (k *Kind) Check(cfg Config) error {
+	if k.check == nil {
+		return nil
+	}
+	return k.check(cfg)
+}
+
+// Op is the workload's operation f on key with value, marked a read when
+// the workload says it only reads. Asking for an operation the workload
+// does not have is a bug in faultline.
+func (k *Kind) Op(f, key string, value json.RawMessage) Op {
+	spec, ok := k.Checks.Op(f)
+	if !ok {
+		panic(fmt.Sprintf("workload %s has no operation %q", k.Name, f))
+	}
+	return Op{F: f, Key: key, Value: value, Read: spec.Read}
+}
+
+// FieldError is a workload field a configuration sets wrong ("mix").
+type FieldError struct{ Field, Msg string }
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // Op is one operation, as the history records it: f names it ("read",
 // "write", "cas", "add", "append"), Key the independent object it acts on,
 // Value its argument (a number, [old, new] for cas, null for a read).
+// Read says it only reads, as its workload's operations say
+// (checker.Operation): an operation that may change state is the zero
+// value, so an outcome that cannot be known is recorded unknown unless
+// the operation is known to be a read.
 type Op struct {
 	F     string          `json:"f"`
 	Key   string          `json:"key,omitempty"`
 	Value json.RawMessage `json:"value,omitempty"`
+	Read  bool            `json:"read,omitempty"`
+}
+
+// Broken is the outcome of an operation whose client could not say how
+// it ended (it crashed, hung, answered nonsense, or went away): unknown,
+// for it may have happened, unless it only reads, when it is a failure
+// (nothing happened that a check could use).
+func (op Op) Broken(err error) Result {
+	if op.Read {
+		return Result{Outcome: Fail, Err: err}
+	}
+	return Result{Outcome: Unknown, Err: err}
 }
 
 // Outcome is how an operation ended.
@@ -87,7 +139,7 @@ type Result struct {
 	Err     error
 }
 
-// Node is what an adapter needs to reach one node.
+// Node is what a client needs to reach one node.
 type Node struct {
 	Name     string
 	Addr     string // its IPv4 address
@@ -127,175 +179,4 @@ type (
 type Pinned struct {
 	Node   string
 	Client Client
-}
-
-// Config shapes a run of a workload.
-type Config struct {
-	Kind string
-	// Keys is how many independent objects are in play at once.
-	Keys int
-	// OpsPerKey retires a key after that many operations and brings in a
-	// fresh one (0: never), so per-key histories stay small to check.
-	OpsPerKey int
-	Rate      float64 // operations per second across all clients; 0: unthrottled
-	// Register mix weights.
-	Read, Write, CAS int
-	OpTimeout        time.Duration
-	Seed             uint64
-}
-
-// Stats counts completions.
-type Stats struct {
-	OK, Fail, Info int64
-}
-
-// Run drives the clients until stop or the end of ctx, then lets the
-// operations in flight finish (each within its timeout) so every invoke
-// gets its completion. Client i starts as process i; after an unknown
-// outcome it goes on as a new process (i + number of clients), as Jepsen
-// does, so no process ever has two operations open.
-func Run(ctx context.Context, stop time.Time, cfg Config, gen Generator, clients []Pinned, h *history.Writer) (Stats, error) {
-	if len(clients) == 0 || cfg.OpTimeout <= 0 {
-		return Stats{}, fmt.Errorf("workload: bad config %+v with %d clients", cfg, len(clients))
-	}
-	limit := rate.Inf
-	if cfg.Rate > 0 {
-		limit = rate.Limit(cfg.Rate)
-	}
-	r := &runner{cfg: cfg, gen: gen, limiter: rate.NewLimiter(limit, 1), h: h}
-	runCtx, cancel := context.WithDeadline(ctx, stop)
-	defer cancel()
-	var eg errgroup.Group
-	for i, c := range clients {
-		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1))
-		eg.Go(func() error { return r.client(ctx, runCtx, i, len(clients), c, rng) })
-	}
-	err := eg.Wait()
-	return r.stats(), err
-}
-
-// Converge shapes the final reads.
-type Converge struct {
-	// Within bounds the rounds after the first; Pause is the wait between
-	// rounds.
-	Within, Pause time.Duration
-	// Same says whether two nodes' answers are the same state (for a set,
-	// the same elements in any order).
-	Same func(a, b json.RawMessage) bool
-}
-
-// RunFinal runs a generator's final operations (a read of every key)
-// once faults are healed and the load has stopped: on every node, round
-// after round, until every node gives the same answer for each key or
-// conv.Within has passed. Each read is a fresh process, numbered from
-// firstProcess. The rounds are in the history; the checker judges
-// convergence from them.
-func RunFinal(ctx context.Context, cfg Config, gen Generator, clients []Pinned, firstProcess int, h *history.Writer, conv Converge) (Stats, error) {
-	r := &runner{cfg: cfg, gen: gen, h: h}
-	process := history.Process(firstProcess)
-	var perNode []Pinned
-	for _, c := range clients {
-		if !slices.ContainsFunc(perNode, func(p Pinned) bool { return p.Node == c.Node }) {
-			perNode = append(perNode, c)
-		}
-	}
-	pending := gen.Final()
-	deadline := time.Now().Add(conv.Within)
-	for len(pending) > 0 {
-		var still []Op
-		for _, op := range pending {
-			var first json.RawMessage
-			agree := true
-			for _, c := range perNode {
-				res, err := r.do(ctx, process, c, op)
-				if err != nil {
-					return r.stats(), err
-				}
-				process++
-				switch {
-				case res.Outcome != OK:
-					agree = false
-				case first == nil:
-					first = res.Value
-				case conv.Same != nil && !conv.Same(first, res.Value):
-					agree = false
-				}
-			}
-			if !agree {
-				still = append(still, op)
-			}
-		}
-		pending = still
-		if len(pending) == 0 || !time.Now().Before(deadline) || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(conv.Pause):
-		}
-	}
-	return r.stats(), nil
-}
-
-type runner struct {
-	cfg            Config
-	gen            Generator
-	limiter        *rate.Limiter
-	h              *history.Writer
-	ok, fail, info atomic.Int64
-}
-
-func (r *runner) stats() Stats {
-	return Stats{OK: r.ok.Load(), Fail: r.fail.Load(), Info: r.info.Load()}
-}
-
-// client runs one logical client. ctx is the run's context (Ctrl-C ends
-// operations in flight, which are then recorded as info); runCtx also ends
-// at the time limit, which only stops new operations.
-func (r *runner) client(ctx, runCtx context.Context, i, n int, c Pinned, rng *rand.Rand) error {
-	process := history.Process(i)
-	for {
-		if err := r.limiter.Wait(runCtx); err != nil {
-			return nil // time limit reached or run cancelled
-		}
-		res, err := r.do(ctx, process, c, r.gen.Next(rng))
-		if err != nil {
-			return err
-		}
-		if res.Outcome == Unknown {
-			process += history.Process(n)
-		}
-	}
-}
-
-// do records the invoke, runs the operation within its timeout, and
-// records the completion.
-func (r *runner) do(ctx context.Context, process history.Process, c Pinned, op Op) (Result, error) {
-	if _, err := r.h.Append(history.Record{Process: process, Node: c.Node, Type: history.Invoke, F: op.F, Key: op.Key, Value: op.Value}); err != nil {
-		return Result{}, err
-	}
-	octx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
-	res := c.Client.Invoke(octx, op)
-	cancel()
-	rec := history.Record{Process: process, Node: c.Node, F: op.F, Key: op.Key, Value: op.Value}
-	if res.Err != nil {
-		rec.Error = res.Err.Error()
-	}
-	switch res.Outcome {
-	case OK:
-		rec.Type = history.OK
-		r.ok.Add(1)
-		if len(res.Value) > 0 {
-			rec.Value = res.Value
-		}
-	case Fail:
-		rec.Type = history.Fail
-		r.fail.Add(1)
-	default:
-		rec.Type = history.Info
-		r.info.Add(1)
-	}
-	r.gen.Observe(op, res)
-	_, err := r.h.Append(rec)
-	return res, err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/harness"
 	"github.com/faultline/faultline/internal/attachtest"
 	"github.com/faultline/faultline/internal/testcluster"
 	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/systems"
 )
 
 // TestSIGKILLAttached kills the harness with SIGKILL while it holds an
@@ -27,11 +30,22 @@ func TestSIGKILLAttached(t *testing.T) {
 	ctx := context.Background()
 	cli := testcluster.Connect(t)
 	project := fmt.Sprintf("flkill%d", time.Now().UnixNano()%1_000_000)
-	ids, remove, err := attachtest.ComposeEtcd(ctx, cli, project, "no")
+	if _, err := harness.EnsureImages(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	etcd, err := systems.Builtin("etcd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(remove)
+	ids, remove, err := attachtest.ComposeEtcd(ctx, cli, project, "no", etcd.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := remove(); err != nil {
+			t.Errorf("remove the compose project: %v", err)
+		}
+	})
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	for _, tc := range []struct {

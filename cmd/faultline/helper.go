@@ -9,7 +9,7 @@ import (
 	"os"
 
 	"github.com/faultline/faultline/nemesis"
-	"github.com/faultline/faultline/workloads"
+	"github.com/faultline/faultline/workloads/clients"
 )
 
 // helperCmd is what a helper container runs (docs/design.md, decision
@@ -59,7 +59,7 @@ func helperCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // network, on standard input and output, until its input ends.
 func clientsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	go func() { <-ctx.Done(); os.Stdin.Close() }()
-	if err := workloads.ServeRelay(ctx, os.Stdin, stdout); err != nil {
+	if err := clients.ServeRelay(ctx, os.Stdin, stdout); err != nil {
 		return fail(stderr, err)
 	}
 	return exitValid

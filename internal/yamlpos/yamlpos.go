@@ -118,7 +118,8 @@ func join(prefix, field string) string {
 // the locator's sentinel.
 func (l *Locator) Errorf(field, format string, args ...any) error {
 	full := l.Field(field)
-	return fmt.Errorf("%w: %s:%d: %s: %s", l.Sentinel, l.Path, l.Line(full), full, fmt.Sprintf(format, args...))
+	// One format, so that a cause given with %w stays one errors.Is finds.
+	return fmt.Errorf("%w: %s:%d: %s: "+format, append([]any{l.Sentinel, l.Path, l.Line(full), full}, args...)...)
 }
 
 // Has reports whether the document sets the field at a dotted path (a

@@ -67,7 +67,7 @@ func TestRunRecordsEveryOperation(t *testing.T) {
 	for i := range 4 {
 		clients = append(clients, workloads.Pinned{Node: []string{"n1", "n2"}[i%2], Client: &fakeRegister{mu: mu, state: state, writes: &writes}})
 	}
-	cfg := workloads.Config{Kind: workloads.Register, Keys: 3, OpsPerKey: 50, Rate: 2000, Read: 2, Write: 1, CAS: 1, OpTimeout: time.Second, Seed: 1}
+	cfg := workloads.Config{Kind: workloads.Register.Name, Keys: 3, OpsPerKey: 50, Rate: 2000, Read: 2, Write: 1, CAS: 1, OpTimeout: time.Second, Seed: 1}
 	gen, err := workloads.NewGenerator(cfg)
 	if err != nil {
 		t.Fatal(err)

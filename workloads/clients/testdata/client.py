@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A test client for faultline's JSON-lines protocol: an in-memory register.
 
-MODE (argv[1]) makes it misbehave on its second operation: good (never),
+An acquire is a write of the lock's holder, for the tests of operations
+that are neither. MODE (argv[1]) makes it misbehave on its second
+operation: good (never),
 crash (exits), hang (sleeps), garbage (prints a non-response). With a
 marker file (argv[2]) it misbehaves only while the marker does not exist,
 and creates it: once, not in every life.
@@ -36,7 +38,7 @@ for line in sys.stdin:
         resp = {"type": "fail", "error": "still electing"} if mode == "not-ready" else {"type": "ok"}
     elif f == "leader":
         resp = {"type": "ok", "value": os.environ.get("LEADER_IS")}
-    elif f in ("read", "write"):
+    elif f in ("read", "write", "acquire"):
         n += 1
         if n == 2 and mode == "crash":
             sys.exit(3)

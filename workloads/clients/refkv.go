@@ -1,4 +1,4 @@
-package workloads
+package clients
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	refkv "github.com/faultline/faultline/refkv/client"
+	"github.com/faultline/faultline/workloads"
 )
 
 // RefKV is the built-in adapter for refkv, the reference store with
@@ -20,7 +21,7 @@ import (
 // from refkv's system definition (HTTP checks), not from here.
 type RefKV struct{}
 
-var _ Adapter = RefKV{}
+var _ workloads.Adapter = RefKV{}
 
 type refkvClient struct{ c *refkv.Client }
 
@@ -32,8 +33,8 @@ func newRefKVClient(endpoint string) *refkv.Client {
 }
 
 // Open connects a client; refkv runs the register workload.
-func (RefKV) Open(_ context.Context, node Node, kind string, _ int) (Client, error) {
-	if kind != Register {
+func (RefKV) Open(_ context.Context, node workloads.Node, kind string, _ int) (workloads.Client, error) {
+	if kind != workloads.Register.Name {
 		return nil, fmt.Errorf("refkv adapter: runs the register workload, not %q", kind)
 	}
 	return &refkvClient{c: newRefKVClient(node.Endpoint)}, nil
@@ -47,46 +48,46 @@ func (c *refkvClient) Close() error {
 // Invoke runs read, write or cas. A refusal the node marks definite is a
 // failure; any other error leaves a write's outcome unknown. Reads that
 // error failed: a read has no effect.
-func (c *refkvClient) Invoke(ctx context.Context, op Op) Result {
-	outcome := func(err error) Result {
+func (c *refkvClient) Invoke(ctx context.Context, op workloads.Op) workloads.Result {
+	outcome := func(err error) workloads.Result {
 		var e *refkv.Error
 		if errors.As(err, &e) && e.Definite {
-			return Result{Outcome: Fail, Err: err}
+			return workloads.Result{Outcome: workloads.Fail, Err: err}
 		}
-		return Result{Outcome: Unknown, Err: err}
+		return workloads.Result{Outcome: workloads.Unknown, Err: err}
 	}
 	switch op.F {
 	case "read":
 		v, err := c.c.Read(ctx, op.Key)
 		if err != nil {
-			return Result{Outcome: Fail, Err: err}
+			return workloads.Result{Outcome: workloads.Fail, Err: err}
 		}
 		if v == nil {
-			return Result{Outcome: OK, Value: null}
+			return workloads.Result{Outcome: workloads.OK, Value: null}
 		}
-		return Result{Outcome: OK, Value: json.RawMessage(strconv.FormatInt(*v, 10))}
+		return workloads.Result{Outcome: workloads.OK, Value: json.RawMessage(strconv.FormatInt(*v, 10))}
 	case "write":
 		var arg int64
 		if err := json.Unmarshal(op.Value, &arg); err != nil {
-			return Result{Outcome: Fail, Err: fmt.Errorf("write needs a number, got %s", op.Value)}
+			return workloads.Result{Outcome: workloads.Fail, Err: fmt.Errorf("write needs a number, got %s", op.Value)}
 		}
 		if err := c.c.Write(ctx, op.Key, arg); err != nil {
 			return outcome(err)
 		}
-		return Result{Outcome: OK}
+		return workloads.Result{Outcome: workloads.OK}
 	case "cas":
 		var pair [2]*int64
 		if err := json.Unmarshal(op.Value, &pair); err != nil || pair[1] == nil {
-			return Result{Outcome: Fail, Err: fmt.Errorf("cas needs [old, new], got %s", op.Value)}
+			return workloads.Result{Outcome: workloads.Fail, Err: fmt.Errorf("cas needs [old, new], got %s", op.Value)}
 		}
 		ok, err := c.c.CAS(ctx, op.Key, pair[0], *pair[1])
 		if err != nil {
 			return outcome(err)
 		}
 		if !ok {
-			return Result{Outcome: Fail, Err: errors.New("compare failed")}
+			return workloads.Result{Outcome: workloads.Fail, Err: errors.New("compare failed")}
 		}
-		return Result{Outcome: OK}
+		return workloads.Result{Outcome: workloads.OK}
 	}
-	return Result{Outcome: Fail, Err: fmt.Errorf("refkv adapter: unknown operation %q", op.F)}
+	return workloads.Result{Outcome: workloads.Fail, Err: fmt.Errorf("refkv adapter: unknown operation %q", op.F)}
 }

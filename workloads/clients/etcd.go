@@ -1,11 +1,10 @@
-package workloads
+package clients
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +14,14 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+
+	"github.com/faultline/faultline/workloads"
+	"github.com/faultline/faultline/workloads/nodecheck"
+)
+
+var (
+	null = json.RawMessage("null")
+	num  = func(v int64) json.RawMessage { return json.RawMessage(strconv.FormatInt(v, 10)) }
 )
 
 // Etcd is the built-in adapter for etcd, through its Go client. Each client
@@ -27,15 +34,15 @@ type Etcd struct {
 }
 
 var (
-	_ Adapter      = Etcd{}
-	_ ReadyWaiter  = Etcd{}
-	_ LeaderFinder = Etcd{}
-	_ Client       = (*etcdClient)(nil)
+	_ workloads.Adapter      = Etcd{}
+	_ workloads.ReadyWaiter  = Etcd{}
+	_ workloads.LeaderFinder = Etcd{}
+	_ workloads.Client       = (*etcdClient)(nil)
 )
 
 type etcdClient struct {
 	cli          *clientv3.Client
-	kind         string
+	run          func(c *etcdClient, ctx context.Context, op workloads.Op, arg int64) workloads.Result
 	serializable bool
 }
 
@@ -61,63 +68,65 @@ func dialEtcd(endpoint string) (*clientv3.Client, error) {
 }
 
 // Open connects a client for a workload kind to one member.
-func (e Etcd) Open(_ context.Context, node Node, kind string, _ int) (Client, error) {
-	if !slices.Contains(Kinds, kind) {
-		return nil, fmt.Errorf("etcd adapter: unknown workload %q", kind)
+func (e Etcd) Open(_ context.Context, node workloads.Node, kind string, _ int) (workloads.Client, error) {
+	k, err := workloads.Lookup(kind)
+	if err != nil {
+		return nil, fmt.Errorf("etcd adapter: %w", err)
+	}
+	run, ok := etcdWorkloads[k]
+	if !ok {
+		return nil, fmt.Errorf("etcd adapter: it does not run the %s workload", kind)
 	}
 	cli, err := dialEtcd(node.Endpoint)
 	if err != nil {
 		return nil, err
 	}
-	return &etcdClient{cli: cli, kind: kind, serializable: e.Serializable}, nil
+	return &etcdClient{cli: cli, run: run, serializable: e.Serializable}, nil
 }
 
 func (c *etcdClient) Close() error { return c.cli.Close() }
+
+// etcdWorkloads is how each workload runs on etcd: a register is a key, a
+// set a key per element under the set's prefix, a counter and a list a
+// key updated in a transaction.
+var etcdWorkloads = map[*workloads.Kind]func(c *etcdClient, ctx context.Context, op workloads.Op, arg int64) workloads.Result{
+	workloads.Register: (*etcdClient).register,
+	workloads.Set:      (*etcdClient).set,
+	workloads.Counter:  (*etcdClient).counter,
+	workloads.Append:   (*etcdClient).list,
+}
 
 // Invoke runs one operation. Reads that error failed (a read has no
 // effect, so leaving it out is always safe); writes that error have an
 // unknown outcome, because the request may have been committed before the
 // answer was lost.
-func (c *etcdClient) Invoke(ctx context.Context, op Op) Result {
+func (c *etcdClient) Invoke(ctx context.Context, op workloads.Op) workloads.Result {
 	var arg int64
-	if op.F != "read" && op.F != "cas" {
+	if !op.Read && op.F != "cas" {
 		if err := json.Unmarshal(op.Value, &arg); err != nil {
-			return Result{Outcome: Fail, Err: fmt.Errorf("%s needs a number, got %s", op.F, op.Value)}
+			return workloads.Result{Outcome: workloads.Fail, Err: fmt.Errorf("%s needs a number, got %s", op.F, op.Value)}
 		}
 	}
-	switch {
-	case op.F == "read" && c.kind == Set:
-		return c.readSet(ctx, op.Key)
-	case op.F == "read" && c.kind == Append:
-		raw, _, err := c.get(ctx, op.Key)
-		if err != nil {
-			return Result{Outcome: Fail, Err: err}
-		}
-		return Result{Outcome: OK, Value: listJSON(raw)}
-	case op.F == "read":
-		raw, _, err := c.get(ctx, op.Key)
-		if err != nil {
-			return Result{Outcome: Fail, Err: err}
-		}
-		if raw == nil {
-			if c.kind == Counter {
-				return Result{Outcome: OK, Value: num(0)}
-			}
-			return Result{Outcome: OK, Value: null}
-		}
-		if _, err := strconv.ParseInt(string(raw), 10, 64); err != nil {
-			return Result{Outcome: Fail, Err: fmt.Errorf("key %s holds %q, not a number", op.Key, raw)}
-		}
-		return Result{Outcome: OK, Value: json.RawMessage(raw)}
-	case op.F == "write":
+	return c.run(c, ctx, op, arg)
+}
+
+func noOp(op workloads.Op) workloads.Result {
+	return workloads.Result{Outcome: workloads.Fail, Err: fmt.Errorf("the etcd adapter has no operation %q for this workload", op.F)}
+}
+
+func (c *etcdClient) register(ctx context.Context, op workloads.Op, arg int64) workloads.Result {
+	switch op.F {
+	case "read":
+		return c.readNumber(ctx, op.Key, null)
+	case "write":
 		if _, err := c.cli.Put(ctx, op.Key, strconv.FormatInt(arg, 10)); err != nil {
-			return Result{Outcome: Unknown, Err: err}
+			return workloads.Result{Outcome: workloads.Unknown, Err: err}
 		}
-		return Result{Outcome: OK}
-	case op.F == "cas":
+		return workloads.Result{Outcome: workloads.OK}
+	case "cas":
 		var pair [2]*int64
 		if err := json.Unmarshal(op.Value, &pair); err != nil || pair[1] == nil {
-			return Result{Outcome: Fail, Err: fmt.Errorf("cas needs [old, new], got %s", op.Value)}
+			return workloads.Result{Outcome: workloads.Fail, Err: fmt.Errorf("cas needs [old, new], got %s", op.Value)}
 		}
 		cmp := clientv3.Compare(clientv3.CreateRevision(op.Key), "=", 0)
 		if pair[0] != nil {
@@ -125,19 +134,50 @@ func (c *etcdClient) Invoke(ctx context.Context, op Op) Result {
 		}
 		resp, err := c.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(op.Key, strconv.FormatInt(*pair[1], 10))).Commit()
 		if err != nil {
-			return Result{Outcome: Unknown, Err: err}
+			return workloads.Result{Outcome: workloads.Unknown, Err: err}
 		}
 		if !resp.Succeeded {
-			return Result{Outcome: Fail, Err: errors.New("compare failed")}
+			return workloads.Result{Outcome: workloads.Fail, Err: errors.New("compare failed")}
 		}
-		return Result{Outcome: OK}
-	case op.F == "add" && c.kind == Set:
+		return workloads.Result{Outcome: workloads.OK}
+	}
+	return noOp(op)
+}
+
+// readNumber reads a key holding a number; an absent key reads as absent.
+func (c *etcdClient) readNumber(ctx context.Context, key string, absent json.RawMessage) workloads.Result {
+	raw, _, err := c.get(ctx, key)
+	if err != nil {
+		return workloads.Result{Outcome: workloads.Fail, Err: err}
+	}
+	if raw == nil {
+		return workloads.Result{Outcome: workloads.OK, Value: absent}
+	}
+	if _, err := strconv.ParseInt(string(raw), 10, 64); err != nil {
+		return workloads.Result{Outcome: workloads.Fail, Err: fmt.Errorf("key %s holds %q, not a number", key, raw)}
+	}
+	return workloads.Result{Outcome: workloads.OK, Value: json.RawMessage(raw)}
+}
+
+func (c *etcdClient) set(ctx context.Context, op workloads.Op, arg int64) workloads.Result {
+	switch op.F {
+	case "read":
+		return c.readSet(ctx, op.Key)
+	case "add":
 		// Each element is a key of its own under the set's prefix.
 		if _, err := c.cli.Put(ctx, op.Key+"/"+strconv.FormatInt(arg, 10), ""); err != nil {
-			return Result{Outcome: Unknown, Err: err}
+			return workloads.Result{Outcome: workloads.Unknown, Err: err}
 		}
-		return Result{Outcome: OK}
-	case op.F == "add" && c.kind == Counter:
+		return workloads.Result{Outcome: workloads.OK}
+	}
+	return noOp(op)
+}
+
+func (c *etcdClient) counter(ctx context.Context, op workloads.Op, arg int64) workloads.Result {
+	switch op.F {
+	case "read":
+		return c.readNumber(ctx, op.Key, num(0))
+	case "add":
 		return c.update(ctx, op.Key, func(cur []byte) (string, error) {
 			n := int64(0)
 			if cur != nil {
@@ -148,7 +188,19 @@ func (c *etcdClient) Invoke(ctx context.Context, op Op) Result {
 			}
 			return strconv.FormatInt(n+arg, 10), nil
 		})
-	case op.F == "append" && c.kind == Append:
+	}
+	return noOp(op)
+}
+
+func (c *etcdClient) list(ctx context.Context, op workloads.Op, arg int64) workloads.Result {
+	switch op.F {
+	case "read":
+		raw, _, err := c.get(ctx, op.Key)
+		if err != nil {
+			return workloads.Result{Outcome: workloads.Fail, Err: err}
+		}
+		return workloads.Result{Outcome: workloads.OK, Value: listJSON(raw)}
+	case "append":
 		return c.update(ctx, op.Key, func(cur []byte) (string, error) {
 			if len(cur) == 0 {
 				return strconv.FormatInt(arg, 10), nil
@@ -156,7 +208,7 @@ func (c *etcdClient) Invoke(ctx context.Context, op Op) Result {
 			return string(cur) + "," + strconv.FormatInt(arg, 10), nil
 		})
 	}
-	return Result{Outcome: Fail, Err: fmt.Errorf("%s workload has no operation %q", c.kind, op.F)}
+	return noOp(op)
 }
 
 // get reads one key: its value (nil when absent) and mod revision.
@@ -175,38 +227,41 @@ func (c *etcdClient) get(ctx context.Context, key string) ([]byte, int64, error)
 	return resp.Kvs[0].Value, resp.Kvs[0].ModRevision, nil
 }
 
-func (c *etcdClient) readSet(ctx context.Context, key string) Result {
+func (c *etcdClient) readSet(ctx context.Context, key string) workloads.Result {
 	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithKeysOnly()}
 	if c.serializable {
 		opts = append(opts, clientv3.WithSerializable())
 	}
 	resp, err := c.cli.Get(ctx, key+"/", opts...)
 	if err != nil {
-		return Result{Outcome: Fail, Err: err}
+		return workloads.Result{Outcome: workloads.Fail, Err: err}
 	}
 	elems := []int64{}
 	for _, kv := range resp.Kvs {
 		n, err := strconv.ParseInt(strings.TrimPrefix(string(kv.Key), key+"/"), 10, 64)
 		if err != nil {
-			return Result{Outcome: Fail, Err: fmt.Errorf("set %s holds key %q", key, kv.Key)}
+			return workloads.Result{Outcome: workloads.Fail, Err: fmt.Errorf("set %s holds key %q", key, kv.Key)}
 		}
 		elems = append(elems, n)
 	}
 	sort.Slice(elems, func(i, j int) bool { return elems[i] < elems[j] })
-	b, _ := json.Marshal(elems)
-	return Result{Outcome: OK, Value: b}
+	b, err := json.Marshal(elems)
+	if err != nil {
+		return workloads.Result{Outcome: workloads.Fail, Err: err}
+	}
+	return workloads.Result{Outcome: workloads.OK, Value: b}
 }
 
 // update is a read-modify-write in one transaction guarded by the key's
 // mod revision, retried while other clients win the race. A transaction
 // that errors has an unknown outcome; running out of tries (or time)
 // before any attempt committed is a failure.
-func (c *etcdClient) update(ctx context.Context, key string, f func(cur []byte) (string, error)) Result {
+func (c *etcdClient) update(ctx context.Context, key string, f func(cur []byte) (string, error)) workloads.Result {
 	var lastErr error
 	for try := 0; try < 20; try++ {
 		resp, err := c.cli.Get(ctx, key)
 		if err != nil {
-			return Result{Outcome: Fail, Err: err} // nothing written yet
+			return workloads.Result{Outcome: workloads.Fail, Err: err} // nothing written yet
 		}
 		var cur []byte
 		rev := int64(0)
@@ -215,18 +270,18 @@ func (c *etcdClient) update(ctx context.Context, key string, f func(cur []byte) 
 		}
 		next, err := f(cur)
 		if err != nil {
-			return Result{Outcome: Fail, Err: err}
+			return workloads.Result{Outcome: workloads.Fail, Err: err}
 		}
 		txn, err := c.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).Then(clientv3.OpPut(key, next)).Commit()
 		if err != nil {
-			return Result{Outcome: Unknown, Err: err}
+			return workloads.Result{Outcome: workloads.Unknown, Err: err}
 		}
 		if txn.Succeeded {
-			return Result{Outcome: OK}
+			return workloads.Result{Outcome: workloads.OK}
 		}
 		lastErr = errors.New("lost the race to other writers")
 	}
-	return Result{Outcome: Fail, Err: fmt.Errorf("gave up after 20 tries: %w", lastErr)}
+	return workloads.Result{Outcome: workloads.Fail, Err: fmt.Errorf("gave up after 20 tries: %w", lastErr)}
 }
 
 // listJSON turns "1,2,3" into [1,2,3] (an absent key is the empty list).
@@ -239,8 +294,8 @@ func listJSON(raw []byte) json.RawMessage {
 
 // WaitReady waits until every member answers a linearizable read, which
 // needs an elected leader and a quorum behind it.
-func (Etcd) WaitReady(ctx context.Context, nodes []Node) error {
-	return WaitReady(ctx, nodes, func(ctx context.Context, n Node) error {
+func (Etcd) WaitReady(ctx context.Context, nodes []workloads.Node) error {
+	return nodecheck.WaitReady(ctx, nodes, func(ctx context.Context, n workloads.Node) error {
 		cli, err := dialEtcd(n.Endpoint)
 		if err != nil {
 			return err
@@ -254,7 +309,7 @@ func (Etcd) WaitReady(ctx context.Context, nodes []Node) error {
 // Leader asks every member whom it follows and answers with the leader of
 // the highest term seen: a member cut off from the majority may still name
 // an old leader.
-func (Etcd) Leader(ctx context.Context, nodes []Node) (string, error) {
+func (Etcd) Leader(ctx context.Context, nodes []workloads.Node) (string, error) {
 	var (
 		bestTerm uint64
 		bestID   uint64

@@ -1,4 +1,4 @@
-package workloads_test
+package clients_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/workloads"
+	"github.com/faultline/faultline/workloads/clients"
+	"github.com/faultline/faultline/workloads/nodecheck"
 )
 
 func TestExternalClient(t *testing.T) {
@@ -30,7 +32,7 @@ func TestExternalClient(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.mode, func(t *testing.T) {
 			logs := t.TempDir()
-			ext := &workloads.External{Command: []string{"python3", "testdata/client.py", tc.mode, filepath.Join(logs, "marker")}, LogDir: logs, OpTimeout: time.Second}
+			ext := &clients.External{Command: []string{"python3", "testdata/client.py", tc.mode, filepath.Join(logs, "marker")}, LogDir: logs, OpTimeout: time.Second}
 			c, err := ext.Open(context.Background(), workloads.Node{Name: "n1", Endpoint: "http://127.0.0.1:1"}, "register", 3)
 			if err != nil {
 				t.Fatal(err)
@@ -44,7 +46,7 @@ func TestExternalClient(t *testing.T) {
 			}
 			w := func(v int) workloads.Op {
 				b, _ := json.Marshal(v)
-				return workloads.Op{F: "write", Key: "k", Value: b}
+				return workloads.Register.Op("write", "k", b)
 			}
 			if r, _ := invoke(w(1)); r.Outcome != workloads.OK {
 				t.Fatalf("first write: %+v", r)
@@ -58,7 +60,7 @@ func TestExternalClient(t *testing.T) {
 			if r, _ := invoke(w(3)); r.Outcome != workloads.OK {
 				t.Fatalf("write after a restart: %+v", r)
 			}
-			r, _ = invoke(workloads.Op{F: "read", Key: "k", Value: json.RawMessage("null")})
+			r, _ = invoke(workloads.Register.Op("read", "k", json.RawMessage("null")))
 			if r.Outcome != workloads.OK || string(r.Value) != "3" {
 				t.Fatalf("read: %+v (value %s)", r, r.Value)
 			}
@@ -69,21 +71,37 @@ func TestExternalClient(t *testing.T) {
 		})
 	}
 	// A read the program hangs on fails rather than being unknown.
-	ext := &workloads.External{Command: []string{"python3", "testdata/client.py", "hang"}, OpTimeout: time.Second}
+	ext := &clients.External{Command: []string{"python3", "testdata/client.py", "hang"}, OpTimeout: time.Second}
 	c, err := ext.Open(context.Background(), workloads.Node{Name: "n1"}, "register", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Invoke(context.Background(), workloads.Op{F: "read", Key: "k", Value: json.RawMessage("null")})
+	c.Invoke(context.Background(), workloads.Register.Op("read", "k", json.RawMessage("null")))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if r := c.Invoke(ctx, workloads.Op{F: "read", Key: "k", Value: json.RawMessage("null")}); r.Outcome != workloads.Fail {
+	if r := c.Invoke(ctx, workloads.Register.Op("read", "k", json.RawMessage("null"))); r.Outcome != workloads.Fail {
 		t.Errorf("hung read: %+v, want fail", r)
 	}
+	// An update of any workload whose program crashes is unknown, not
+	// failed: it may have taken effect (the lock may be held). Only an
+	// operation its workload says only reads is failed.
+	ext = &clients.External{Command: []string{"python3", "testdata/client.py", "crash"}, OpTimeout: time.Second}
+	lc, err := ext.Open(context.Background(), workloads.Node{Name: "n1"}, "lock", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	acquire := workloads.Op{F: "acquire", Key: "l1", Value: json.RawMessage(`"c0"`)}
+	if r := lc.Invoke(context.Background(), acquire); r.Outcome != workloads.OK {
+		t.Fatalf("first acquire: %+v", r)
+	}
+	if r := lc.Invoke(context.Background(), acquire); r.Outcome != workloads.Unknown {
+		t.Errorf("an acquire whose program crashed: %+v, want unknown", r)
+	}
 	// A program that does not exist is refused at once.
-	_, err = (&workloads.External{Command: []string{"no-such-client-program"}}).Open(context.Background(), workloads.Node{}, "register", 0)
-	if !errors.Is(err, workloads.ErrClientProgram) {
+	_, err = (&clients.External{Command: []string{"no-such-client-program"}}).Open(context.Background(), workloads.Node{}, "register", 0)
+	if !errors.Is(err, clients.ErrClientProgram) {
 		t.Errorf("missing program: %v", err)
 	}
 }
@@ -94,7 +112,7 @@ func TestExternalClient(t *testing.T) {
 func TestClientProtocol2(t *testing.T) {
 	ctx := context.Background()
 	nodes := []workloads.Node{{Name: "n1", Addr: "10.0.0.11"}, {Name: "n2", Addr: "10.0.0.12"}}
-	ext := &workloads.External{Command: []string{"python3", "testdata/client.py", "v2"}, OpTimeout: time.Second, Nodes: nodes, Kind: "register", LogDir: t.TempDir(),
+	ext := &clients.External{Command: []string{"python3", "testdata/client.py", "v2"}, OpTimeout: time.Second, Nodes: nodes, Kind: "register", LogDir: t.TempDir(),
 		Env: []string{"LEADER_IS=10.0.0.12:2379"}}
 	defer ext.Close()
 	h, err := ext.Hello(ctx, nodes[0])
@@ -111,19 +129,19 @@ func TestClientProtocol2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := c.Invoke(ctx, workloads.Op{F: "write", Key: "k", Value: json.RawMessage("5")}); r.Outcome != workloads.OK {
+	if r := c.Invoke(ctx, workloads.Register.Op("write", "k", json.RawMessage("5"))); r.Outcome != workloads.OK {
 		t.Errorf("write: %+v", r)
 	}
 	c.Close()
 
 	// A program that says it runs another workload.
-	set := &workloads.External{Command: []string{"python3", "testdata/client.py", "v2-set"}, OpTimeout: time.Second}
-	if _, err := set.Open(ctx, nodes[0], "register", 0); !errors.Is(err, workloads.ErrClientProgram) || !strings.Contains(err.Error(), "runs the set workloads, not register") {
+	set := &clients.External{Command: []string{"python3", "testdata/client.py", "v2-set"}, OpTimeout: time.Second}
+	if _, err := set.Open(ctx, nodes[0], "register", 0); !errors.Is(err, clients.ErrClientProgram) || !strings.Contains(err.Error(), "runs the set workloads, not register") {
 		t.Errorf("workload refused: %v", err)
 	}
 
 	// Protocol 1: operations work; ready is refused, naming what it said.
-	old := &workloads.External{Command: []string{"python3", "testdata/client.py", "good"}, OpTimeout: time.Second, Nodes: nodes}
+	old := &clients.External{Command: []string{"python3", "testdata/client.py", "good"}, OpTimeout: time.Second, Nodes: nodes}
 	defer old.Close()
 	if h, err := old.Hello(ctx, nodes[0]); err != nil || h.Protocol != 1 {
 		t.Errorf("protocol 1 hello: %+v %v", h, err)
@@ -131,26 +149,26 @@ func TestClientProtocol2(t *testing.T) {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	err = old.WaitReady(rctx, nodes[:1])
 	cancel()
-	if !errors.Is(err, workloads.ErrClientProgram) || !strings.Contains(err.Error(), "does not answer ready requests") || !strings.Contains(err.Error(), "protocol 1") {
+	if !errors.Is(err, clients.ErrClientProgram) || !strings.Contains(err.Error(), "does not answer ready requests") || !strings.Contains(err.Error(), "protocol 1") {
 		t.Errorf("ready of a protocol 1 program: %v", err)
 	}
 	oc, err := old.Open(ctx, nodes[0], "register", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := oc.Invoke(ctx, workloads.Op{F: "write", Key: "k", Value: json.RawMessage("1")}); r.Outcome != workloads.OK {
+	if r := oc.Invoke(ctx, workloads.Register.Op("write", "k", json.RawMessage("1"))); r.Outcome != workloads.OK {
 		t.Errorf("protocol 1 write: %+v", r)
 	}
 	oc.Close()
 
 	// A program that crashes on hello is started again without it.
 	logs := t.TempDir()
-	crash := &workloads.External{Command: []string{"python3", "testdata/client.py", "crash-hello"}, OpTimeout: time.Second, LogDir: logs}
+	crash := &clients.External{Command: []string{"python3", "testdata/client.py", "crash-hello"}, OpTimeout: time.Second, LogDir: logs}
 	cc, err := crash.Open(ctx, nodes[0], "register", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := cc.Invoke(ctx, workloads.Op{F: "write", Key: "k", Value: json.RawMessage("1")}); r.Outcome != workloads.OK {
+	if r := cc.Invoke(ctx, workloads.Register.Op("write", "k", json.RawMessage("1"))); r.Outcome != workloads.OK {
 		t.Errorf("write after a crash on hello: %+v", r)
 	}
 	cc.Close()
@@ -159,12 +177,12 @@ func TestClientProtocol2(t *testing.T) {
 	}
 
 	// Not ready: the wait ends with the program's own reason.
-	nr := &workloads.External{Command: []string{"python3", "testdata/client.py", "not-ready"}, OpTimeout: time.Second}
+	nr := &clients.External{Command: []string{"python3", "testdata/client.py", "not-ready"}, OpTimeout: time.Second}
 	defer nr.Close()
 	rctx, cancel = context.WithTimeout(ctx, time.Second)
 	err = nr.WaitReady(rctx, nodes[:1])
 	cancel()
-	var nre *workloads.NotReadyError
+	var nre *nodecheck.NotReadyError
 	if !errors.As(err, &nre) || nre.Node != "n1" || !strings.Contains(err.Error(), "still electing") {
 		t.Errorf("not ready: %v", err)
 	}

@@ -1,8 +1,18 @@
-package workloads
+// Package nodecheck asks nodes whether they are ready and who leads, the
+// ways a system's definition names: an HTTP request or a TCP connect to a
+// node's port, a command run inside the node, or the client's own answer.
+//
+// Network questions go one way, an Asker: Direct asks from this host; the
+// client relay (package workloads/clients) asks from a container on the
+// run's network when this host cannot reach the nodes. The checks and the
+// leader questions are the same either way. Commands run inside a node
+// through an Execer (package docker's Cluster).
+package nodecheck
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,11 +20,36 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faultline/faultline/workloads"
 )
 
-// The checks a system definition may name for readiness and for finding
-// the leader, when its client does not answer them: an HTTP request, a TCP
-// connect, or a command run inside the node (through an Execer).
+// Errors a caller may want to tell apart.
+var (
+	// ErrNotReady: a node did not pass its readiness check within the
+	// ready timeout (a *NotReadyError says which and why).
+	ErrNotReady = errors.New("cluster not ready")
+	// ErrNoLeader: no node named a leader within the wait.
+	ErrNoLeader = errors.New("no leader found")
+)
+
+// Node is a node as the checks reach it.
+type Node = workloads.Node
+
+// Asker asks a node's port a question over the network, from wherever
+// the run's clients are.
+type Asker interface {
+	// Get GETs path on a node's port: the body (at most 1 MiB) and the
+	// status code.
+	Get(ctx context.Context, addr string, port int, path string) ([]byte, int, error)
+	// Dial connects to a node's port and hangs up again.
+	Dial(ctx context.Context, addr string, port int) error
+}
+
+// Direct asks from this host, on the nodes' addresses.
+var Direct Asker = direct{}
+
+type direct struct{}
 
 // Check tells whether one node is ready: nil when it is.
 type Check func(ctx context.Context, n Node) error
@@ -59,17 +94,17 @@ func (e *NotReadyError) Error() string {
 
 func (e *NotReadyError) Unwrap() error { return ErrNotReady }
 
-// direct is an HTTP client that never goes through a proxy: nodes are
+// directHTTP is an HTTP client that never goes through a proxy: nodes are
 // reached on their addresses.
-var direct = &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 2}}
+var directHTTP = &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 2}}
 
 // HTTPCheck GETs path on a node's port and wants status (200 when 0).
-func HTTPCheck(port int, path string, status int) Check {
+func HTTPCheck(a Asker, port int, path string, status int) Check {
 	if status == 0 {
 		status = http.StatusOK
 	}
 	return func(ctx context.Context, n Node) error {
-		b, code, err := httpGet(ctx, n.Addr, port, path)
+		b, code, err := a.Get(ctx, n.Addr, port, path)
 		if err != nil {
 			return err
 		}
@@ -80,31 +115,32 @@ func HTTPCheck(port int, path string, status int) Check {
 	}
 }
 
-func httpGet(ctx context.Context, addr string, port int, path string) ([]byte, int, error) {
+func (direct) Get(ctx context.Context, addr string, port int, path string) ([]byte, int, error) {
 	url := "http://" + net.JoinHostPort(addr, strconv.Itoa(port)) + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, 0, err
 	}
-	resp, err := direct.Do(req)
+	resp, err := directHTTP.Do(req)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return b, resp.StatusCode, err
+	return b, resp.StatusCode, errors.Join(err, resp.Body.Close())
+}
+
+func (direct) Dial(ctx context.Context, addr string, port int) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 // TCPCheck connects to a node's port.
-func TCPCheck(port int) Check {
-	return func(ctx context.Context, n Node) error {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(n.Addr, strconv.Itoa(port)))
-		if err != nil {
-			return err
-		}
-		return c.Close()
-	}
+func TCPCheck(a Asker, port int) Check {
+	return func(ctx context.Context, n Node) error { return a.Dial(ctx, n.Addr, port) }
 }
 
 // ExecCheck runs each node's command inside it and wants exit status 0.
@@ -122,41 +158,41 @@ func ExecCheck(ex Execer, cmds map[string][]string) Check {
 }
 
 // ClientCheck asks the client's own readiness question.
-func ClientCheck(r ReadyWaiter) Check {
+func ClientCheck(r workloads.ReadyWaiter) Check {
 	return func(ctx context.Context, n Node) error { return r.WaitReady(ctx, []Node{n}) }
 }
 
 // LeaderFunc names the current leader, by node name.
 type LeaderFunc func(ctx context.Context, nodes []Node) (string, error)
 
-// vote is one node's answer to "who leads?".
-type vote struct {
-	leader string // a node name
-	term   float64
-	termed bool
+// Vote is one node's answer to "who leads?".
+type Vote struct {
+	Leader string // a node name
+	Term   float64
+	Termed bool // Term is the term it was elected in
 }
 
-// elect picks the leader from the nodes' answers: the highest term when
+// Elect picks the leader from the nodes' answers: the highest term when
 // answers carry terms (a node cut off may still name an old leader), else
 // the answer most nodes give (ties: the first given).
-func elect(votes []vote) (string, bool) {
-	best, ok := vote{}, false
+func Elect(votes []Vote) (string, bool) {
+	best, ok := Vote{}, false
 	count := map[string]int{}
 	for _, v := range votes {
-		if v.leader == "" {
+		if v.Leader == "" {
 			continue
 		}
-		count[v.leader]++
+		count[v.Leader]++
 		switch {
 		case !ok:
 			best, ok = v, true
-		case v.termed && best.termed && v.term > best.term:
+		case v.Termed && best.Termed && v.Term > best.Term:
 			best = v
-		case !(v.termed && best.termed) && count[v.leader] > count[best.leader]:
+		case !(v.Termed && best.Termed) && count[v.Leader] > count[best.Leader]:
 			best = v
 		}
 	}
-	return best.leader, ok
+	return best.Leader, ok
 }
 
 // NodeNamed maps how a system names its leader (a node name, an address,
@@ -183,13 +219,13 @@ func NodeNamed(answer string, nodes []Node) (string, bool) {
 // HTTPLeader asks every node GET path on port and reads the leader's
 // name or address from a JSON field (dotted: "status.leader"), and with
 // termField set the term it was elected in.
-func HTTPLeader(port int, path, field, termField string) LeaderFunc {
+func HTTPLeader(a Asker, port int, path, field, termField string) LeaderFunc {
 	return func(ctx context.Context, nodes []Node) (string, error) {
-		var votes []vote
+		var votes []Vote
 		var lastErr error
 		for _, n := range nodes {
 			qctx, cancel := context.WithTimeout(ctx, time.Second)
-			b, code, err := httpGet(qctx, n.Addr, port, path)
+			b, code, err := a.Get(qctx, n.Addr, port, path)
 			cancel()
 			if err == nil && code != http.StatusOK {
 				err = fmt.Errorf("GET %s answered %d", path, code)
@@ -200,7 +236,7 @@ func HTTPLeader(port int, path, field, termField string) LeaderFunc {
 			}
 			var doc any
 			if err := json.Unmarshal(b, &doc); err != nil {
-				lastErr = fmt.Errorf("%s: GET %s answered no JSON: %v", n.Name, path, err)
+				lastErr = fmt.Errorf("%s: GET %s answered no JSON: %w", n.Name, path, err)
 				continue
 			}
 			raw, ok := dig(doc, field)
@@ -213,28 +249,29 @@ func HTTPLeader(port int, path, field, termField string) LeaderFunc {
 				lastErr = fmt.Errorf("%s names leader %q, which is no node's name or address", n.Name, fmt.Sprint(raw))
 				continue
 			}
-			v := vote{leader: name}
+			v := Vote{Leader: name}
 			if termField != "" {
 				if t, ok := dig(doc, termField); ok {
 					if f, ok := t.(float64); ok {
-						v.term, v.termed = f, true
+						v.Term, v.Termed = f, true
 					}
 				}
 			}
 			votes = append(votes, v)
 		}
-		if name, ok := elect(votes); ok {
+		if name, ok := Elect(votes); ok {
 			return name, nil
 		}
-		return "", noLeader(lastErr)
+		return "", NoLeader(lastErr)
 	}
 }
 
-func noLeader(lastErr error) error {
+// NoLeader is ErrNoLeader with the last answer's error.
+func NoLeader(lastErr error) error {
 	if lastErr == nil {
 		return ErrNoLeader
 	}
-	return fmt.Errorf("%w: %v", ErrNoLeader, lastErr)
+	return fmt.Errorf("%w: %w", ErrNoLeader, lastErr)
 }
 
 // dig follows a dotted path through decoded JSON objects.
@@ -256,7 +293,7 @@ func dig(doc any, path string) (any, bool) {
 // names the leader (name or address), most nodes' answer winning.
 func ExecLeader(ex Execer, cmds map[string][]string) LeaderFunc {
 	return func(ctx context.Context, nodes []Node) (string, error) {
-		var votes []vote
+		var votes []Vote
 		var lastErr error
 		for _, n := range nodes {
 			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -275,12 +312,12 @@ func ExecLeader(ex Execer, cmds map[string][]string) LeaderFunc {
 				lastErr = fmt.Errorf("%s: the leader command printed %q, which is no node's name or address", n.Name, line)
 				continue
 			}
-			votes = append(votes, vote{leader: name})
+			votes = append(votes, Vote{Leader: name})
 		}
-		if name, ok := elect(votes); ok {
+		if name, ok := Elect(votes); ok {
 			return name, nil
 		}
-		return "", noLeader(lastErr)
+		return "", NoLeader(lastErr)
 	}
 }
 

@@ -1,4 +1,4 @@
-package workloads_test
+package clients_test
 
 import (
 	"context"
@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/faultline/faultline/workloads"
+	"github.com/faultline/faultline/workloads/clients"
+	"github.com/faultline/faultline/workloads/nodecheck"
 )
 
 // pipes joins a Relay to a relay served in this process.
@@ -21,17 +26,17 @@ type pipes struct {
 	io.WriteCloser
 }
 
-func relay(t *testing.T, spec workloads.RelaySpec, checks *workloads.RelaySpec) *workloads.Relay {
+func relay(t *testing.T, spec clients.RelaySpec, checks *clients.RelaySpec) *clients.Relay {
 	t.Helper()
 	toServer, fromClient := io.Pipe()
 	toClient, fromServer := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := workloads.ServeRelay(context.Background(), toServer, fromServer)
+		err := clients.ServeRelay(context.Background(), toServer, fromServer)
 		fromServer.CloseWithError(err)
 		done <- err
 	}()
-	r, err := workloads.NewRelay(context.Background(), pipes{toClient, fromClient}, spec, checks)
+	r, err := clients.NewRelay(context.Background(), pipes{toClient, fromClient}, spec, checks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +45,22 @@ func relay(t *testing.T, spec workloads.RelaySpec, checks *workloads.RelaySpec) 
 		<-done
 	})
 	return r
+}
+
+// serve starts one HTTP server per answer on loopback, and returns the
+// nodes (all on 127.0.0.1) and the port of each.
+func serve(t *testing.T, handlers ...http.HandlerFunc) ([]workloads.Node, []int) {
+	var nodes []workloads.Node
+	var ports []int
+	for i, h := range handlers {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		_, p, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+		port, _ := strconv.Atoi(p)
+		nodes = append(nodes, workloads.Node{Name: fmt.Sprintf("n%d", i+1), Addr: "127.0.0.1"})
+		ports = append(ports, port)
+	}
+	return nodes, ports
 }
 
 // TestRelay runs clients, checks and leader questions through the relay,
@@ -51,7 +72,7 @@ func TestRelay(t *testing.T) {
 		t.Skip("needs Linux")
 	}
 	ctx := context.Background()
-	r := relay(t, workloads.RelaySpec{Command: []string{"python3", "testdata/client.py", "good", t.TempDir() + "/marker"}, OpTimeout: time.Second, Kind: "register"}, nil)
+	r := relay(t, clients.RelaySpec{Command: []string{"python3", "testdata/client.py", "good", t.TempDir() + "/marker"}, OpTimeout: time.Second, Kind: "register"}, nil)
 	c, err := r.Open(ctx, workloads.Node{Name: "n1", Endpoint: "http://127.0.0.1:1"}, "register", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -59,14 +80,14 @@ func TestRelay(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		octx, cancel := context.WithTimeout(ctx, time.Second)
 		b, _ := json.Marshal(i)
-		res := c.Invoke(octx, workloads.Op{F: "write", Key: "k", Value: b})
+		res := c.Invoke(octx, workloads.Register.Op("write", "k", b))
 		cancel()
 		if res.Outcome != workloads.OK {
 			t.Fatalf("write %d through the relay: %+v", i, res)
 		}
 	}
 	octx, cancel := context.WithTimeout(ctx, time.Second)
-	res := c.Invoke(octx, workloads.Op{F: "read", Key: "k", Value: json.RawMessage("null")})
+	res := c.Invoke(octx, workloads.Register.Op("read", "k", json.RawMessage("null")))
 	cancel()
 	if res.Outcome != workloads.OK || string(res.Value) != "3" {
 		t.Errorf("read through the relay: %+v (%s), want 3", res, res.Value)
@@ -86,16 +107,16 @@ func TestRelay(t *testing.T) {
 		}
 		http.Error(w, "not ready", 503)
 	})
-	must(r.Check(workloads.CheckSpec{HTTP: true, Port: ports[0], Path: "/ready"})(ctx, nodes[0]))
-	if err := r.Check(workloads.CheckSpec{HTTP: true, Port: ports[0], Path: "/x"})(ctx, nodes[0]); err == nil || !strings.Contains(err.Error(), "answered 503") {
+	must(nodecheck.HTTPCheck(r, ports[0], "/ready", 0)(ctx, nodes[0]))
+	if err := nodecheck.HTTPCheck(r, ports[0], "/x", 0)(ctx, nodes[0]); err == nil || !strings.Contains(err.Error(), "answered 503") {
 		t.Errorf("a failing HTTP check through the relay: %v", err)
 	}
-	must(r.Check(workloads.CheckSpec{TCP: true, Port: ports[0]})(ctx, nodes[0]))
-	if l, err := r.LeaderVia(workloads.CheckSpec{HTTP: true, Port: ports[0], Path: "/ready", Field: "leader", Term: "term"})(ctx, nodes); err != nil || l != "n1" {
+	must(nodecheck.TCPCheck(r, ports[0])(ctx, nodes[0]))
+	if l, err := nodecheck.HTTPLeader(r, ports[0], "/ready", "leader", "term")(ctx, nodes); err != nil || l != "n1" {
 		t.Errorf("leader through the relay: %q %v", l, err)
 	}
 	// The program does not answer leader: the error says so.
-	if _, err := r.Leader(ctx, nodes); !errors.Is(err, workloads.ErrNoLeader) {
+	if _, err := r.Leader(ctx, nodes); !errors.Is(err, nodecheck.ErrNoLeader) {
 		t.Errorf("leader from a program that cannot say: %v", err)
 	}
 }
@@ -109,9 +130,9 @@ func TestRelayChecksClient(t *testing.T) {
 	}
 	ctx := context.Background()
 	nodes := []workloads.Node{{Name: "n1", Endpoint: "http://127.0.0.1:1", Env: []string{"LEADER_IS=n1"}}}
-	work := workloads.RelaySpec{Command: []string{"python3", "testdata/client.py", "good", t.TempDir() + "/marker"}, OpTimeout: time.Second, Kind: "register", Nodes: nodes}
-	checks := workloads.RelaySpec{Command: []string{"python3", "testdata/client.py", "v2"}, OpTimeout: time.Second, Kind: "register", Nodes: nodes}
-	if _, err := relay(t, work, nil).Leader(ctx, nodes); !errors.Is(err, workloads.ErrNoLeader) {
+	work := clients.RelaySpec{Command: []string{"python3", "testdata/client.py", "good", t.TempDir() + "/marker"}, OpTimeout: time.Second, Kind: "register", Nodes: nodes}
+	checks := clients.RelaySpec{Command: []string{"python3", "testdata/client.py", "v2"}, OpTimeout: time.Second, Kind: "register", Nodes: nodes}
+	if _, err := relay(t, work, nil).Leader(ctx, nodes); !errors.Is(err, nodecheck.ErrNoLeader) {
 		t.Fatalf("leader from the workload's program, which cannot say: %v", err)
 	}
 	r := relay(t, work, &checks)
@@ -128,7 +149,7 @@ func TestRelayChecksClient(t *testing.T) {
 	defer c.Close()
 	octx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if res := c.Invoke(octx, workloads.Op{F: "write", Key: "k", Value: json.RawMessage("1")}); res.Outcome != workloads.OK {
+	if res := c.Invoke(octx, workloads.Register.Op("write", "k", json.RawMessage("1"))); res.Outcome != workloads.OK {
 		t.Errorf("write through the workload's program: %+v", res)
 	}
 }
@@ -138,8 +159,8 @@ func TestRelayChecksClient(t *testing.T) {
 func TestRelayGone(t *testing.T) {
 	toServer, fromClient := io.Pipe()
 	toClient, fromServer := io.Pipe()
-	go workloads.ServeRelay(context.Background(), toServer, fromServer)
-	r, err := workloads.NewRelay(context.Background(), pipes{toClient, fromClient}, workloads.RelaySpec{Builtin: "refkv"}, nil)
+	go clients.ServeRelay(context.Background(), toServer, fromServer)
+	r, err := clients.NewRelay(context.Background(), pipes{toClient, fromClient}, clients.RelaySpec{Builtin: "refkv"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +171,10 @@ func TestRelayGone(t *testing.T) {
 	fromServer.CloseWithError(errors.New("killed"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if res := c.Invoke(ctx, workloads.Op{F: "write", Key: "k", Value: json.RawMessage("1")}); res.Outcome != workloads.Unknown || !errors.Is(res.Err, workloads.ErrRelayGone) {
+	if res := c.Invoke(ctx, workloads.Register.Op("write", "k", json.RawMessage("1"))); res.Outcome != workloads.Unknown || !errors.Is(res.Err, clients.ErrRelayGone) {
 		t.Errorf("write through a dead relay: %+v", res)
 	}
-	if _, err := r.Open(ctx, workloads.Node{Name: "n2"}, "register", 1); !errors.Is(err, workloads.ErrRelayGone) {
+	if _, err := r.Open(ctx, workloads.Node{Name: "n2"}, "register", 1); !errors.Is(err, clients.ErrRelayGone) {
 		t.Errorf("open through a dead relay: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package workloads
+package clients
 
 import (
 	"bufio"
@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/faultline/faultline/workloads"
+	"github.com/faultline/faultline/workloads/nodecheck"
 )
 
 // External is the language-neutral adapter: faultline starts a program
@@ -66,7 +69,7 @@ type External struct {
 	// Reads is the read mode the scenario asks for (FAULTLINE_READS).
 	Reads string
 	// Nodes are every node of the cluster (FAULTLINE_NODES).
-	Nodes []Node
+	Nodes []workloads.Node
 	// Kind is the workload, for the control copies (FAULTLINE_WORKLOAD).
 	Kind string
 
@@ -77,9 +80,9 @@ type External struct {
 }
 
 var (
-	_ Adapter      = (*External)(nil)
-	_ ReadyWaiter  = (*External)(nil)
-	_ LeaderFinder = (*External)(nil)
+	_ workloads.Adapter      = (*External)(nil)
+	_ workloads.ReadyWaiter  = (*External)(nil)
+	_ workloads.LeaderFinder = (*External)(nil)
 )
 
 // Protocol is the version of the JSON-lines protocol faultline speaks.
@@ -110,7 +113,7 @@ func (h Hello) String() string {
 }
 
 // Open starts the program for one logical client.
-func (e *External) Open(ctx context.Context, node Node, kind string, id int) (Client, error) {
+func (e *External) Open(ctx context.Context, node workloads.Node, kind string, id int) (workloads.Client, error) {
 	c, err := e.open(ctx, node, kind, strconv.Itoa(id), fmt.Sprintf("client-%d.log", id))
 	if err != nil {
 		return nil, err
@@ -122,12 +125,12 @@ func (e *External) Open(ctx context.Context, node Node, kind string, id int) (Cl
 	return c, nil
 }
 
-func (e *External) open(ctx context.Context, node Node, kind, id, logName string) (*externalClient, error) {
+func (e *External) open(ctx context.Context, node workloads.Node, kind, id, logName string) (*externalClient, error) {
 	if len(e.Command) == 0 {
 		return nil, fmt.Errorf("%w: no command given", ErrClientProgram)
 	}
 	if _, err := exec.LookPath(e.Command[0]); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrClientProgram, err)
+		return nil, fmt.Errorf("%w: %w", ErrClientProgram, err)
 	}
 	c := &externalClient{ext: e, node: node, kind: kind, id: id}
 	if e.LogDir != "" {
@@ -154,7 +157,7 @@ func (e *External) open(ctx context.Context, node Node, kind, id, logName string
 
 // Hello starts the control copy of the program for a node (if it is not
 // running yet) and answers what it said of itself.
-func (e *External) Hello(ctx context.Context, node Node) (Hello, error) {
+func (e *External) Hello(ctx context.Context, node workloads.Node) (Hello, error) {
 	c, err := e.controlFor(ctx, node)
 	if err != nil {
 		return Hello{}, err
@@ -162,7 +165,7 @@ func (e *External) Hello(ctx context.Context, node Node) (Hello, error) {
 	return c.hello, nil
 }
 
-func (e *External) controlFor(ctx context.Context, node Node) (*externalClient, error) {
+func (e *External) controlFor(ctx context.Context, node workloads.Node) (*externalClient, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if c, ok := e.control[node.Name]; ok {
@@ -180,32 +183,32 @@ func (e *External) controlFor(ctx context.Context, node Node) (*externalClient, 
 }
 
 // ask sends a control request (ready, leader) to a node's control copy.
-func (e *External) ask(ctx context.Context, node Node, f string) (Result, error) {
+func (e *External) ask(ctx context.Context, node workloads.Node, f string) (workloads.Result, error) {
 	c, err := e.controlFor(ctx, node)
 	if err != nil {
-		return Result{}, err
+		return workloads.Result{}, err
 	}
 	if !c.hello.Can(f) {
-		return Result{}, fmt.Errorf("%w: %v does not answer %s requests; its answer to hello: %s", ErrClientProgram, e.Command, f, c.hello)
+		return workloads.Result{}, fmt.Errorf("%w: %v does not answer %s requests; its answer to hello: %s", ErrClientProgram, e.Command, f, c.hello)
 	}
-	return c.Invoke(ctx, Op{F: f}), nil
+	return c.Invoke(ctx, workloads.Op{F: f}), nil
 }
 
 // WaitReady waits until each node's control program answers ready with ok.
-func (e *External) WaitReady(ctx context.Context, nodes []Node) error {
+func (e *External) WaitReady(ctx context.Context, nodes []workloads.Node) error {
 	for _, n := range nodes {
 		if _, err := e.controlFor(ctx, n); err != nil {
 			return err
 		}
 	}
 	var unsupported error
-	err := WaitReady(ctx, nodes, func(ctx context.Context, n Node) error {
+	err := nodecheck.WaitReady(ctx, nodes, func(ctx context.Context, n workloads.Node) error {
 		res, err := e.ask(ctx, n, "ready")
 		if err != nil {
 			unsupported = err
 			return err
 		}
-		if res.Outcome != OK {
+		if res.Outcome != workloads.OK {
 			if res.Err == nil {
 				res.Err = errors.New("the client program answered not ready")
 			}
@@ -221,15 +224,15 @@ func (e *External) WaitReady(ctx context.Context, nodes []Node) error {
 
 // Leader asks each node's control program whom it follows; the answer
 // most give wins.
-func (e *External) Leader(ctx context.Context, nodes []Node) (string, error) {
-	var votes []vote
+func (e *External) Leader(ctx context.Context, nodes []workloads.Node) (string, error) {
+	var votes []nodecheck.Vote
 	var lastErr error
 	for _, n := range nodes {
 		res, err := e.ask(ctx, n, "leader")
 		if errors.Is(err, ErrClientProgram) {
 			return "", err
 		}
-		if err == nil && res.Outcome != OK {
+		if err == nil && res.Outcome != workloads.OK {
 			err = res.Err
 			if err == nil {
 				err = errors.New("the client program answered no leader")
@@ -244,17 +247,17 @@ func (e *External) Leader(ctx context.Context, nodes []Node) (string, error) {
 			lastErr = fmt.Errorf("%s knows no leader", n.Name)
 			continue
 		}
-		name, ok := NodeNamed(fmt.Sprint(answer), nodes)
+		name, ok := nodecheck.NodeNamed(fmt.Sprint(answer), nodes)
 		if !ok {
 			lastErr = fmt.Errorf("%s: the client program named leader %q, which is no node's name or address", n.Name, fmt.Sprint(answer))
 			continue
 		}
-		votes = append(votes, vote{leader: name})
+		votes = append(votes, nodecheck.Vote{Leader: name})
 	}
-	if name, ok := elect(votes); ok {
+	if name, ok := nodecheck.Elect(votes); ok {
 		return name, nil
 	}
-	return "", noLeader(lastErr)
+	return "", nodecheck.NoLeader(lastErr)
 }
 
 // Close stops the control programs.
@@ -270,7 +273,7 @@ func (e *External) Close() error {
 
 type externalClient struct {
 	ext  *External
-	node Node
+	node workloads.Node
 	kind string
 	id   string
 	log  io.WriteCloser
@@ -355,7 +358,7 @@ func (c *externalClient) start(ctx context.Context) error {
 		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%w: start %v: %v", ErrClientProgram, c.ext.Command, err)
+		return fmt.Errorf("%w: start %v: %w", ErrClientProgram, c.ext.Command, err)
 	}
 	lines := make(chan lineOrEOF, 1)
 	go func() {
@@ -379,7 +382,7 @@ func (c *externalClient) start(ctx context.Context) error {
 	hello, _ := json.Marshal(map[string]any{"protocol": Protocol, "workload": c.kind, "node": c.node.Name, "client": c.id})
 	hctx, cancel := context.WithTimeout(ctx, c.ext.OpTimeout)
 	defer cancel()
-	res, broken := c.exchange(hctx, Op{F: "hello", Value: hello})
+	res, broken := c.exchange(hctx, workloads.Op{F: "hello", Value: hello})
 	switch {
 	case broken != nil:
 		// It crashed or hung on a request it does not know: an old
@@ -388,7 +391,7 @@ func (c *externalClient) start(ctx context.Context) error {
 		c.stop()
 		c.ext.noHello.Store(true)
 		return c.start(ctx)
-	case res.Outcome == OK:
+	case res.Outcome == workloads.OK:
 		var h Hello
 		if err := json.Unmarshal(res.Value, &h); err != nil || h.Protocol < 2 {
 			c.logf("hello answered ok with %s, not {\"protocol\": 2, ...}; taking it for protocol 1", truncate(res.Value))
@@ -414,22 +417,19 @@ func (c *externalClient) stop() {
 
 // Invoke sends one request and waits for its response, at most until ctx
 // ends. Anything but a well-formed response restarts the program.
-func (c *externalClient) Invoke(ctx context.Context, op Op) Result {
+func (c *externalClient) Invoke(ctx context.Context, op workloads.Op) workloads.Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cmd == nil {
 		if err := c.start(ctx); err != nil {
-			return Result{Outcome: Fail, Err: err} // it never got the request
+			return workloads.Result{Outcome: workloads.Fail, Err: err} // it never got the request
 		}
 	}
 	res, broken := c.exchange(ctx, op)
 	if broken != nil {
 		c.logf("%s %s: %v; restarting the client program", op.F, op.Key, broken)
 		c.stop()
-		if op.F == "write" || op.F == "cas" || op.F == "add" || op.F == "append" {
-			return Result{Outcome: Unknown, Err: broken}
-		}
-		return Result{Outcome: Fail, Err: broken}
+		return op.Broken(broken)
 	}
 	return res
 }
@@ -437,7 +437,7 @@ func (c *externalClient) Invoke(ctx context.Context, op Op) Result {
 // exchange writes one request and reads its response. A non-nil error
 // means the program misbehaved (and should be restarted); otherwise the
 // result is what it answered.
-func (c *externalClient) exchange(ctx context.Context, op Op) (Result, error) {
+func (c *externalClient) exchange(ctx context.Context, op workloads.Op) (workloads.Result, error) {
 	c.reqID++
 	id := c.reqID
 	value := op.Value
@@ -446,7 +446,7 @@ func (c *externalClient) exchange(ctx context.Context, op Op) (Result, error) {
 	}
 	req, _ := json.Marshal(request{ID: id, F: op.F, Key: op.Key, Value: value})
 	if _, err := c.stdin.Write(append(req, '\n')); err != nil {
-		return Result{}, fmt.Errorf("client program does not read its input: %v", err)
+		return workloads.Result{}, fmt.Errorf("client program does not read its input: %w", err)
 	}
 	done := ctx.Done()
 	var grace <-chan time.Time
@@ -462,9 +462,9 @@ wait:
 			done = nil // a fresh program gets its grace; Ctrl-C still ends the wait
 			goto wait
 		}
-		return Result{}, errors.New("client program did not answer within the operation timeout")
+		return workloads.Result{}, errors.New("client program did not answer within the operation timeout")
 	case <-grace:
-		return Result{}, fmt.Errorf("client program did not answer its first request within the operation timeout and %v for starting", StartupGrace)
+		return workloads.Result{}, fmt.Errorf("client program did not answer its first request within the operation timeout and %v for starting", StartupGrace)
 	case l, ok := <-c.lines:
 		c.answered = true
 		if !ok || l.err != nil {
@@ -472,16 +472,16 @@ wait:
 			if c.cmd.ProcessState != nil {
 				status = c.cmd.ProcessState.String()
 			}
-			return Result{}, fmt.Errorf("client program %s before answering (%v)", status, l.err)
+			return workloads.Result{}, fmt.Errorf("client program %s before answering (%w)", status, l.err)
 		}
 		var r response
 		dec := json.NewDecoder(bytes.NewReader(l.line))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
-			return Result{}, fmt.Errorf("client program printed %q, not a JSON response: %v", truncate(l.line), err)
+			return workloads.Result{}, fmt.Errorf("client program printed %q, not a JSON response: %w", truncate(l.line), err)
 		}
 		if r.ID != nil && *r.ID != id {
-			return Result{}, fmt.Errorf("client program answered request %d, not %d", *r.ID, id)
+			return workloads.Result{}, fmt.Errorf("client program answered request %d, not %d", *r.ID, id)
 		}
 		var err error
 		if r.Error != "" {
@@ -489,16 +489,13 @@ wait:
 		}
 		switch r.Type {
 		case "ok":
-			return Result{Outcome: OK, Value: r.Value, Err: err}, nil
+			return workloads.Result{Outcome: workloads.OK, Value: r.Value, Err: err}, nil
 		case "fail":
-			return Result{Outcome: Fail, Err: err}, nil
+			return workloads.Result{Outcome: workloads.Fail, Err: err}, nil
 		case "info":
-			if op.F == "read" {
-				return Result{Outcome: Fail, Err: err}, nil
-			}
-			return Result{Outcome: Unknown, Err: err}, nil
+			return op.Broken(err), nil
 		}
-		return Result{}, fmt.Errorf("client program answered type %q, not ok, fail or info", r.Type)
+		return workloads.Result{}, fmt.Errorf("client program answered type %q, not ok, fail or info", r.Type)
 	}
 }
 

@@ -1,4 +1,4 @@
-package workloads_test
+package nodecheck_test
 
 import (
 	"context"
@@ -7,15 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/faultline/faultline/scenarios"
-	"github.com/faultline/faultline/systems"
 	"github.com/faultline/faultline/workloads"
+	"github.com/faultline/faultline/workloads/nodecheck"
 )
 
 // fakeExec answers each node's command from a table.
@@ -58,26 +56,26 @@ func TestReadyChecks(t *testing.T) {
 		}
 		http.Error(w, "no leader yet", 503)
 	})
-	if err := workloads.HTTPCheck(ports[0], "/ready", 0)(ctx, nodes[0]); err != nil {
+	if err := nodecheck.HTTPCheck(nodecheck.Direct, ports[0], "/ready", 0)(ctx, nodes[0]); err != nil {
 		t.Errorf("http ready: %v", err)
 	}
-	err := workloads.HTTPCheck(ports[0], "/kv/x", 0)(ctx, nodes[0])
+	err := nodecheck.HTTPCheck(nodecheck.Direct, ports[0], "/kv/x", 0)(ctx, nodes[0])
 	if err == nil || !strings.Contains(err.Error(), "answered 503, want 200: no leader yet") {
 		t.Errorf("http not ready: %v", err)
 	}
-	if err := workloads.TCPCheck(ports[0])(ctx, nodes[0]); err != nil {
+	if err := nodecheck.TCPCheck(nodecheck.Direct, ports[0])(ctx, nodes[0]); err != nil {
 		t.Errorf("tcp: %v", err)
 	}
 	ex := fakeExec{"n1": {"PONG", 0}, "n2": {"LOADING", 1}}
 	cmds := map[string][]string{"n1": {"redis-cli", "ping"}, "n2": {"redis-cli", "ping"}}
-	if err := workloads.ExecCheck(ex, cmds)(ctx, workloads.Node{Name: "n1"}); err != nil {
+	if err := nodecheck.ExecCheck(ex, cmds)(ctx, workloads.Node{Name: "n1"}); err != nil {
 		t.Errorf("exec ready: %v", err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	err = workloads.WaitReady(wctx, []workloads.Node{{Name: "n1"}, {Name: "n2"}}, workloads.ExecCheck(ex, cmds))
-	var nr *workloads.NotReadyError
-	if !errors.As(err, &nr) || nr.Node != "n2" || !errors.Is(err, workloads.ErrNotReady) || !strings.Contains(err.Error(), "redis-cli ping exited 1: LOADING") {
+	err = nodecheck.WaitReady(wctx, []workloads.Node{{Name: "n1"}, {Name: "n2"}}, nodecheck.ExecCheck(ex, cmds))
+	var nr *nodecheck.NotReadyError
+	if !errors.As(err, &nr) || nr.Node != "n2" || !errors.Is(err, nodecheck.ErrNotReady) || !strings.Contains(err.Error(), "redis-cli ping exited 1: LOADING") {
 		t.Errorf("never ready: %v", err)
 	}
 }
@@ -95,50 +93,35 @@ func TestLeaderChecks(t *testing.T) {
 	})
 	all := []workloads.Node{{Name: "n1", Addr: "127.0.0.1"}, {Name: "n2", Addr: "127.0.0.1"}, {Name: "n3", Addr: "127.0.0.1"}}
 	_ = nodes
-	if l, err := workloads.HTTPLeader(ports[0], "/status", "raft.leader", "raft.term")(ctx, all); err != nil || l != "n3" {
+	if l, err := nodecheck.HTTPLeader(nodecheck.Direct, ports[0], "/status", "raft.leader", "raft.term")(ctx, all); err != nil || l != "n3" {
 		t.Errorf("with terms: leader %q %v, want n3 (the highest term)", l, err)
 	}
 	// 10.0.0.1 names no node here (they are all on loopback): n1 and n3
 	// tie at one answer each, and the first given wins.
-	if l, err := workloads.HTTPLeader(ports[0], "/status", "raft.leader", "")(ctx, all); err != nil || l != "n1" {
+	if l, err := nodecheck.HTTPLeader(nodecheck.Direct, ports[0], "/status", "raft.leader", "")(ctx, all); err != nil || l != "n1" {
 		t.Errorf("without terms: leader %q %v, want n1", l, err)
 	}
 	// Without terms, the answer most nodes give.
 	ex := fakeExec{"n1": {"10.0.0.1\n", 0}, "n2": {"10.0.0.2:6379", 0}, "n3": {"10.0.0.2", 0}}
 	all = []workloads.Node{{Name: "n1", Addr: "10.0.0.1"}, {Name: "n2", Addr: "10.0.0.2"}, {Name: "n3", Addr: "10.0.0.3"}}
-	l, err := workloads.ExecLeader(ex, map[string][]string{})(ctx, all)
+	l, err := nodecheck.ExecLeader(ex, map[string][]string{})(ctx, all)
 	if err != nil || l != "n2" {
 		t.Errorf("exec leader by most answers: %q %v", l, err)
 	}
 	none := fakeExec{"n1": {"nobody\n", 0}}
-	_, err = workloads.ExecLeader(none, nil)(ctx, all[:1])
-	if !errors.Is(err, workloads.ErrNoLeader) || !strings.Contains(err.Error(), `printed "nobody", which is no node's name or address`) {
+	_, err = nodecheck.ExecLeader(none, nil)(ctx, all[:1])
+	if !errors.Is(err, nodecheck.ErrNoLeader) || !strings.Contains(err.Error(), `printed "nobody", which is no node's name or address`) {
 		t.Errorf("no leader: %v", err)
 	}
 	for answer, want := range map[string]string{"n3": "n3", "10.0.0.3": "n3", "http://10.0.0.3:2379/": "n3", "kv@10.0.0.1": "n1", "10.9.9.9": ""} {
-		if got, _ := workloads.NodeNamed(answer, all); got != want {
+		if got, _ := nodecheck.NodeNamed(answer, all); got != want {
 			t.Errorf("NodeNamed(%q) = %q, want %q", answer, got, want)
 		}
 	}
 	// Waiting for an election: the last error after the wait.
 	start := time.Now()
-	_, err = workloads.WaitLeader(workloads.ExecLeader(none, nil), 300*time.Millisecond)(ctx, all[:1])
+	_, err = nodecheck.WaitLeader(nodecheck.ExecLeader(none, nil), 300*time.Millisecond)(ctx, all[:1])
 	if err == nil || time.Since(start) < 250*time.Millisecond {
 		t.Errorf("wait for a leader: %v after %v", err, time.Since(start))
-	}
-}
-
-// TestBuiltinNames: the built-in adapters are the ones system files may
-// name.
-func TestBuiltinNames(t *testing.T) {
-	if got, want := workloads.BuiltinNames(), systems.BuiltinClientNames(); !slices.Equal(got, want) {
-		t.Errorf("workloads has built-in adapters %v, systems lists %v", got, want)
-	}
-}
-
-// TestWorkloadNames: the workloads are the ones a scenario may name.
-func TestWorkloadNames(t *testing.T) {
-	if !slices.Equal(workloads.Kinds, scenarios.WorkloadKinds) {
-		t.Errorf("workloads has %v, scenarios accepts %v", workloads.Kinds, scenarios.WorkloadKinds)
 	}
 }
