@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,23 +34,20 @@ func (h *checked) linearizability(w *Workload, opts Options, began time.Time) Re
 		}
 		return res
 	}
-	perKey := map[string][]porcupine.Operation{}
-	var checkedKeys []string
-	for _, key := range keys {
-		if ops := w.porcupineOps(h.keys[key], h.end); len(ops) > 0 {
-			perKey[key] = ops
-			checkedKeys = append(checkedKeys, key)
-		}
-	}
-	res.Keys = checkLinearizable(func() porcupine.Model { return w.model(opts) }, checkedKeys, perKey, h.faults, opts, began)
+	// Each key's operations are made for porcupine when a worker takes
+	// the key, and let go when it is done: the decoded history is all
+	// that stays.
+	opsOf := func(key string) []porcupine.Operation { return w.porcupineOps(h.keys[key], h.end) }
+	res.Keys = checkLinearizable(func() porcupine.Model { return w.model(opts) }, keys, opsOf, h.faults, opts, began)
 	return res
 }
 
-// checkLinearizable checks each key's operations with porcupine in a pool
-// of workers. Each key gets its own budget (KeyBudget), cut short by the
+// checkLinearizable checks each key's operations (opsOf) with porcupine
+// in a pool of workers; a key with none has nothing to check and no
+// result. Each key gets its own budget (KeyBudget), cut short by the
 // overall one (Budget); with StopAtFirstInvalid, the first invalid key
 // stops the keys still being checked, which are then unknown.
-func checkLinearizable(newModel func() porcupine.Model, keys []string, perKey map[string][]porcupine.Operation, faults []history.FaultWindow, opts Options, began time.Time) []KeyResult {
+func checkLinearizable(newModel func() porcupine.Model, keys []string, opsOf func(key string) []porcupine.Operation, faults []history.FaultWindow, opts Options, began time.Time) []KeyResult {
 	deadline := began.Add(opts.Budget)
 	results := make([]KeyResult, len(keys))
 	workers := opts.Workers
@@ -66,13 +64,14 @@ func checkLinearizable(newModel func() porcupine.Model, keys []string, perKey ma
 			defer wg.Done()
 			for i := range next {
 				key := keys[i]
-				if stop.Load() {
-					results[i] = KeyResult{Key: key, Verdict: Unknown, Operations: len(perKey[key]), Note: fmt.Sprintf("not checked: key %v is already invalid", firstInvalid.Load())}
-					continue
-				}
-				results[i] = checkKey(newModel, &stop, key, perKey[key], deadline, faults, opts)
-				if results[i].Verdict == Invalid && opts.StopAtFirstInvalid {
-					if firstInvalid.CompareAndSwap(nil, key) {
+				ops := opsOf(key)
+				switch {
+				case len(ops) == 0:
+				case stop.Load():
+					results[i] = KeyResult{Key: key, Verdict: Unknown, Operations: len(ops), Note: fmt.Sprintf("not checked: key %v is already invalid", firstInvalid.Load())}
+				default:
+					results[i] = checkKey(newModel, &stop, key, ops, deadline, faults, opts)
+					if results[i].Verdict == Invalid && opts.StopAtFirstInvalid && firstInvalid.CompareAndSwap(nil, key) {
 						stop.Store(true)
 					}
 				}
@@ -84,7 +83,7 @@ func checkLinearizable(newModel func() porcupine.Model, keys []string, perKey ma
 	}
 	close(next)
 	wg.Wait()
-	return results
+	return slices.DeleteFunc(results, func(r KeyResult) bool { return r.Key == "" && r.Verdict == "" })
 }
 
 // stoppable wraps a model so that, once stop is set, every step fails and

@@ -89,7 +89,7 @@ func findAttached(ctx context.Context, cli *client.Client, sel Selector) ([]atta
 	}
 	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
-		return nil, fmt.Errorf("%w: list containers: %v", ErrAttach, err)
+		return nil, fmt.Errorf("%w: list containers: %w", ErrAttach, err)
 	}
 	var found []attachedMatch
 	seen := map[string]bool{}
@@ -106,7 +106,7 @@ func findAttached(ctx context.Context, cli *client.Client, sel Selector) ([]atta
 		}
 		insp, err := cli.ContainerInspect(ctx, ct.ID)
 		if err != nil {
-			return nil, fmt.Errorf("%w: inspect %s: %v", ErrAttach, name, err)
+			return nil, fmt.Errorf("%w: inspect %s: %w", ErrAttach, name, err)
 		}
 		if insp.Config != nil {
 			if run := insp.Config.Labels[LabelRun]; run != "" {
@@ -193,7 +193,7 @@ func Attach(ctx context.Context, cli *client.Client, runID string, sel Selector)
 	// this harness is killed. Created to completion even on an interrupt.
 	labels := map[string]string{LabelFaultline: "true", LabelRun: runID, LabelOwner: Owner(), LabelAttached: strings.Join(ids, ",")}
 	if _, err := cli.VolumeCreate(context.WithoutCancel(ctx), volume.CreateOptions{Name: "faultline-" + runID + "-attached", Labels: labels}); err != nil {
-		return nil, nil, fmt.Errorf("%w: create marker volume: %v", ErrAttach, err)
+		return nil, nil, fmt.Errorf("%w: create marker volume: %w", ErrAttach, err)
 	}
 	return c, info, nil
 }

@@ -48,13 +48,13 @@ const (
 func Connect(ctx context.Context) (*client.Client, error) {
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(pctx); err != nil {
 		cli.Close()
-		return nil, fmt.Errorf("%w at %s: %v; start the Docker engine or set DOCKER_HOST", ErrUnreachable, cli.DaemonHost(), err)
+		return nil, fmt.Errorf("%w at %s: %w; start the Docker engine or set DOCKER_HOST", ErrUnreachable, cli.DaemonHost(), err)
 	}
 	return cli, nil
 }
@@ -165,7 +165,7 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 	}
 	nodes, err := spec.Nodes(addrs)
 	if err != nil {
-		return c, fmt.Errorf("%w: %v", ErrStart, err)
+		return c, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	volumes := map[string]bool{}
 	for i, ns := range nodes {
@@ -217,14 +217,14 @@ func (c *Cluster) createNode(ctx, cctx context.Context, ns NodeSpec, addr netip.
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %v", ErrStart, err)
+		return fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	created, err := c.cli.ContainerCreate(cctx, cfg, hc, nc, nil, fmt.Sprintf("faultline-%s-%s", c.RunID, ns.Name))
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("%w: image %s of %s not found in the Docker engine", ErrImage, ns.Image, ns.Name)
 		}
-		return fmt.Errorf("%w: create %s: %v", ErrStart, ns.Name, err)
+		return fmt.Errorf("%w: create %s: %w", ErrStart, ns.Name, err)
 	}
 	c.Nodes = append(c.Nodes, Node{Name: ns.Name, ContainerID: created.ID, Addr: addr})
 	return nil
@@ -236,14 +236,14 @@ func (c *Cluster) startNodes(ctx, cctx context.Context) error {
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%w: %v", ErrStart, err)
+			return fmt.Errorf("%w: %w", ErrStart, err)
 		}
 		if err := c.cli.ContainerStart(cctx, n.ContainerID, container.StartOptions{}); err != nil {
-			return fmt.Errorf("%w: start %s: %v", ErrStart, n.Name, err)
+			return fmt.Errorf("%w: start %s: %w", ErrStart, n.Name, err)
 		}
 		insp, err := c.cli.ContainerInspect(cctx, n.ContainerID)
 		if err != nil {
-			return fmt.Errorf("%w: inspect %s: %v", ErrStart, n.Name, err)
+			return fmt.Errorf("%w: inspect %s: %w", ErrStart, n.Name, err)
 		}
 		if insp.State == nil || !insp.State.Running || insp.State.Pid == 0 {
 			return fmt.Errorf("%w: %s exited at once (exit code %d); its last lines: %s", ErrStart, n.Name, exitCode(insp), c.LogTail(cctx, n.Name, 10))
@@ -260,10 +260,10 @@ func (c *Cluster) mounts(ctx, cctx context.Context, ns NodeSpec, created map[str
 	addVolume := func(name, target string, ro bool) error {
 		if !created[name] {
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("%w: %v", ErrStart, err)
+				return fmt.Errorf("%w: %w", ErrStart, err)
 			}
 			if _, err := c.cli.VolumeCreate(cctx, volume.CreateOptions{Name: name, Labels: labels}); err != nil {
-				return fmt.Errorf("%w: create volume %s: %v", ErrStart, name, err)
+				return fmt.Errorf("%w: create volume %s: %w", ErrStart, name, err)
 			}
 			created[name] = true
 		}
@@ -303,7 +303,7 @@ func exitCode(insp container.InspectResponse) int {
 func (c *Cluster) createNetwork(ctx, cctx context.Context, labels map[string]string) error {
 	used, err := usedPrefixes(ctx, c.cli)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStart, err)
+		return fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	name := "faultline-" + c.RunID
 	var lastErr error
@@ -314,7 +314,7 @@ func (c *Cluster) createNetwork(ctx, cctx context.Context, labels map[string]str
 		}
 		gw := netip.AddrFrom4([4]byte{10, 213, byte(third), 1})
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %v", ErrStart, ctx.Err())
+			return fmt.Errorf("%w: %w", ErrStart, ctx.Err())
 		}
 		resp, err := c.cli.NetworkCreate(cctx, name, network.CreateOptions{
 			Driver: "bridge",
@@ -332,7 +332,7 @@ func (c *Cluster) createNetwork(ctx, cctx context.Context, labels map[string]str
 		c.Subnet = p
 		return nil
 	}
-	return fmt.Errorf("%w: no free subnet in 10.213.0.0/16 for network %s: %v", ErrStart, name, lastErr)
+	return fmt.Errorf("%w: no free subnet in 10.213.0.0/16 for network %s: %w", ErrStart, name, lastErr)
 }
 
 func usedPrefixes(ctx context.Context, cli *client.Client) ([]netip.Prefix, error) {

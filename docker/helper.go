@@ -105,19 +105,19 @@ func (c *Cluster) StartClientProgram(ctx context.Context, image, helper string, 
 func helperBinary(ctx context.Context, cli *client.Client, helper, runID string) ([]byte, error) {
 	created, err := cli.ContainerCreate(ctx, &container.Config{Image: helper, Labels: map[string]string{LabelFaultline: "true", LabelRun: runID, LabelOwner: Owner(), LabelHelper: "-"}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
 	if err != nil {
-		return nil, fmt.Errorf("%w: faultline's binary from %s: %v", ErrHelper, helper, err)
+		return nil, fmt.Errorf("%w: faultline's binary from %s: %w", ErrHelper, helper, err)
 	}
 	defer cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true})
 	rc, _, err := cli.CopyFromContainer(ctx, created.ID, "/faultline")
 	if err != nil {
-		return nil, fmt.Errorf("%w: faultline's binary from %s: %v", ErrHelper, helper, err)
+		return nil, fmt.Errorf("%w: faultline's binary from %s: %w", ErrHelper, helper, err)
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
 		if err != nil {
-			return nil, fmt.Errorf("%w: faultline's binary from %s: %v", ErrHelper, helper, err)
+			return nil, fmt.Errorf("%w: faultline's binary from %s: %w", ErrHelper, helper, err)
 		}
 		if h.Typeflag == tar.TypeReg {
 			return io.ReadAll(tr)
@@ -180,7 +180,7 @@ func clientArchive(bin []byte, files ClientFiles) (io.Reader, error) {
 			return nil // links, sockets, devices: not carried
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%w: the client program's folder %s: %v", ErrHelper, host, err)
+			return nil, fmt.Errorf("%w: the client program's folder %s: %w", ErrHelper, host, err)
 		}
 	}
 	if err := tw.Close(); err != nil {
@@ -261,23 +261,23 @@ func startHelper(ctx context.Context, cli *client.Client, spec helperSpec, log i
 	defer cancel()
 	created, err := cli.ContainerCreate(cctx, cfg, hc, nil, nil, name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: create %s %s from %s: %v%s", ErrHelper, what, name, spec.image, err, needs)
+		return nil, fmt.Errorf("%w: create %s %s from %s: %w%s", ErrHelper, what, name, spec.image, err, needs)
 	}
 	if spec.copyIn != nil {
 		if err := cli.CopyToContainer(cctx, created.ID, "/", spec.copyIn, container.CopyToContainerOptions{}); err != nil {
 			cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true})
-			return nil, fmt.Errorf("%w: copy faultline and the client's files into %s: %v", ErrHelper, name, err)
+			return nil, fmt.Errorf("%w: copy faultline and the client's files into %s: %w", ErrHelper, name, err)
 		}
 	}
 	hj, err := cli.ContainerAttach(cctx, created.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
 		cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true})
-		return nil, fmt.Errorf("%w: attach to %s %s: %v", ErrHelper, what, name, err)
+		return nil, fmt.Errorf("%w: attach to %s %s: %w", ErrHelper, what, name, err)
 	}
 	if err := cli.ContainerStart(cctx, created.ID, container.StartOptions{}); err != nil {
 		hj.Close()
 		cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true})
-		return nil, fmt.Errorf("%w: start %s %s: %v%s", ErrHelper, what, name, err, needs)
+		return nil, fmt.Errorf("%w: start %s %s: %w%s", ErrHelper, what, name, err, needs)
 	}
 	pr, pw := io.Pipe()
 	h := &helperConn{hj: hj, out: pr, done: make(chan struct{})}

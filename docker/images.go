@@ -84,14 +84,14 @@ func EnsureImage(ctx context.Context, cli *client.Client, spec ImageSpec, log io
 	}
 	hash, err := inputsHash(b)
 	if err != nil {
-		return fmt.Errorf("%w: %s%s: %v", ErrImage, spec.Tag, owner, err)
+		return fmt.Errorf("%w: %s%s: %w", ErrImage, spec.Tag, owner, err)
 	}
 	if img, err := cli.ImageInspect(ctx, spec.Tag); err == nil && img.Config != nil && img.Config.Labels[labelInputs] == hash {
 		return nil
 	}
 	fmt.Fprintf(log, "building image %s%s from %s\n", spec.Tag, owner, b.Context)
 	if err := buildImage(ctx, cli, spec.Tag, b, hash, log); err != nil {
-		return fmt.Errorf("%w: build %s%s: %v", ErrImage, spec.Tag, owner, err)
+		return fmt.Errorf("%w: build %s%s: %w", ErrImage, spec.Tag, owner, err)
 	}
 	return nil
 }
@@ -230,7 +230,7 @@ func buildImage(ctx context.Context, cli *client.Client, tag string, b *BuildSpe
 	var tail tailBuffer
 	w := io.MultiWriter(log, &tail)
 	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, w, 0, false, nil); err != nil {
-		return fmt.Errorf("docker build failed: %v; its last output: %s", err, LastLines(tail.String(), 12))
+		return fmt.Errorf("docker build failed: %w; its last output: %s", err, LastLines(tail.String(), 12))
 	}
 	return nil
 }

@@ -19,7 +19,9 @@ func TestPlace(t *testing.T) {
 	inSight := []docker.Node{{Name: "n1", Pid: os.Getpid(), Addr: netip.MustParseAddr("10.213.0.11")}}
 	outOfSight := []docker.Node{{Name: "n1", Pid: 1, ContainerID: "not-this-one", Addr: netip.MustParseAddr("10.213.0.11")}}
 	reaches := func(context.Context, string) (bool, string) { return true, "" }
-	noRoute := func(context.Context, string) (bool, string) { return false, "this host does not reach the nodes' addresses (no route)" }
+	noRoute := func(context.Context, string) (bool, string) {
+		return false, "this host does not reach the nodes' addresses (no route)"
+	}
 	root, user := hostFacts{}, hostFacts{notDirect: "this process lacks CAP_SYS_ADMIN and CAP_NET_ADMIN (not root)"}
 	for _, tc := range []struct {
 		name  string

@@ -61,7 +61,7 @@ func Shrink(ctx context.Context, dir string, opts ShrinkOptions) (ShrinkResult, 
 	logf := func(format string, args ...any) { fmt.Fprintf(log, "faultline: shrink: "+format+"\n", args...) }
 	best, err := scenarios.Load(filepath.Join(dir, ReplayFile))
 	if err != nil {
-		return ShrinkResult{}, fmt.Errorf("%w: %v (a run that applied no faults has no replay.yaml)", ErrNotFailing, err)
+		return ShrinkResult{}, fmt.Errorf("%w: %w (a run that applied no faults has no replay.yaml)", ErrNotFailing, err)
 	}
 	res := ShrinkResult{Before: describeTimeline(best)}
 	deadline := time.Now().Add(opts.Budget)

@@ -5,7 +5,12 @@
 // Records enter through a Writer, which appends one JSON object per line and
 // flushes it to the file before returning, so a crash of the harness loses
 // at most the operations still in flight. They leave through Read, which
-// parses a history file back and names the line of any record it cannot read.
+// parses a history file back and names the line of any record it cannot
+// read, or through the Jepsen readers (jepsen.go). Pair (pair.go) makes
+// the operations, invocation and completion together, once for every
+// reader of a history; events.go and faults.go hold the values the
+// nemesis records and the fault windows read from them; PortRange
+// (ports.go) is the one type of a port range, a system's and a fault's.
 package history
 
 import (
@@ -246,7 +251,7 @@ func Read(r io.Reader) ([]Record, error) {
 		}
 		if derr != nil {
 			if !complete {
-				return recs, fmt.Errorf("%d: %w (%d bytes, the run was probably killed while writing it): %v", line, ErrTruncated, len(raw), derr)
+				return recs, fmt.Errorf("%d: %w (%d bytes, the run was probably killed while writing it): %w", line, ErrTruncated, len(raw), derr)
 			}
 			return recs, fmt.Errorf("%d: bad history record: %w", line, derr)
 		}

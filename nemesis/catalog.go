@@ -494,7 +494,7 @@ func checkCustom(s Spec, c Context) error {
 
 func checkGray(s Spec, _ Context) error {
 	if _, err := ParseRate(s.Rate); err != nil {
-		return fieldErr("rate", "%v", err)
+		return &FieldError{Field: "rate", Msg: err.Error(), Err: err}
 	}
 	if s.Loss == 0 && s.Delay == 0 && s.Duplicate == 0 && s.Reorder == 0 && s.Corrupt == 0 && s.Rate == "" {
 		return fieldErr("kind", "gray needs at least one of loss, delay, duplicate, reorder, corrupt, rate")

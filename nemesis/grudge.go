@@ -5,12 +5,19 @@
 // installed inside each node's own network namespace, as an nftables table
 // and qdiscs that faultline owns; process faults act through Processes.
 //
-// Data enters as a Fault; a partition's Grudge (which node drops packets
-// from which nodes) is built by a Shape from the node names and a seeded
-// random source, and the Net applies the desired state to the nodes'
-// namespaces, verifies it with probes and heals them. Nothing here knows
-// Docker: a Node is a name, an address and the path of a network namespace
-// (/proc/PID/ns/net for a container, /run/netns/NAME for a test).
+// Data enters as a Spec (catalog.go: the one list of kinds, with every
+// rule of each), validated against the cluster and what the system
+// supports and built into a Fault, a plan that holds no state; injecting
+// it returns the Injected in force, which recovers itself (faults.go). A
+// Schedule (schedule.go) says when each fault starts and ends: a pure
+// Plan, which Play runs against the cluster, telling an Observer. A
+// partition's Grudge (which node drops packets from which nodes) is built
+// by a Shape from the node names and a seeded random source, and the Net
+// applies the desired state to the nodes' namespaces through an Agent per
+// node (from here, or a helper container's), verifies it with probes and
+// heals them. Nothing here knows Docker: a Node is a name, an address and
+// the path of a network namespace (/proc/PID/ns/net for a container,
+// /run/netns/NAME for a test).
 package nemesis
 
 import (

@@ -66,7 +66,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, newAgent func(Node) Ag
 	err := linerpc.Serve(r, w, func(line json.RawMessage) (any, func() any) {
 		var req helperRequest
 		if err := json.Unmarshal(line, &req); err != nil {
-			return linerpc.Fail(fmt.Errorf("bad request: %v", err)), nil
+			return linerpc.Fail(fmt.Errorf("bad request: %w", err)), nil
 		}
 		if agent == nil {
 			switch {
@@ -154,7 +154,7 @@ func NewRemoteAgent(ctx context.Context, node Node, conn io.ReadWriteCloser) (*R
 	a := &RemoteAgent{node: node, rpc: linerpc.NewClient(conn, func(cause error) error {
 		err := fmt.Errorf("%w: the helper of %s stopped answering (its container died or was removed)", ErrHelperGone, node.Name)
 		if cause != nil {
-			err = fmt.Errorf("%w: %v", err, cause)
+			err = fmt.Errorf("%w: %w", err, cause)
 		}
 		return err
 	})}

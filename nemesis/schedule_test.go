@@ -103,7 +103,9 @@ type fakeInjected struct {
 
 func (in *fakeInjected) Describe() string { return fmt.Sprintf("injection %d", in.n) }
 
-func (in *fakeInjected) Resolved() nemesis.Spec { return nemesis.Spec{Kind: "kill", Node: fmt.Sprintf("n%d", in.n)} }
+func (in *fakeInjected) Resolved() nemesis.Spec {
+	return nemesis.Spec{Kind: "kill", Node: fmt.Sprintf("n%d", in.n)}
+}
 
 func (in *fakeInjected) Recover(ctx context.Context) error {
 	in.f.mu.Lock()

@@ -5,8 +5,10 @@
 // shaded, per-key results with their explanations and visualizations, the
 // connectivity the probes observed, and links to the node logs.
 //
-// Data enters as records and the checker's result; charts are drawn as SVG
-// with gonum.org/v1/plot and inlined, so the file needs nothing else.
+// Data enters as records (paired by history.Pair) and the checker's
+// result; charts are drawn as SVG with gonum.org/v1/plot and inlined, so
+// the file needs nothing else. timeline.html (timeline.go) draws every
+// operation in a lane per client.
 package report
 
 import (

@@ -1,7 +1,11 @@
 // Package scenarios holds the scenario file schema (this file), its strict
 // loader (load.go), its validation (validate.go, limits.go, and system.go
 // for what depends on the system under test) and the scenarios faultline
-// ships (the *.yaml files beside this package).
+// ships (the *.yaml files beside this package). The parts other packages
+// own are theirs: a fault and its schedule are package nemesis's
+// (nemesis.Spec, nemesis.Schedule, with every rule of every kind), the
+// workloads are package workloads's, the guarantees and their bounds
+// package checker's; scenarios reads them and names the file and line.
 //
 // A scenario enters as YAML through Load, which rejects unknown or mistyped
 // fields and semantically invalid values with an error naming file:line and

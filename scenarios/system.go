@@ -27,7 +27,7 @@ func (s *Scenario) resolveSystem(loc *yamlpos.Locator) error {
 		if errors.Is(err, systems.ErrInvalid) {
 			return fmt.Errorf("%w: %s:%d: %s: %w", ErrInvalid, s.Path, loc.Line(field), field, err)
 		}
-		return loc.Errorf(field, "%v", err)
+		return loc.Errorf(field, "%w", err)
 	}
 	switch {
 	case c.Compose != "":

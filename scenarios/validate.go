@@ -38,7 +38,7 @@ func (s *Scenario) validate(loc *yamlpos.Locator) error {
 	}
 	if img := s.Cluster.Image; img != "" {
 		if err := systems.CheckImageRef(img); err != nil {
-			return bad("cluster.image", "%v", err)
+			return bad("cluster.image", "%w", err)
 		}
 		if len(s.Cluster.Def.Nodes) > 0 {
 			return bad("cluster.image", "the compose file names each service's image; change it there")
@@ -90,10 +90,10 @@ func (s *Scenario) validateExpected(loc *yamlpos.Locator) error {
 			field := fmt.Sprintf("%s[%d]", list.field, i)
 			g, err := checker.ParseGuarantee(name)
 			if err != nil {
-				return loc.Errorf(field, "%v", err)
+				return loc.Errorf(field, "%w", err)
 			}
 			if err := checker.CheckClaim(s.checks(), g, s.Checker.Bounds); err != nil {
-				return loc.Errorf(field, "%v", err)
+				return loc.Errorf(field, "%w", err)
 			}
 			if slices.Contains(e.Violated, name) && slices.Contains(e.Held, name) {
 				return loc.Errorf(field, "%s cannot be expected both violated and held", name)
@@ -119,10 +119,10 @@ func (s *Scenario) validateExpect(loc *yamlpos.Locator) error {
 		field := fmt.Sprintf("checker.expect[%d]", i)
 		g, err := checker.ParseGuarantee(name)
 		if err != nil {
-			return loc.Errorf(field, "%v", err)
+			return loc.Errorf(field, "%w", err)
 		}
 		if err := checker.CheckClaim(s.checks(), g, c.Bounds); err != nil {
-			return loc.Errorf(field, "%v", err)
+			return loc.Errorf(field, "%w", err)
 		}
 		if slices.Contains(c.Expect[:i], name) {
 			return loc.Errorf(field, "%s is listed twice", name)

@@ -48,7 +48,7 @@ func (p *Prepare) Run(ctx context.Context, contextDir, out string, log io.Writer
 		if len(lines) > 8 {
 			lines = lines[len(lines)-8:]
 		}
-		return fmt.Errorf("build.prepare %s (in %s) failed: %v; its last output: %s", strings.Join(p.Command, " "), cmd.Dir, err, strings.Join(lines, " / "))
+		return fmt.Errorf("build.prepare %s (in %s) failed: %w; its last output: %s", strings.Join(p.Command, " "), cmd.Dir, err, strings.Join(lines, " / "))
 	}
 	return nil
 }

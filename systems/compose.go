@@ -40,7 +40,7 @@ type composeExt struct {
 func LoadCompose(path string, services []string) (*Definition, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read compose file: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: read compose file: %w", ErrInvalid, err)
 	}
 	if len(src) > MaxFileSize {
 		return nil, fmt.Errorf("%w: %s: larger than %d bytes", ErrInvalid, path, MaxFileSize)
@@ -68,11 +68,11 @@ func LoadCompose(path string, services []string) (*Definition, error) {
 	}
 	opts, err := cli.NewProjectOptions([]string{abs}, cli.WithWorkingDirectory(filepath.Dir(abs)), cli.WithOsEnv, cli.WithDotEnv, cli.WithResolvedPaths(true))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
 	}
 	project, err := opts.LoadProject(context.Background())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
 	}
 	if len(services) == 0 {
 		services = ext.Services
@@ -87,7 +87,7 @@ func LoadCompose(path string, services []string) (*Definition, error) {
 	}
 	order, err := dependencyOrder(project, services)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
 	}
 	if d.Name == "" {
 		d.Name = project.Name
@@ -96,7 +96,7 @@ func LoadCompose(path string, services []string) (*Definition, error) {
 	for _, name := range order {
 		nodes, notes, err := composeNodes(project, project.Services[name])
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: service %s: %v", ErrInvalid, path, name, err)
+			return nil, fmt.Errorf("%w: %s: service %s: %w", ErrInvalid, path, name, err)
 		}
 		d.Nodes = append(d.Nodes, nodes...)
 		d.Notes = append(d.Notes, notes...)

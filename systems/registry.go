@@ -62,12 +62,12 @@ func Builtin(name string) (*Definition, error) {
 func Load(path string) (*Definition, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read system file: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: read system file: %w", ErrInvalid, err)
 	}
 	defer f.Close()
 	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: read system file: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: read system file: %w", ErrInvalid, err)
 	}
 	if len(src) > MaxFileSize {
 		return nil, fmt.Errorf("%w: %s: larger than %d bytes", ErrInvalid, path, MaxFileSize)
@@ -132,7 +132,7 @@ func (d *Definition) Resolve(loc *yamlpos.Locator, file, base string) error {
 func (c *Client) Resolve(loc *yamlpos.Locator, prefix, file, base string) error {
 	if len(c.Command) > 0 {
 		if err := InsideTree(c.Command, file); err != nil {
-			return loc.Errorf(prefix+"command", "%v", err)
+			return loc.Errorf(prefix+"command", "%w", err)
 		}
 		c.Command = ResolveCommand(c.Command, base)
 	}
@@ -160,7 +160,7 @@ func resolveBuild(loc *yamlpos.Locator, prefix string, b *Build, file, base stri
 		return a
 	}
 	if err := insideTreeDir(b.Context, file); err != nil {
-		return loc.Errorf(prefix+"build.context", "%v", err)
+		return loc.Errorf(prefix+"build.context", "%w", err)
 	}
 	b.Context = abs(b.Context)
 	if fi, err := os.Stat(b.Context); err != nil || !fi.IsDir() {
@@ -168,14 +168,14 @@ func resolveBuild(loc *yamlpos.Locator, prefix string, b *Build, file, base stri
 	}
 	for i, g := range b.Inputs {
 		if err := insideTreeDir(g, file); err != nil {
-			return loc.Errorf(fmt.Sprintf("%sbuild.inputs[%d]", prefix, i), "%v", err)
+			return loc.Errorf(fmt.Sprintf("%sbuild.inputs[%d]", prefix, i), "%w", err)
 		}
 		b.Inputs[i] = abs(g)
 	}
 	if p := b.Prepare; p != nil {
 		if p.Dir != "" {
 			if err := insideTreeDir(p.Dir, file); err != nil {
-				return loc.Errorf(prefix+"build.prepare.dir", "%v", err)
+				return loc.Errorf(prefix+"build.prepare.dir", "%w", err)
 			}
 			p.Dir = abs(p.Dir)
 		}

@@ -112,7 +112,7 @@ func validateService(loc *yamlpos.Locator, prefix string, s Service) error {
 		return loc.Errorf(prefix+"image", "is required: the image every node runs (with build:, the tag faultline builds)")
 	}
 	if err := checkImageRef(s.Image); err != nil {
-		return loc.Errorf(prefix+"image", "%v", err)
+		return loc.Errorf(prefix+"image", "%w", err)
 	}
 	if err := validateBuild(loc, prefix, s.Build); err != nil {
 		return err
@@ -143,7 +143,7 @@ func checkImageRef(ref string) error {
 		return fmt.Errorf("%q is longer than 256 bytes", ref)
 	}
 	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
-		return fmt.Errorf("%q is not an image reference such as faultline/etcd:v3.6.16 or host:5000/mydb:1.0 (%v)", ref, err)
+		return fmt.Errorf("%q is not an image reference such as faultline/etcd:v3.6.16 or host:5000/mydb:1.0 (%w)", ref, err)
 	}
 	return nil
 }
@@ -284,7 +284,7 @@ func validateBuild(loc *yamlpos.Locator, prefix string, b *Build) error {
 	}
 	for i, g := range b.Inputs {
 		if _, err := filepath.Match(g, ""); err != nil {
-			return loc.Errorf(fmt.Sprintf("%sbuild.inputs[%d]", prefix, i), "%q is not a glob: %v", g, err)
+			return loc.Errorf(fmt.Sprintf("%sbuild.inputs[%d]", prefix, i), "%q is not a glob: %w", g, err)
 		}
 	}
 	return nil
@@ -357,7 +357,7 @@ func (d *Definition) CheckCluster(paramLoc *yamlpos.Locator, n int, params map[s
 	if _, err := d.Render(Cluster{Names: names, Addrs: addrs, RunID: "validate", Params: params}); err != nil {
 		var te *templateError
 		if errors.As(err, &te) {
-			return loc.Errorf(te.Field, "%v", te.Err)
+			return loc.Errorf(te.Field, "%w", te.Err)
 		}
 		return loc.Errorf("", "%v", err)
 	}

@@ -51,7 +51,7 @@ func main() {
 			sc.Nemesis = scenarios.Nemesis{}
 			rep, log, err := run(ctx, sc, *store)
 			if err != nil {
-				fail(fmt.Errorf("%s: %v\n%s", f, err, log))
+				fail(fmt.Errorf("%s: %w\n%s", f, err, log))
 			}
 			ready = append(ready, time.Duration(rep.Timings.ClusterReadyMS)*time.Millisecond)
 			how = sc.Cluster.Def.Name
@@ -80,7 +80,7 @@ func main() {
 		sc.Checker.Budget = 10 * time.Second
 		rep, log, err := run(ctx, sc, *store)
 		if err != nil {
-			fail(fmt.Errorf("%s: %v\n%s", c.name, err, log))
+			fail(fmt.Errorf("%s: %w\n%s", c.name, err, log))
 		}
 		fmt.Printf("| %s | %.0f | %d | %d | %d |\n", c.name, rep.OpsPerSecond, rep.Counts.OK, rep.Counts.Fail, rep.Counts.Info)
 	}

@@ -156,7 +156,7 @@ func readManifest(store string) (manifest, error) {
 		return m, err
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%s: %s does not parse: %v", store, manifestFile, err)
+		return m, fmt.Errorf("%s: %s does not parse: %w", store, manifestFile, err)
 	}
 	if m.Shard.N < 1 || m.Shard.K < 1 || m.Shard.K > m.Shard.N {
 		return m, fmt.Errorf("%s: %s names shard %s, which is no shard", store, manifestFile, m.Shard)
@@ -309,7 +309,7 @@ func readReport(dir string) (harness.Report, error) {
 		return rep, fmt.Errorf("%s: %w (the run did not finish writing its results)", dir, err)
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
-		return rep, fmt.Errorf("%s: %s does not parse: %v", dir, harness.ResultsFile, err)
+		return rep, fmt.Errorf("%s: %s does not parse: %w", dir, harness.ResultsFile, err)
 	}
 	return rep, nil
 }

@@ -61,11 +61,11 @@ func positionError(sentinel error, path string, src []byte, err error, v any) er
 	if m := quotedRE.FindStringSubmatch(err.Error()); m != nil {
 		for i, line := range strings.Split(string(src), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.Trim(strings.TrimSpace(v), `"'`) == m[1] {
-				return fmt.Errorf("%w: %s:%d: %s: %v", sentinel, path, i+1, strings.TrimSpace(strings.TrimLeft(k, " -")), err)
+				return fmt.Errorf("%w: %s:%d: %s: %w", sentinel, path, i+1, strings.TrimSpace(strings.TrimLeft(k, " -")), err)
 			}
 		}
 	}
-	return fmt.Errorf("%w: %s: %v", sentinel, path, err)
+	return fmt.Errorf("%w: %s: %w", sentinel, path, err)
 }
 
 var quotedRE = regexp.MustCompile(`"([^"]+)"`)
