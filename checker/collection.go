@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/bits"
 	"slices"
 	"strings"
@@ -267,10 +268,20 @@ func prefixMismatch(a, b []int64) int {
 	return -1
 }
 
-// sessions checks read-your-writes and monotonic reads per process, and
-// monotonic writes and writes-follow-reads across processes.
+// sessionChecks checks read-your-writes and monotonic reads per process,
+// and monotonic writes and writes-follow-reads across processes.
 func (c *collKey) sessionChecks(t *table, faults []history.FaultWindow) {
-	dep := map[int64]*gop{} // update -> the read its process made just before it
+	dep := c.ownSessions(t, faults)
+	for _, r := range c.reads() {
+		c.crossSessions(r, dep, t, faults)
+	}
+}
+
+// ownSessions checks each process's own reads: read-your-writes and
+// monotonic reads. It returns, for each update, the read its process made
+// just before it.
+func (c *collKey) ownSessions(t *table, faults []history.FaultWindow) map[int64]*gop {
+	dep := map[int64]*gop{}
 	for _, s := range c.sessions() {
 		var pending []*gop
 		var last *gop
@@ -297,58 +308,66 @@ func (c *collKey) sessionChecks(t *table, faults []history.FaultWindow) {
 			last = o
 		}
 	}
-	type top struct {
-		maxSeq, count int
-		newest        *gop
-		lastSeq       int
-		outOfOrder    bool
+	return dep
+}
+
+// procView is what one read shows of one process's updates.
+type procView struct {
+	maxSeq, count int
+	newest        *gop
+	lastSeq       int
+	outOfOrder    bool
+}
+
+// crossSessions checks what read r shows of every other process's
+// updates: in their order (monotonic writes), and only with the state
+// each was made after (writes-follow-reads, through dep). Processes are
+// taken in order, so one history gives the same proofs.
+func (c *collKey) crossSessions(r *gop, dep map[int64]*gop, t *table, faults []history.FaultWindow) {
+	by := map[history.Process]*procView{}
+	for _, v := range r.elems {
+		a, ok := c.adder[v]
+		if !ok || !c.happened(a) {
+			continue
+		}
+		pr := a.p.inv.Process
+		s := c.seq[v]
+		tp := by[pr]
+		if tp == nil {
+			tp = &procView{maxSeq: -1, lastSeq: -1}
+			by[pr] = tp
+		}
+		tp.count++
+		if s < tp.lastSeq && c.list {
+			tp.outOfOrder = true
+		}
+		tp.lastSeq = s
+		if s > tp.maxSeq {
+			tp.maxSeq, tp.newest = s, a
+		}
 	}
-	by := map[history.Process]*top{}
-	for _, r := range c.reads() {
-		clear(by)
-		for _, v := range r.elems {
-			a, ok := c.adder[v]
-			if !ok || !c.happened(a) {
-				continue
-			}
-			pr := a.p.inv.Process
-			s := c.seq[v]
-			tp := by[pr]
-			if tp == nil {
-				tp = &top{maxSeq: -1, lastSeq: -1}
-				by[pr] = tp
-			}
-			tp.count++
-			if s < tp.lastSeq && c.list {
-				tp.outOfOrder = true
-			}
-			tp.lastSeq = s
-			if s > tp.maxSeq {
-				tp.maxSeq, tp.newest = s, a
+	for _, pr := range slices.Sorted(maps.Keys(by)) {
+		tp := by[pr]
+		if tp.outOfOrder {
+			t.violate(MonotonicWrites, proof(c.key, faults, fmt.Sprintf("the list has process %d's appends out of the order it made them", pr), tp.newest, r))
+		} else if tp.count < tp.maxSeq+1 {
+			for _, a := range c.byProc[pr][:tp.maxSeq] {
+				if !c.has(r, a.val) {
+					t.violate(MonotonicWrites, proof(c.key, faults, fmt.Sprintf("process %d added %d then %d, yet a read has %d without %d", pr, a.val, tp.newest.val, tp.newest.val, a.val), a, tp.newest, r))
+					break
+				}
 			}
 		}
-		for pr, tp := range by {
-			if tp.outOfOrder {
-				t.violate(MonotonicWrites, proof(c.key, faults, fmt.Sprintf("the list has process %d's appends out of the order it made them", pr), tp.newest, r))
-			} else if tp.count < tp.maxSeq+1 {
-				for _, a := range c.byProc[pr][:tp.maxSeq] {
-					if !c.has(r, a.val) {
-						t.violate(MonotonicWrites, proof(c.key, faults, fmt.Sprintf("process %d added %d then %d, yet a read has %d without %d", pr, a.val, tp.newest.val, tp.newest.val, a.val), a, tp.newest, r))
-						break
-					}
-				}
+		d, ok := dep[tp.newest.val]
+		if !ok || d.p.inv.Process == r.p.inv.Process {
+			continue
+		}
+		if c.list {
+			if i := prefixMismatch(d.elems, r.elems); i >= 0 || len(d.elems) > len(r.elems) {
+				t.violate(WritesFollowReads, proof(c.key, faults, fmt.Sprintf("process %d read %s, then added %d; a read has %d but not that list before it", pr, c.describeList(d.elems), tp.newest.val, tp.newest.val), d, tp.newest, r))
 			}
-			d, ok := dep[tp.newest.val]
-			if !ok || d.p.inv.Process == r.p.inv.Process {
-				continue
-			}
-			if c.list {
-				if i := prefixMismatch(d.elems, r.elems); i >= 0 || len(d.elems) > len(r.elems) {
-					t.violate(WritesFollowReads, proof(c.key, faults, fmt.Sprintf("process %d read %s, then added %d; a read has %d but not that list before it", pr, c.describeList(d.elems), tp.newest.val, tp.newest.val), d, tp.newest, r))
-				}
-			} else if m := c.bits[d].firstMissing(c.bits[r]); m >= 0 {
-				t.violate(WritesFollowReads, proof(c.key, faults, fmt.Sprintf("process %d read %d, then added %d; a read has %d but not %d", pr, c.elems[m], tp.newest.val, tp.newest.val, c.elems[m]), d, tp.newest, r))
-			}
+		} else if m := c.bits[d].firstMissing(c.bits[r]); m >= 0 {
+			t.violate(WritesFollowReads, proof(c.key, faults, fmt.Sprintf("process %d read %d, then added %d; a read has %d but not %d", pr, c.elems[m], tp.newest.val, tp.newest.val, c.elems[m]), d, tp.newest, r))
 		}
 	}
 }

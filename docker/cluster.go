@@ -53,8 +53,7 @@ func Connect(ctx context.Context) (*client.Client, error) {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(pctx); err != nil {
-		cli.Close()
-		return nil, fmt.Errorf("%w at %s: %w; start the Docker engine or set DOCKER_HOST", ErrUnreachable, cli.DaemonHost(), err)
+		return nil, errors.Join(fmt.Errorf("%w at %s: %w; start the Docker engine or set DOCKER_HOST", ErrUnreachable, cli.DaemonHost(), err), cli.Close())
 	}
 	return cli, nil
 }
@@ -141,7 +140,7 @@ func Start(ctx context.Context, cli *client.Client, spec ClusterSpec) (c *Cluste
 		if err != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			c.Remove(rctx)
+			err = errors.Join(err, c.Remove(rctx))
 			c = nil
 		}
 	}()
@@ -386,28 +385,25 @@ func (c *Cluster) SaveLogs(ctx context.Context, dir string, files []string) erro
 	return errors.Join(errs...)
 }
 
-func saveLog(ctx context.Context, cli *client.Client, id, path string) error {
+func saveLog(ctx context.Context, cli *client.Client, id, path string) (err error) {
 	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
+	defer func() { err = errors.Join(err, rc.Close()) }()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := stdcopy.StdCopy(f, f, rc); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	_, err = stdcopy.StdCopy(f, f, rc)
+	return errors.Join(err, f.Close())
 }
 
 // copyOut copies a file or folder out of a container (running or not)
 // into dir, under its path in the container: like `docker cp`. Only
 // regular files and folders are written, each inside dir whatever the
 // archive's names say.
-func copyOut(ctx context.Context, cli *client.Client, id, src, dir string) error {
+func copyOut(ctx context.Context, cli *client.Client, id, src, dir string) (err error) {
 	rc, _, err := cli.CopyFromContainer(ctx, id, src)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -415,7 +411,7 @@ func copyOut(ctx context.Context, cli *client.Client, id, src, dir string) error
 		}
 		return err
 	}
-	defer rc.Close()
+	defer func() { err = errors.Join(err, rc.Close()) }()
 	// The archive names entries from the base of src; keep src's folder.
 	parent := filepath.Join(dir, filepath.FromSlash(path.Dir(path.Clean("/"+src))))
 	tr := tar.NewReader(rc)
@@ -471,10 +467,15 @@ func (c *Cluster) LogTail(ctx context.Context, name string, n int) string {
 	if err != nil {
 		return fmt.Sprintf("(log unavailable: %v)", err)
 	}
-	defer rc.Close()
 	var buf bytes.Buffer
-	stdcopy.StdCopy(&buf, &buf, io.LimitReader(rc, 1<<20))
-	if buf.Len() == 0 {
+	_, err = stdcopy.StdCopy(&buf, &buf, io.LimitReader(rc, 1<<20))
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case buf.Len() == 0 && err != nil:
+		return fmt.Sprintf("(log unavailable: %v)", err)
+	case buf.Len() == 0:
 		return "(it wrote nothing)"
 	}
 	return LastLines(buf.String(), n)
@@ -505,8 +506,8 @@ func (c *Cluster) Exec(ctx context.Context, name string, cmd []string) ([]byte, 
 	}()
 	select {
 	case <-ctx.Done():
-		att.Close()
-		<-done
+		att.Close() // ends the copy; the command itself is the engine's to end
+		_ = <-done  // the copy ended because of the close: ctx says why
 		return out.Bytes(), -1, fmt.Errorf("exec in %s: %w", name, ctx.Err())
 	case err := <-done:
 		if err != nil {

@@ -102,17 +102,23 @@ func (c *Cluster) StartClientProgram(ctx context.Context, image, helper string, 
 // helperBinary is faultline's static binary, as the helper image holds it.
 // The container it is read from (created, never started) carries the
 // run's labels, so that clean finds it if the controller dies meanwhile.
-func helperBinary(ctx context.Context, cli *client.Client, helper, runID string) ([]byte, error) {
+func helperBinary(ctx context.Context, cli *client.Client, helper, runID string) (bin []byte, err error) {
 	created, err := cli.ContainerCreate(ctx, &container.Config{Image: helper, Labels: map[string]string{LabelFaultline: "true", LabelRun: runID, LabelOwner: Owner(), LabelHelper: "-"}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("%w: faultline's binary from %s: %w", ErrHelper, helper, err)
 	}
-	defer cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true})
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := cli.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true}); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("%w: remove the container faultline's binary was read from: %w", ErrHelper, rerr))
+		}
+	}()
 	rc, _, err := cli.CopyFromContainer(ctx, created.ID, "/faultline")
 	if err != nil {
 		return nil, fmt.Errorf("%w: faultline's binary from %s: %w", ErrHelper, helper, err)
 	}
-	defer rc.Close()
+	defer func() { err = errors.Join(err, rc.Close()) }()
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
@@ -265,19 +271,19 @@ func startHelper(ctx context.Context, cli *client.Client, spec helperSpec, log i
 	}
 	if spec.copyIn != nil {
 		if err := cli.CopyToContainer(cctx, created.ID, "/", spec.copyIn, container.CopyToContainerOptions{}); err != nil {
-			cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true})
-			return nil, fmt.Errorf("%w: copy faultline and the client's files into %s: %w", ErrHelper, name, err)
+			return nil, errors.Join(fmt.Errorf("%w: copy faultline and the client's files into %s: %w", ErrHelper, name, err),
+				cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true}))
 		}
 	}
 	hj, err := cli.ContainerAttach(cctx, created.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
-		cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true})
-		return nil, fmt.Errorf("%w: attach to %s %s: %w", ErrHelper, what, name, err)
+		return nil, errors.Join(fmt.Errorf("%w: attach to %s %s: %w", ErrHelper, what, name, err),
+			cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true}))
 	}
 	if err := cli.ContainerStart(cctx, created.ID, container.StartOptions{}); err != nil {
 		hj.Close()
-		cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true})
-		return nil, fmt.Errorf("%w: start %s %s: %w%s", ErrHelper, what, name, err, needs)
+		return nil, errors.Join(fmt.Errorf("%w: start %s %s: %w%s", ErrHelper, what, name, err, needs),
+			cli.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true}))
 	}
 	pr, pw := io.Pipe()
 	h := &helperConn{hj: hj, out: pr, done: make(chan struct{})}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -138,7 +139,7 @@ func inputsHash(b *BuildSpec) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
-func hashFile(h io.Writer, root, name string) error {
+func hashFile(h io.Writer, root, name string) (err error) {
 	path := name
 	if root != "" {
 		path = filepath.Join(root, name)
@@ -156,13 +157,13 @@ func hashFile(h io.Writer, root, name string) error {
 		}
 		fmt.Fprintf(h, "-> %s\n", target)
 	case fi.Mode().IsRegular():
-		f, err := os.Open(path)
-		if err != nil {
-			return err
+		f, oerr := os.Open(path)
+		if oerr != nil {
+			return oerr
 		}
-		defer f.Close()
-		if _, err := io.Copy(h, f); err != nil {
-			return err
+		defer func() { err = errors.Join(err, f.Close()) }()
+		if _, cerr := io.Copy(h, f); cerr != nil {
+			return cerr
 		}
 	}
 	return nil
@@ -196,21 +197,21 @@ func contextFiles(dir string) ([]string, error) {
 	return out, nil
 }
 
-func buildImage(ctx context.Context, cli *client.Client, tag string, b *BuildSpec, hash string, log io.Writer) error {
+func buildImage(ctx context.Context, cli *client.Client, tag string, b *BuildSpec, hash string, log io.Writer) (err error) {
 	var out string
 	if b.Prepare != nil {
-		tmp, err := os.MkdirTemp("", "faultline-build-")
-		if err != nil {
-			return err
+		tmp, terr := os.MkdirTemp("", "faultline-build-")
+		if terr != nil {
+			return terr
 		}
-		defer os.RemoveAll(tmp)
+		defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
 		out = tmp
-		if err := b.Prepare(ctx, out, log); err != nil {
-			return err
+		if perr := b.Prepare(ctx, out, log); perr != nil {
+			return perr
 		}
 	}
 	body := contextTar(b.Context, out)
-	defer body.Close() // ends the packing goroutine whatever the engine read
+	defer func() { err = errors.Join(err, body.Close()) }() // ends the packing goroutine whatever the engine read
 	args := map[string]*string{}
 	for k, v := range b.Args {
 		args[k] = &v
@@ -226,7 +227,7 @@ func buildImage(ctx context.Context, cli *client.Client, tag string, b *BuildSpe
 	if err != nil {
 		return fmt.Errorf("docker build: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { err = errors.Join(err, resp.Body.Close()) }()
 	var tail tailBuffer
 	w := io.MultiWriter(log, &tail)
 	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, w, 0, false, nil); err != nil {
@@ -296,8 +297,7 @@ func addTree(tw *tar.Writer, root string, seen map[string]bool) error {
 				return err
 			}
 			_, err = io.Copy(tw, f)
-			f.Close()
-			if err != nil {
+			if err := errors.Join(err, f.Close()); err != nil {
 				return err
 			}
 		}

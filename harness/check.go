@@ -63,54 +63,9 @@ func Check(target string, o CheckOptions) (Checked, error) {
 	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
 		path = filepath.Join(target, HistoryFile)
 	}
-	dir := filepath.Dir(path)
-	opts := checker.Options{Budget: 60 * time.Second}
-	model := "register"
-	stored := filepath.Join(dir, ScenarioFile)
-	if _, err := os.Stat(stored); err == nil {
-		sc, err := scenarios.Load(stored)
-		switch {
-		case err == nil:
-			opts = CheckerOptions(sc.Checker, "")
-			model = sc.Workload.Kind
-		case o.Model == "":
-			// Its workload decides the model; guessing one could turn an
-			// invalid verdict valid.
-			return Checked{Path: path, Dir: dir}, fmt.Errorf("%w; the stored scenario says which checks apply: fix it, or give -model to check the history without it", err)
-		}
-	}
-	if o.Model != "" {
-		model = o.Model
-	}
-	if o.Budget > 0 {
-		opts.Budget = o.Budget
-	}
-	if o.KeyBudget > 0 {
-		opts.KeyBudget = o.KeyBudget
-	}
-	opts.StopAtFirstInvalid = opts.StopAtFirstInvalid || o.FirstInvalid
-	if len(o.Expect) > 0 {
-		opts.Expect = o.Expect
-	}
-	for g, d := range o.Bounds {
-		if d > 0 {
-			if opts.Bounds == nil {
-				opts.Bounds = map[checker.Guarantee]time.Duration{}
-			}
-			opts.Bounds[g] = d
-		}
-	}
-	w, err := checker.Named(model)
+	w, opts, err := checkSettings(filepath.Dir(path), o)
 	if err != nil {
-		return Checked{Path: path, Dir: dir}, err
-	}
-	for _, g := range opts.Expect {
-		if err := checker.CheckClaim(w, g, opts.Bounds); err != nil {
-			return Checked{Path: path, Dir: dir}, fmt.Errorf("-expect %s: %w", g, err)
-		}
-	}
-	if o.Initial != nil {
-		opts.Initial = o.Initial
+		return Checked{Path: path, Dir: filepath.Dir(path)}, err
 	}
 	format := o.Format
 	if format == "" {
@@ -145,4 +100,58 @@ func Check(target string, o CheckOptions) (Checked, error) {
 		c.WriteErr = writeJSON(filepath.Join(c.Dir, "check.json"), res)
 	}
 	return c, nil
+}
+
+// checkSettings are the workload and checker options a check of a history
+// in dir uses: the stored scenario's, when there is one, with o's on top.
+func checkSettings(dir string, o CheckOptions) (*checker.Workload, checker.Options, error) {
+	opts := checker.Options{Budget: 60 * time.Second}
+	model := "register"
+	stored := filepath.Join(dir, ScenarioFile)
+	if _, err := os.Stat(stored); err == nil {
+		sc, err := scenarios.Load(stored)
+		switch {
+		case err == nil:
+			opts = CheckerOptions(sc.Checker, "")
+			model = sc.Workload.Kind
+		case o.Model == "":
+			// Its workload decides the model; guessing one could turn an
+			// invalid verdict valid.
+			return nil, opts, fmt.Errorf("%w; the stored scenario says which checks apply: fix it, or give -model to check the history without it", err)
+		}
+	}
+	if o.Model != "" {
+		model = o.Model
+	}
+	if o.Budget > 0 {
+		opts.Budget = o.Budget
+	}
+	if o.KeyBudget > 0 {
+		opts.KeyBudget = o.KeyBudget
+	}
+	opts.StopAtFirstInvalid = opts.StopAtFirstInvalid || o.FirstInvalid
+	if len(o.Expect) > 0 {
+		opts.Expect = o.Expect
+	}
+	for g, d := range o.Bounds {
+		if d > 0 {
+			if opts.Bounds == nil {
+				opts.Bounds = map[checker.Guarantee]time.Duration{}
+			}
+			opts.Bounds[g] = d
+		}
+	}
+	if o.Initial != nil {
+		opts.Initial = o.Initial
+	}
+	w, err := checker.Named(model)
+	if err != nil {
+		return nil, opts, err
+	}
+	for _, g := range opts.Expect {
+		if err := checker.CheckClaim(w, g, opts.Bounds); err != nil {
+			return nil, opts, fmt.Errorf("-expect %s: %w", g, err)
+		}
+	}
+	return w, opts, nil
 }

@@ -25,12 +25,12 @@ import (
 // had asked for, after this pass listed what there was: while a pass
 // removes something, Clean waits a second and looks again (three passes at
 // most).
-func Clean(ctx context.Context, all bool, out io.Writer) (int, error) {
+func Clean(ctx context.Context, all bool, out io.Writer) (n int, err error) {
 	cli, err := docker.Connect(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer cli.Close()
+	defer func() { err = errors.Join(err, cli.Close()) }()
 	var errs []error
 	total := 0
 	for pass := 0; pass < 3; pass++ {

@@ -84,45 +84,11 @@ func Shrink(ctx context.Context, dir string, opts ShrinkOptions) (ShrinkResult, 
 		}
 		return ok
 	}
-	tl := best.Nemesis.Timeline
 	// The starting point must fail.
-	if !fails(tl, best.TimeLimit) {
+	if !fails(best.Nemesis.Timeline, best.TimeLimit) {
 		return res, fmt.Errorf("%w: the replay of %s is not invalid", ErrNotFailing, dir)
 	}
-	// Fewer faults: one alone, then all but one.
-	if len(tl) > 1 {
-		reduced := false
-		for i := range tl {
-			if fails([]scenarios.TimedFault{tl[i]}, best.TimeLimit) {
-				reduced = true
-				break
-			}
-		}
-		for i := 0; !reduced && i < len(tl) && len(tl) > 1; i++ {
-			cand := slices.Delete(slices.Clone(tl), i, i+1)
-			if fails(cand, best.TimeLimit) {
-				tl, i = cand, -1
-			}
-		}
-	}
-	// Shorter faults.
-	tl = best.Nemesis.Timeline
-	for i := range tl {
-		for tl[i].For/2 >= time.Second {
-			cand := slices.Clone(tl)
-			cand[i].For /= 2
-			if !fails(cand, best.TimeLimit) {
-				break
-			}
-			tl = cand
-		}
-	}
-	// A time limit that ends soon after the last fault.
-	tl = best.Nemesis.Timeline
-	last := tl[len(tl)-1]
-	if limit := last.At + last.For + 3*time.Second; limit < best.TimeLimit {
-		fails(tl, limit)
-	}
+	shrinkTimeline(func() *scenarios.Scenario { return best }, fails)
 	best.Description = "minimal reproducer found by faultline shrink from " + dir
 	b, err := best.Marshal()
 	if err != nil {
@@ -134,6 +100,46 @@ func Shrink(ctx context.Context, dir string, opts ShrinkOptions) (ShrinkResult, 
 	}
 	res.Scenario, res.After = best, describeTimeline(best)
 	return res, ctx.Err()
+}
+
+// shrinkTimeline tries ever smaller timelines of the best failing
+// scenario so far (best): fewer faults (one alone, then all but one),
+// shorter faults (halving each), then a time limit that ends soon after
+// the last fault. fails runs a candidate, and makes it the best when it
+// still fails.
+func shrinkTimeline(best func() *scenarios.Scenario, fails func(tl []scenarios.TimedFault, limit time.Duration) bool) {
+	tl := best().Nemesis.Timeline
+	if len(tl) > 1 {
+		reduced := false
+		for i := range tl {
+			if fails([]scenarios.TimedFault{tl[i]}, best().TimeLimit) {
+				reduced = true
+				break
+			}
+		}
+		for i := 0; !reduced && i < len(tl) && len(tl) > 1; i++ {
+			cand := slices.Delete(slices.Clone(tl), i, i+1)
+			if fails(cand, best().TimeLimit) {
+				tl, i = cand, -1
+			}
+		}
+	}
+	tl = best().Nemesis.Timeline
+	for i := range tl {
+		for tl[i].For/2 >= time.Second {
+			cand := slices.Clone(tl)
+			cand[i].For /= 2
+			if !fails(cand, best().TimeLimit) {
+				break
+			}
+			tl = cand
+		}
+	}
+	tl = best().Nemesis.Timeline
+	last := tl[len(tl)-1]
+	if limit := last.At + last.For + 3*time.Second; limit < best().TimeLimit {
+		fails(tl, limit)
+	}
 }
 
 func describeTimeline(s *scenarios.Scenario) string {

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,7 +35,9 @@ func newStoreDir(root, scenario, runID string) (string, error) {
 	// Replace the latest link atomically: make a new one, rename it over.
 	link := filepath.Join(root, "latest")
 	tmp := link + ".tmp"
-	os.Remove(tmp)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return dir, fmt.Errorf("link latest run: %w", err)
+	}
 	if err := os.Symlink(filepath.Join(scenario, name), tmp); err != nil {
 		return dir, fmt.Errorf("link latest run: %w", err)
 	}

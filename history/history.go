@@ -198,12 +198,12 @@ func (w *Writer) Close() error {
 }
 
 // ReadFile reads a history file written by Writer.
-func ReadFile(path string) ([]Record, error) {
+func ReadFile(path string) (_ []Record, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { err = errors.Join(err, f.Close()) }()
 	recs, err := Read(f)
 	if err != nil {
 		return recs, fmt.Errorf("%s:%w", path, err)

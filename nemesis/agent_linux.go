@@ -102,7 +102,7 @@ func (a *nsAgent) Set(_ context.Context, r NodeRules) error {
 		err = a.rules.install(r)
 	}
 	if len(r.Queue) == 0 && a.stage != nil {
-		a.stage.close()
+		err = errors.Join(err, a.stage.close())
 		a.stage = nil
 	}
 	switch {
@@ -138,21 +138,23 @@ func (a *nsAgent) Rules(context.Context) (int, error) {
 	return count, err
 }
 
-func (a *nsAgent) Close(_ context.Context, remove bool) error {
+func (a *nsAgent) Close(_ context.Context, remove bool) (err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var errs []error
 	for _, l := range a.listeners {
-		l.close()
+		errs = append(errs, l.close())
 	}
 	clear(a.listeners)
 	if a.stage != nil {
-		a.stage.close()
+		errs = append(errs, a.stage.close())
 		a.stage = nil
 	}
+	defer func() { err = errors.Join(append(errs, err)...) }()
 	if a.rules == nil {
 		return nil
 	}
-	defer func() { a.rules.close(); a.rules = nil }()
+	defer func() { errs = append(errs, a.rules.close()); a.rules = nil }()
 	if _, err := os.Stat(a.node.NetNS); err != nil {
 		return nil // gone, and its table with it
 	}
@@ -170,9 +172,11 @@ type udpListener struct {
 	done chan struct{}
 }
 
-func (l *udpListener) close() {
-	l.conn.Close()
+// close ends the reader and waits for it; what arrived is kept.
+func (l *udpListener) close() error {
+	err := l.conn.Close()
 	<-l.done
+	return err
 }
 
 // Listen opens a UDP socket on the node's address and port inside its
@@ -210,12 +214,13 @@ func (a *nsAgent) Listen(_ context.Context, p Probe) error {
 		}
 	}()
 	a.mu.Lock()
+	var cerr error // the listener this one replaces
 	if old := a.listeners[p.String()]; old != nil {
-		old.close()
+		cerr = old.close()
 	}
 	a.listeners[p.String()] = l
 	a.mu.Unlock()
-	return nil
+	return cerr
 }
 
 func (a *nsAgent) Collect(_ context.Context, p Probe) ([]string, error) {
@@ -226,10 +231,10 @@ func (a *nsAgent) Collect(_ context.Context, p Probe) ([]string, error) {
 	if l == nil {
 		return nil, nil
 	}
-	l.close()
+	err := l.close()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Sorted(slices.Values(l.from)), nil
+	return slices.Sorted(slices.Values(l.from)), err
 }
 
 // Send sends three datagrams to each peer from the node's address (a
@@ -244,14 +249,15 @@ func (a *nsAgent) Send(ctx context.Context, p Probe, peers []Peer, wait time.Dur
 		if err != nil {
 			return fmt.Errorf("probe socket on %s: %w", a.node.Name, err)
 		}
-		defer conn.Close()
 		for _, b := range peers {
 			msg := []byte("faultline-probe " + a.node.Name + " " + b.Name)
 			for range 3 {
-				conn.WriteToUDP(msg, &net.UDPAddr{IP: b.Addr.AsSlice(), Port: int(p.Port)})
+				// A cut may refuse the send (a drop on output is EPERM):
+				// the probe is then silent, which is what is measured.
+				_, _ = conn.WriteToUDP(msg, &net.UDPAddr{IP: b.Addr.AsSlice(), Port: int(p.Port)})
 			}
 		}
-		return nil
+		return conn.Close()
 	})
 }
 
@@ -274,7 +280,7 @@ func (a *nsAgent) connect(ctx context.Context, port uint16, peers []Peer, wait t
 				switch {
 				case err == nil:
 					o = Arrived
-					c.Close()
+					_ = c.Close() // it connected: that was the question
 				case errors.Is(err, syscall.ECONNREFUSED):
 					o = Refused
 				}

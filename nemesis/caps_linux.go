@@ -1,6 +1,7 @@
 package nemesis
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -17,8 +18,8 @@ func ProbeHost() (Capabilities, error) {
 	if err != nil {
 		return Capabilities{}, fmt.Errorf("probe kernel features: %w", err)
 	}
-	defer ns.Close()
-	return probeIn(fmt.Sprintf("/proc/self/fd/%d", int(ns)))
+	caps, err := probeIn(fmt.Sprintf("/proc/self/fd/%d", int(ns)))
+	return caps, errors.Join(err, ns.Close())
 }
 
 // ProbeHere tries each feature in this process's own network namespace:
@@ -41,7 +42,9 @@ func probeIn(path string) (Capabilities, error) {
 	record(FeatReject, installRules(path, NodeRules{RejectTo: []Match{{Peer: peer}}}))
 	record(FeatNumgen, installRules(path, NodeRules{LossFrom: []LossMatch{{Peer: peer, Per10k: 1}}}))
 	record(FeatNFQueue, installRules(path, NodeRules{Queue: []QueueLink{{Peer: peer}}}))
-	removeTable(path)
+	if err := removeTable(path); err != nil {
+		return caps, fmt.Errorf("probe kernel features: remove the probe's table: %w", err)
+	}
 
 	h, err := handleAt(path)
 	if err != nil {
@@ -55,13 +58,13 @@ func probeIn(path string) (Capabilities, error) {
 	htb := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: lo.Attrs().Index, Handle: netlink.MakeHandle(qdiscMajor, 0), Parent: netlink.HANDLE_ROOT})
 	err = h.QdiscAdd(htb)
 	if err == nil {
-		h.QdiscDel(htb)
+		err = h.QdiscDel(htb) // a qdisc that cannot be removed again does not count
 	}
 	record(FeatHTB, err)
 	netem := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: lo.Attrs().Index, Handle: netlink.MakeHandle(qdiscMajor, 0), Parent: netlink.HANDLE_ROOT}, netlink.NetemQdiscAttrs{Latency: 1000})
 	err = h.QdiscAdd(netem)
 	if err == nil {
-		h.QdiscDel(netem)
+		err = h.QdiscDel(netem)
 	}
 	record(FeatNetem, err)
 	return caps, nil

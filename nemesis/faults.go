@@ -430,13 +430,14 @@ func (in *killed) Recover(ctx context.Context) error {
 }
 
 func killAll(ctx context.Context, nm *Nemesis, nodes []string) error {
+	var errs []error
 	for _, n := range nodes {
-		nm.Net.Down(n)
+		errs = append(errs, nm.Net.Down(n)) // the node is down for the nemesis whatever it says
 		if err := nm.Proc.Kill(ctx, n); err != nil {
-			return fmt.Errorf("kill %s: %w", n, err)
+			return errors.Join(append(errs, fmt.Errorf("kill %s: %w", n, err))...)
 		}
 	}
-	return nm.Record("kill", history.NodesEvent{Nodes: nodes})
+	return errors.Join(append(errs, nm.Record("kill", history.NodesEvent{Nodes: nodes}))...)
 }
 
 func startAll(ctx context.Context, nm *Nemesis, nodes []string) error {

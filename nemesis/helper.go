@@ -159,8 +159,7 @@ func NewRemoteAgent(ctx context.Context, node Node, conn io.ReadWriteCloser) (*R
 		return err
 	})}
 	if _, err := a.call(ctx, helperRequest{Op: "hello", Node: &node, Protocol: HelperProtocol}); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("helper of %s: %w", node.Name, err)
+		return nil, errors.Join(fmt.Errorf("helper of %s: %w", node.Name, err), conn.Close())
 	}
 	return a, nil
 }
@@ -176,7 +175,9 @@ func (a *RemoteAgent) call(parent context.Context, req helperRequest) (helperRes
 	var resp helperResponse
 	line, err := a.rpc.Call(ctx, req)
 	if line != nil {
-		json.Unmarshal(line, &resp)
+		if uerr := json.Unmarshal(line, &resp); uerr != nil && err == nil {
+			err = fmt.Errorf("the helper of %s answered %q: %w", a.node.Name, line, uerr)
+		}
 	}
 	switch {
 	case err == nil || ctx.Err() == nil:

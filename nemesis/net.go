@@ -123,15 +123,19 @@ func (n *Net) Bind(ctx context.Context, maker AgentMaker) error {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		for _, a := range agents {
-			a.Close(ctx, false)
+			errs = append(errs, a.Close(ctx, false))
 		}
-		return err
+		return errors.Join(errs...)
 	}
-	for _, a := range n.agents {
-		a.Close(ctx, false)
+	// The agents of this process (nothing installed yet) give way.
+	var cerrs []error
+	for name, a := range n.agents {
+		if err := a.Close(ctx, false); err != nil {
+			cerrs = append(cerrs, fmt.Errorf("%s: %w", name, err))
+		}
 	}
 	n.agents, n.newAgent = agents, maker
-	return nil
+	return errors.Join(cerrs...)
 }
 
 // Names lists the node names in order.
@@ -230,17 +234,23 @@ func (n *Net) Close(ctx context.Context) error {
 }
 
 // Down marks a node as stopped: its namespace is gone, so it is skipped
-// until Up binds it again.
-func (n *Net) Down(name string) {
+// until Up binds it again. Its agent is let go (within 10 s); the error
+// says what that met, the node is down whatever it says.
+func (n *Net) Down(name string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.down[name] = true
-	if a := n.agents[name]; a != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		a.Close(ctx, false)
-		delete(n.agents, name)
+	a := n.agents[name]
+	if a == nil {
+		return nil
 	}
+	delete(n.agents, name)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Close(ctx, false); err != nil {
+		return fmt.Errorf("let go of %s's namespace: %w", name, err)
+	}
+	return nil
 }
 
 // Up binds a restarted node to its new namespace and installs the rules
@@ -254,9 +264,10 @@ func (n *Net) Up(ctx context.Context, name, netns string) error {
 		}
 		n.nodes[i].NetNS = netns
 		delete(n.down, name)
-		// The old namespace went with the old process.
+		// The old namespace went with the old process: what closing its
+		// agent says changes nothing.
 		if a := n.agents[name]; a != nil {
-			a.Close(ctx, false)
+			_ = a.Close(ctx, false)
 		}
 		a, err := n.newAgent(ctx, n.nodes[i])
 		if err != nil {
@@ -348,7 +359,7 @@ func (n *Net) apply(ctx context.Context, nodes []Node) error {
 func (n *Net) revive(ctx context.Context, node Node, why error) error {
 	if a := n.agents[node.Name]; a != nil {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second) // it is not answering
-		a.Close(cctx, false)
+		_ = a.Close(cctx, false)                                // and why is already known
 		cancel()
 	}
 	delete(n.agents, node.Name)

@@ -1,6 +1,7 @@
 package nemesis
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 
@@ -24,25 +25,29 @@ func handleAt(path string) (*netlink.Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
 	}
-	defer ns.Close()
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", path, err)
+		return nil, errors.Join(fmt.Errorf("netlink in %s: %w", path, err), ns.Close())
+	}
+	// The handle's sockets hold the namespace now.
+	if err := ns.Close(); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("close network namespace %s: %w", path, err)
 	}
 	return h, nil
 }
 
 // nsFD opens the namespace at path for a library that dials netlink in it
 // (0 and a no-op close for SelfNS: the library's own namespace).
-func nsFD(path string) (int, func(), error) {
+func nsFD(path string) (int, func() error, error) {
 	if path == SelfNS {
-		return 0, func() {}, nil
+		return 0, func() error { return nil }, nil
 	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, nil, fmt.Errorf("open network namespace %s: %w", path, err)
 	}
-	return fd, func() { unix.Close(fd) }, nil
+	return fd, func() error { return unix.Close(fd) }, nil
 }
 
 // inNetNS runs f on an OS thread switched into the namespace at path.
@@ -61,7 +66,9 @@ func inNetNS(path string, f func() error) error {
 			errc <- fmt.Errorf("open network namespace %s: %w", path, err)
 			return
 		}
-		defer unix.Close(fd)
+		// The thread is in the namespace once switched: the descriptor
+		// that named it is not needed, and a close cannot fail on it.
+		defer func() { _ = unix.Close(fd) }()
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("enter network namespace %s: %w", path, err)
 			return

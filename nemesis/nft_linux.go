@@ -33,7 +33,9 @@ func openRuleset(path string) (*ruleset, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer closeFD() // the connection, once made, holds the namespace
+	// The connection, once made, holds the namespace: the descriptor
+	// that named it goes when this returns.
+	defer func() { _ = closeFD() }()
 	opts := []nftables.ConnOption{nftables.AsLasting()}
 	if fd != 0 {
 		opts = append(opts, nftables.WithNetNSFd(fd))
@@ -51,11 +53,10 @@ func withRuleset(path string, f func(*ruleset) error) error {
 	if err != nil {
 		return err
 	}
-	defer rs.close()
-	return f(rs)
+	return errors.Join(f(rs), rs.close())
 }
 
-func (rs *ruleset) close() { rs.conn.CloseLasting() }
+func (rs *ruleset) close() error { return rs.conn.CloseLasting() }
 
 func table() *nftables.Table {
 	return &nftables.Table{Name: Table, Family: nftables.TableFamilyIPv4}

@@ -9,7 +9,7 @@ func (*ruleset) install(NodeRules) error   { return ErrUnsupported }
 func (*ruleset) clear() error              { return ErrUnsupported }
 func (*ruleset) rules() (int, error)       { return 0, ErrUnsupported }
 func (*ruleset) remove() error             { return ErrUnsupported }
-func (*ruleset) close()                    {}
+func (*ruleset) close() error              { return nil }
 func installRules(string, NodeRules) error { return ErrUnsupported }
 func removeTable(string) error             { return ErrUnsupported }
 func hasTable(string) (bool, error)        { return false, ErrUnsupported }

@@ -118,24 +118,10 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 				if got == Arrived {
 					obs[p.String()][a.Name] = append(obs[p.String()][a.Name], b.Name)
 				}
-				if lossy[[2]string{a.Name, b.Name}] {
-					continue
-				}
-				cut := part.Cuts(a.Name, b.Name) && part.Scope.Covers(p.Proto, p.Port)
-				if p.Proto == "tcp" {
-					// A connection needs packets both ways.
-					cut = cut || (part.Cuts(b.Name, a.Name) && part.Scope.Covers(p.Proto, p.Port))
-				}
-				// A reset means the round trip happened where nothing is
-				// cut (nobody listens there), and is the reject working
-				// where something is.
-				ok := got == Arrived || got == Refused
-				if cut {
-					ok = got == Silent || (got == Refused && part.Action == Reject)
-				}
-				if !ok {
-					wrong = append(wrong, fmt.Sprintf("%s %s->%s should be %s but %s", p, a.Name, b.Name,
-						map[bool]string{true: "cut", false: "open"}[cut], map[Outcome]string{Silent: "got no answer", Arrived: "got through", Refused: "was reset"}[got]))
+				if !lossy[[2]string{a.Name, b.Name}] {
+					if why := judge(part, p, a.Name, b.Name, got); why != "" {
+						wrong = append(wrong, why)
+					}
 				}
 			}
 		}
@@ -153,6 +139,27 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 		return obs, fmt.Errorf("%w: %s; the rules are in place but packets disagree: look for other firewall rules or routes in the node's image, and run `faultline clean` before the next run", ErrNotVerified, strings.Join(wrong, "; "))
 	}
 	return obs, nil
+}
+
+// judge says how what probe p from a to b got differs from what the
+// partition in force allows ("" when it does not).
+func judge(part Partition, p Probe, a, b string, got Outcome) string {
+	cut := part.Cuts(a, b) && part.Scope.Covers(p.Proto, p.Port)
+	if p.Proto == "tcp" {
+		// A connection needs packets both ways.
+		cut = cut || (part.Cuts(b, a) && part.Scope.Covers(p.Proto, p.Port))
+	}
+	// A reset means the round trip happened where nothing is cut (nobody
+	// listens there), and is the reject working where something is.
+	ok := got == Arrived || got == Refused
+	if cut {
+		ok = got == Silent || (got == Refused && part.Action == Reject)
+	}
+	if ok {
+		return ""
+	}
+	return fmt.Sprintf("%s %s->%s should be %s but %s", p, a, b,
+		map[bool]string{true: "cut", false: "open"}[cut], map[Outcome]string{Silent: "got no answer", Arrived: "got through", Refused: "was reset"}[got])
 }
 
 // probe sends one kind of probe between every ordered pair of nodes, each
@@ -179,8 +186,7 @@ func probe(ctx context.Context, nodes []Node, agents map[string]Agent, p Probe, 
 	}
 	var mu sync.Mutex
 	if err := each(func(_ Node, a Agent) error { return a.Listen(ctx, p) }); err != nil {
-		each(func(_ Node, a Agent) error { _, err := a.Collect(ctx, p); return err })
-		return nil, err
+		return nil, errors.Join(err, each(func(_ Node, a Agent) error { _, err := a.Collect(ctx, p); return err }))
 	}
 	deadline := time.Now().Add(wait)
 	if p.Proto == "tcp" {

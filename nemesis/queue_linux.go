@@ -3,9 +3,11 @@ package nemesis
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	nfqueue "github.com/florianl/go-nfqueue/v2"
@@ -34,6 +36,7 @@ type queueStage struct {
 	links   map[netip.Addr]*linkState // by destination
 	pending sync.WaitGroup
 	maxHold time.Duration
+	failed  atomic.Pointer[error] // the first verdict refused
 }
 
 // openStage binds a stage to the namespace at path.
@@ -42,7 +45,7 @@ func openStage(node, path string) (*queueStage, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer closeFD()
+	defer func() { _ = closeFD() }() // the queue, once open, holds the namespace
 	nf, err := nfqueue.Open(&nfqueue.Config{
 		NetNS:        fd,
 		NfQueue:      QueueNum,
@@ -63,21 +66,18 @@ func openStage(node, path string) (*queueStage, error) {
 			return err
 		}
 		if err := unix.SetsockoptInt(raw, unix.SOL_SOCKET, unix.SO_MARK, dupMark); err != nil {
-			unix.Close(raw)
-			return err
+			return errors.Join(err, unix.Close(raw))
 		}
 		s.raw = raw
 		return nil
 	})
 	if err != nil {
-		nf.Close()
-		return nil, fmt.Errorf("raw socket in %s: %w", node, err)
+		return nil, errors.Join(fmt.Errorf("raw socket in %s: %w", node, err), nf.Close())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if err := nf.RegisterWithErrorFunc(ctx, s.handle, func(error) int { return 0 }); err != nil {
-		s.close()
-		return nil, fmt.Errorf("read NFQUEUE %d in %s: %w", QueueNum, node, err)
+		return nil, errors.Join(fmt.Errorf("read NFQUEUE %d in %s: %w", QueueNum, node, err), s.close())
 	}
 	return s, nil
 }
@@ -114,7 +114,7 @@ func (s *queueStage) handle(a nfqueue.Attribute) int {
 	}
 	id, pkt := *a.PacketID, *a.Payload
 	if len(pkt) < 20 || pkt[0]>>4 != 4 {
-		s.nf.SetVerdict(id, nfqueue.NfAccept)
+		s.verdict(s.nf.SetVerdict(id, nfqueue.NfAccept))
 		return 0
 	}
 	dst := netip.AddrFrom4([4]byte(pkt[16:20]))
@@ -122,12 +122,12 @@ func (s *queueStage) handle(a nfqueue.Attribute) int {
 	link := s.links[dst]
 	s.mu.Unlock()
 	if link == nil {
-		s.nf.SetVerdict(id, nfqueue.NfAccept)
+		s.verdict(s.nf.SetVerdict(id, nfqueue.NfAccept))
 		return 0
 	}
 	f := link.decide()
 	if f.drop {
-		s.nf.SetVerdict(id, nfqueue.NfDrop)
+		s.verdict(s.nf.SetVerdict(id, nfqueue.NfDrop))
 		return 0
 	}
 	if f.corrupt {
@@ -135,9 +135,9 @@ func (s *queueStage) handle(a nfqueue.Attribute) int {
 	}
 	release := func() {
 		if f.corrupt {
-			s.nf.SetVerdictModPacket(id, nfqueue.NfAccept, pkt)
+			s.verdict(s.nf.SetVerdictModPacket(id, nfqueue.NfAccept, pkt))
 		} else {
-			s.nf.SetVerdict(id, nfqueue.NfAccept)
+			s.verdict(s.nf.SetVerdict(id, nfqueue.NfAccept))
 		}
 		if f.duplicate {
 			s.sendCopy(pkt, dst)
@@ -183,14 +183,25 @@ func (s *queueStage) sendCopy(pkt []byte, dst netip.Addr) {
 	if s.raw < 0 {
 		return
 	}
-	unix.Sendto(s.raw, pkt, 0, &unix.SockaddrInet4{Addr: dst.As4()})
+	// A copy the node's stack refuses is a duplicate lost: the original
+	// went through, which is all a link owes.
+	_ = unix.Sendto(s.raw, pkt, 0, &unix.SockaddrInet4{Addr: dst.As4()})
+}
+
+// verdict keeps the first verdict the kernel refused: a packet it holds
+// past the fault, which close reports.
+func (s *queueStage) verdict(err error) {
+	if err != nil {
+		s.failed.CompareAndSwap(nil, &err)
+	}
 }
 
 // close waits (bounded) for held packets to be released, then closes the
 // queue socket. The caller removes the queue rules first, so no new packet
 // arrives; packets still held when the socket closes are dropped by the
-// kernel.
-func (s *queueStage) close() {
+// kernel. The error says what could not be closed, and the first verdict
+// the kernel refused.
+func (s *queueStage) close() error {
 	done := make(chan struct{})
 	go func() { s.pending.Wait(); close(done) }()
 	s.mu.Lock()
@@ -203,11 +214,15 @@ func (s *queueStage) close() {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	s.nf.Close()
+	errs := []error{s.nf.Close()}
 	s.rawMu.Lock()
 	if s.raw >= 0 {
-		unix.Close(s.raw)
+		errs = append(errs, unix.Close(s.raw))
 		s.raw = -1
 	}
 	s.rawMu.Unlock()
+	if f := s.failed.Load(); f != nil {
+		errs = append(errs, fmt.Errorf("the userspace stage of %s could not release a packet: %w", s.node, *f))
+	}
+	return errors.Join(errs...)
 }

@@ -36,7 +36,7 @@ func (n *Node) handler() http.Handler {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // a client that went away is told nothing more
 }
 
 func fail(w http.ResponseWriter, definite bool, format string, args ...any) {
@@ -148,7 +148,7 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, to string, body [
 			continue
 		}
 		out, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		resp.Body.Close()
+		err = errors.Join(err, resp.Body.Close())
 		cancel()
 		if err != nil {
 			lastErr = err
@@ -156,7 +156,9 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, to string, body [
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(resp.StatusCode)
-		w.Write(out)
+		if _, err := w.Write(out); err != nil {
+			n.logf("answer a forwarded request: %v", err)
+		}
 		return
 	}
 	// Could the leader have received it? A write may have happened; a

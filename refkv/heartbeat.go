@@ -2,6 +2,7 @@ package refkv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -31,26 +32,25 @@ func listenHeartbeats(addr string, n *Node) (*heartbeats, error) {
 	for _, p := range n.peers {
 		pa, err := net.ResolveUDPAddr("udp", n.byName[p].Heartbeat)
 		if err != nil {
-			h.close()
-			return nil, fmt.Errorf("refkv: heartbeat address of %s: %w", p, err)
+			return nil, errors.Join(fmt.Errorf("refkv: heartbeat address of %s: %w", p, err), h.close())
 		}
 		// A connected socket per peer: a send the network refuses fails
 		// here (EPERM, ECONNREFUSED), which SendOnlyQuorum takes as news.
 		c, err := net.DialUDP("udp", nil, pa)
 		if err != nil {
-			h.close()
-			return nil, fmt.Errorf("refkv: heartbeat socket to %s: %w", p, err)
+			return nil, errors.Join(fmt.Errorf("refkv: heartbeat socket to %s: %w", p, err), h.close())
 		}
 		h.peers[p] = c
 	}
 	return h, nil
 }
 
-func (h *heartbeats) close() {
-	h.conn.Close()
+func (h *heartbeats) close() error {
+	errs := []error{h.conn.Close()}
 	for _, c := range h.peers {
-		c.Close()
+		errs = append(errs, c.Close())
 	}
+	return errors.Join(errs...)
 }
 
 func (h *heartbeats) run(ctx context.Context, every time.Duration) {

@@ -217,15 +217,12 @@ func (n *Node) Run(ctx context.Context) error {
 	n.tr = tr
 	hb, err := listenHeartbeats(self.Heartbeat, n)
 	if err != nil {
-		tr.close()
-		return err
+		return errors.Join(err, tr.close())
 	}
 	n.hb = hb
 	ln, err := net.Listen("tcp", self.Client)
 	if err != nil {
-		tr.close()
-		hb.close()
-		return fmt.Errorf("refkv: client port: %w", err)
+		return errors.Join(fmt.Errorf("refkv: client port: %w", err), tr.close(), hb.close())
 	}
 	n.api = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
 	n.mu.Lock()
@@ -244,11 +241,8 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			n.api.Shutdown(sctx)
-			cancel()
-			n.tr.close()
-			n.hb.close()
-			return nil
+			defer cancel()
+			return errors.Join(n.api.Shutdown(sctx), n.tr.close(), n.hb.close())
 		case err := <-errc:
 			if !errors.Is(err, http.ErrServerClosed) {
 				return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -79,13 +80,14 @@ func (t *transport) run(ctx context.Context) {
 	}
 }
 
-func (t *transport) close() {
-	t.ln.Close()
+func (t *transport) close() error {
+	errs := []error{t.ln.Close()}
 	t.mu.Lock()
 	for c := range t.conns {
-		c.Close()
+		errs = append(errs, c.Close())
 	}
 	t.mu.Unlock()
+	return errors.Join(errs...)
 }
 
 func (t *transport) send(to string, m *message) {
@@ -97,7 +99,7 @@ func (t *transport) send(to string, m *message) {
 
 func (t *transport) reader(c net.Conn) {
 	defer func() {
-		c.Close()
+		_ = c.Close() // the peer's writer dials again
 		t.mu.Lock()
 		delete(t.conns, c)
 		t.mu.Unlock()
@@ -119,7 +121,7 @@ func (t *transport) writer(ctx context.Context, to string) {
 	var enc *json.Encoder
 	defer func() {
 		if c != nil {
-			c.Close()
+			_ = c.Close() // the run is over
 		}
 	}()
 	for {
@@ -149,8 +151,10 @@ func (t *transport) writer(ctx context.Context, to string) {
 			w = bufio.NewWriter(c)
 			enc = json.NewEncoder(w)
 		}
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		err := enc.Encode(m)
+		err := c.SetWriteDeadline(time.Now().Add(time.Second))
+		if err == nil {
+			err = enc.Encode(m)
+		}
 		for err == nil && len(t.out[to]) > 0 {
 			err = enc.Encode(<-t.out[to])
 		}
@@ -158,7 +162,7 @@ func (t *transport) writer(ctx context.Context, to string) {
 			err = w.Flush()
 		}
 		if err != nil {
-			c.Close()
+			_ = c.Close() // broken: dialled again for the next message
 			c = nil
 		}
 	}

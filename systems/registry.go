@@ -64,9 +64,8 @@ func Load(path string) (*Definition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: read system file: %w", ErrInvalid, err)
 	}
-	defer f.Close()
 	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
+	if err = errors.Join(err, f.Close()); err != nil {
 		return nil, fmt.Errorf("%w: read system file: %w", ErrInvalid, err)
 	}
 	if len(src) > MaxFileSize {

@@ -46,7 +46,7 @@ func helperCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitValid
 	}
 	// Stopped (SIGTERM), the helper heals as when its input ends.
-	go func() { <-ctx.Done(); os.Stdin.Close() }()
+	go func() { <-ctx.Done(); _ = os.Stdin.Close() }() // ends Serve's input; the process exits next
 	if err := nemesis.Serve(ctx, os.Stdin, stdout, nemesis.SelfAgent); err != nil {
 		return fail(stderr, err)
 	}
@@ -58,7 +58,7 @@ func helperCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // run's clients, checks and leader questions from inside the run's
 // network, on standard input and output, until its input ends.
 func clientsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	go func() { <-ctx.Done(); os.Stdin.Close() }()
+	go func() { <-ctx.Done(); _ = os.Stdin.Close() }() // ends the relay's input; the process exits next
 	if err := clients.ServeRelay(ctx, os.Stdin, stdout); err != nil {
 		return fail(stderr, err)
 	}

@@ -39,21 +39,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := parseFlags(fs, args); err != nil {
 		return exitError
 	}
-	var shard shardSpec
-	var seeds []int64
-	var err error
-	if *shardFlag != "" {
-		if shard, err = parseShard(*shardFlag); err != nil {
-			return fail(stderr, err)
-		}
-	}
-	if *seedList != "" {
-		if *seed != 0 {
-			return fail(stderr, fmt.Errorf("%w: -seed and -seeds together: give one seed or a list", scenarios.ErrInvalid))
-		}
-		if seeds, err = parseSeeds(*seedList); err != nil {
-			return fail(stderr, err)
-		}
+	shard, seeds, err := shardAndSeeds(*shardFlag, *seedList, *seed)
+	if err != nil {
+		return fail(stderr, err)
 	}
 	if fs.NArg() == 0 {
 		return fail(stderr, errNoScenario)
@@ -83,22 +71,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var after func(job, outcome)
 	if shard.N > 0 {
-		// The manifest is written before the first run and after each, so
-		// faultline merge finds what a killed job did.
-		if err := writeManifest(*store, m); err != nil {
-			return fail(stderr, fmt.Errorf("write %s: %w", manifestFile, err))
-		}
-		after = func(j job, o outcome) {
-			r := shardRun{Item: j.item, Name: j.name}
-			if o.rep.StoreDir != "" {
-				r.Dir, _ = filepath.Rel(*store, o.rep.StoreDir)
-			} else if o.err != nil {
-				r.Error = o.err.Error()
-			}
-			m.Runs = append(m.Runs, r)
-			if err := writeManifest(*store, m); err != nil {
-				fmt.Fprintf(stderr, "faultline: write %s: %v\n", manifestFile, err)
-			}
+		if after, err = recordShard(*store, m, stderr); err != nil {
+			return fail(stderr, err)
 		}
 		fmt.Fprintf(stderr, "faultline: shard %s: %s of the job's %d\n", shard, plural(len(jobs), "run"), len(m.Items))
 	}
@@ -110,6 +84,52 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitInterrupted // scenarios left unrun
 	}
 	return worst(outs)
+}
+
+// shardAndSeeds reads -shard and -seeds (which -seed may not join).
+func shardAndSeeds(shardFlag, seedList string, seed int64) (shardSpec, []int64, error) {
+	var shard shardSpec
+	var seeds []int64
+	var err error
+	if shardFlag != "" {
+		if shard, err = parseShard(shardFlag); err != nil {
+			return shard, nil, err
+		}
+	}
+	if seedList != "" {
+		if seed != 0 {
+			return shard, nil, fmt.Errorf("%w: -seed and -seeds together: give one seed or a list", scenarios.ErrInvalid)
+		}
+		if seeds, err = parseSeeds(seedList); err != nil {
+			return shard, nil, err
+		}
+	}
+	return shard, seeds, nil
+}
+
+// recordShard writes a shard's manifest before the first run and returns
+// what writes it again after each, so faultline merge finds what a killed
+// job did.
+func recordShard(store string, m manifest, stderr io.Writer) (func(job, outcome), error) {
+	if err := writeManifest(store, m); err != nil {
+		return nil, fmt.Errorf("write %s: %w", manifestFile, err)
+	}
+	return func(j job, o outcome) {
+		r := shardRun{Item: j.item, Name: j.name}
+		if o.rep.StoreDir != "" {
+			rel, err := filepath.Rel(store, o.rep.StoreDir)
+			if err != nil {
+				rel = o.rep.StoreDir // it lies elsewhere: named whole
+			}
+			r.Dir = rel
+		} else if o.err != nil {
+			r.Error = o.err.Error()
+		}
+		m.Runs = append(m.Runs, r)
+		if err := writeManifest(store, m); err != nil {
+			fmt.Fprintf(stderr, "faultline: write %s: %v\n", manifestFile, err)
+		}
+	}, nil
 }
 
 // writeReports writes the JUnit file and the summary, where asked.

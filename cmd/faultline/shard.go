@@ -360,11 +360,11 @@ func writeIndex(path string, rows []indexRow) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return indexPage.Execute(f, struct {
+	err = indexPage.Execute(f, struct {
 		Rows []indexRow
 		Bad  int
 	}{rows, bad})
+	return errors.Join(err, f.Close())
 }
 
 var indexPage = template.Must(template.New("index").Parse(`<!doctype html>

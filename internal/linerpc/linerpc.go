@@ -131,7 +131,9 @@ func (c *Client) Call(ctx context.Context, req any) (json.RawMessage, error) {
 	select {
 	case ans := <-ch:
 		var h header
-		json.Unmarshal(ans, &h)
+		if err := json.Unmarshal(ans, &h); err != nil {
+			return ans, fmt.Errorf("an answer that is no JSON object: %w", err) // read() passed only objects
+		}
 		if h.Error != "" {
 			return ans, errors.New(h.Error)
 		}
@@ -165,6 +167,7 @@ func (c *Client) Close() error { return c.conn.Close() }
 // error.
 func Serve(r io.Reader, w io.Writer, route func(req json.RawMessage) (answer any, work func() any)) error {
 	var wmu sync.Mutex
+	var writeErr atomic.Value // the first answer that could not be written
 	reply := func(id int64, v any) {
 		line, err := withID(id, v)
 		if err != nil {
@@ -172,7 +175,9 @@ func Serve(r io.Reader, w io.Writer, route func(req json.RawMessage) (answer any
 		}
 		wmu.Lock()
 		defer wmu.Unlock()
-		w.Write(line)
+		if _, err := w.Write(line); err != nil {
+			writeErr.CompareAndSwap(nil, err) // the other side is gone: Serve says so when its input ends
+		}
 	}
 	var wg sync.WaitGroup
 	sc := bufio.NewScanner(r)
@@ -197,7 +202,13 @@ func Serve(r io.Reader, w io.Writer, route func(req json.RawMessage) (answer any
 		}()
 	}
 	wg.Wait()
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if err, ok := writeErr.Load().(error); ok {
+		return fmt.Errorf("linerpc: an answer could not be written: %w", err)
+	}
+	return nil
 }
 
 // Error is an answer that says only why a request failed.

@@ -87,7 +87,11 @@ func Connect(t testing.TB) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cli.Close() })
+	t.Cleanup(func() {
+		if err := cli.Close(); err != nil {
+			t.Errorf("close the engine's client: %v", err)
+		}
+	})
 	return cli
 }
 
@@ -105,28 +109,38 @@ func EngineProxy(t testing.TB, path string) {
 	if err := os.Chmod(path, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { _ = l.Close() }) // ends the accept loop; the socket file goes with the test's folder
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				e, err := net.Dial("unix", "/var/run/docker.sock")
-				if err != nil {
-					return
-				}
-				defer e.Close()
-				done := make(chan struct{}, 2)
-				go func() { io.Copy(e, c); e.(*net.UnixConn).CloseWrite(); done <- struct{}{} }()
-				go func() { io.Copy(c, e); c.(*net.UnixConn).CloseWrite(); done <- struct{}{} }()
-				<-done
-				<-done
-			}()
+			go proxyConn(c)
 		}
 	}()
+}
+
+// proxyConn joins one client connection to the engine's socket until both
+// sides are done. A connection's errors are its client's to see: the
+// proxy has nothing to add, so it only passes them on by closing.
+func proxyConn(c net.Conn) {
+	defer func() { _ = c.Close() }()
+	e, err := net.Dial("unix", "/var/run/docker.sock")
+	if err != nil {
+		return
+	}
+	defer func() { _ = e.Close() }()
+	done := make(chan struct{}, 2)
+	pipe := func(to, from net.Conn) {
+		_, _ = io.Copy(to, from)
+		_ = to.(*net.UnixConn).CloseWrite()
+		done <- struct{}{}
+	}
+	go pipe(e, c)
+	go pipe(c, e)
+	<-done
+	<-done
 }
 
 // RefusingEngine serves the engine's API on a unix socket at path, as an
@@ -139,7 +153,7 @@ func RefusingEngine(t testing.TB, path, refuse string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { _ = l.Close() }) // ends the accept loop; the socket file goes with the test's folder
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker"
@@ -161,5 +175,5 @@ func RefusingEngine(t testing.TB, path, refuse string) {
 		}
 		proxy.ServeHTTP(w, r)
 	})}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }() // it serves until the listener closes with the test
 }

@@ -300,9 +300,8 @@ func (Etcd) WaitReady(ctx context.Context, nodes []workloads.Node) error {
 		if err != nil {
 			return err
 		}
-		defer cli.Close()
 		_, err = cli.Get(ctx, "faultline-ready")
-		return err
+		return errors.Join(err, cli.Close())
 	})
 }
 
@@ -333,7 +332,7 @@ func (Etcd) Leader(ctx context.Context, nodes []workloads.Node) (string, error) 
 			}
 		}
 		cancel()
-		cli.Close()
+		err = errors.Join(err, cli.Close())
 		if err != nil {
 			lastErr = err
 			continue

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/faultline/faultline/workloads"
@@ -119,8 +118,7 @@ func (e *External) Open(ctx context.Context, node workloads.Node, kind string, i
 		return nil, err
 	}
 	if h := c.hello; len(h.Workloads) > 0 && !slices.Contains(h.Workloads, kind) {
-		c.Close()
-		return nil, fmt.Errorf("%w: %v runs the %s workloads, not %s (its answer to hello)", ErrClientProgram, e.Command, strings.Join(h.Workloads, ", "), kind)
+		return nil, errors.Join(fmt.Errorf("%w: %v runs the %s workloads, not %s (its answer to hello)", ErrClientProgram, e.Command, strings.Join(h.Workloads, ", "), kind), c.Close())
 	}
 	return c, nil
 }
@@ -149,8 +147,7 @@ func (e *External) open(ctx context.Context, node workloads.Node, kind, id, logN
 	err := c.start(ctx)
 	c.mu.Unlock()
 	if err != nil {
-		c.Close()
-		return nil, err
+		return nil, errors.Join(err, c.Close())
 	}
 	return c, nil
 }
@@ -264,11 +261,12 @@ func (e *External) Leader(ctx context.Context, nodes []workloads.Node) (string, 
 func (e *External) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	var errs []error
 	for _, c := range e.control {
-		c.Close()
+		errs = append(errs, c.Close())
 	}
 	e.control = nil
-	return nil
+	return errors.Join(errs...)
 }
 
 type externalClient struct {
@@ -345,7 +343,7 @@ func (c *externalClient) start(ctx context.Context) error {
 	cmd.Dir = c.ext.Dir
 	cmd.Env = c.environ()
 	// Its own process group, so a kill takes whatever it started too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	if c.log != nil {
 		cmd.Stderr = c.log
 	}
@@ -407,9 +405,11 @@ func (c *externalClient) stop() {
 	if c.cmd == nil {
 		return
 	}
-	c.stdin.Close()
-	syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-	c.cmd.Wait()
+	// What ending it says is no news: the pipe goes, the group may have
+	// gone already, and a killed program exits killed.
+	_ = c.stdin.Close()
+	_ = killGroup(c.cmd)
+	_ = c.cmd.Wait()
 	for range c.lines { // drain so the reader goroutine ends
 	}
 	c.cmd = nil
@@ -504,7 +504,7 @@ func (c *externalClient) Close() error {
 	defer c.mu.Unlock()
 	c.stop()
 	if c.log != nil {
-		c.log.Close()
+		return c.log.Close()
 	}
 	return nil
 }
@@ -546,7 +546,8 @@ func (p *linePrefixer) Write(b []byte) (int, error) {
 // Close writes what is left of a last line.
 func (p *linePrefixer) Close() error {
 	if len(p.partial) > 0 {
-		p.Write([]byte("\n"))
+		_, err := p.Write([]byte("\n"))
+		return err
 	}
 	return nil
 }
