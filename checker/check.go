@@ -161,7 +161,9 @@ func Check(records []history.Record, w *Workload, opts Options) (Result, error) 
 	if st != nil {
 		res.Staleness = st.result(opts.Bounds[BoundedStaleness])
 	}
-	res.Convergence = cv
+	if w.examines(lookupGuarantee(Converges)) {
+		res.Convergence = cv
+	}
 	verdict, note := verdictFor(res.Guarantees, expect)
 	if res.Counts.OK == 0 {
 		verdict, note = Unknown, "no operation succeeded: there is nothing to check; see the client logs and node logs"

@@ -2,6 +2,7 @@ package checker_test
 
 import (
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -276,4 +277,38 @@ func named(t testing.TB, kind string) *checker.Workload {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// TestUniqueIDs: an id two acknowledged generates returned breaks the
+// unique-ids workload's guarantee; an unknown generate proves nothing.
+func TestUniqueIDs(t *testing.T) {
+	gen := func(p int, typ history.Type, id string, at int64) []history.Record {
+		done := history.Record{Process: history.Process(p), Type: typ, F: "generate", Key: "u0", Time: at + 5}
+		if typ == history.OK {
+			done.Value = json.RawMessage(id)
+		}
+		return []history.Record{{Process: history.Process(p), Type: history.Invoke, F: "generate", Key: "u0", Value: json.RawMessage("null"), Time: at}, done}
+	}
+	var good, bad []history.Record
+	for i, id := range []string{"3", "4", "9"} {
+		good = append(good, gen(i, history.OK, id, int64(10*i))...)
+	}
+	good = append(good, gen(7, history.Info, "", 50)...)
+	bad = append(append(bad, good...), gen(8, history.OK, "4", 60)...)
+	for _, tc := range []struct {
+		recs    []history.Record
+		verdict checker.Verdict
+		want    string
+	}{{good, checker.Valid, ""}, {bad, checker.Invalid, "1 ids returned to more than one acknowledged generate: [4]"}} {
+		res, err := checker.Check(tc.recs, named(t, "unique-ids"), checker.Options{Budget: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != tc.verdict || (tc.want != "" && !strings.Contains(strings.Join(res.Keys[0].Anomalies, ";"), tc.want)) {
+			t.Errorf("verdict %s, keys %+v; want %s %q", res.Verdict, res.Keys, tc.verdict, tc.want)
+		}
+		if len(res.Guarantees) != 1 || res.Convergence != nil {
+			t.Errorf("examined %v (convergence %v): unique-ids examines linearizable alone", res.Guarantees, res.Convergence)
+		}
+	}
 }

@@ -67,7 +67,7 @@ const sessionScope = "per process (a client until its first unknown outcome); wh
 // workloads are the workloads the checker knows; aliases are other names
 // histories come under (Jepsen's cas-register is a register).
 var (
-	workloads = []*Workload{Register, Set, Append, Counter}
+	workloads = []*Workload{Register, Set, Append, Counter, UniqueIDs}
 	aliases   = map[string]*Workload{"cas-register": Register, "": Register}
 )
 

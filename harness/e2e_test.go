@@ -391,12 +391,18 @@ func TestProcessFaults(t *testing.T) {
 }
 
 // TestWorkloads runs the set, counter and append workloads against etcd
-// under partitions and a leader kill; each checker must find etcd valid.
+// under partitions and a leader kill, and unique-ids (the workload added
+// through docs/design.md's table, to prove it) with its leader isolated;
+// each checker must find etcd valid.
 func TestWorkloads(t *testing.T) {
 	testenv.EndToEnd(t)
-	for _, kind := range []string{"set", "counter", "append"} {
+	for _, kind := range []string{"set", "counter", "append", "unique-ids"} {
 		t.Run(kind, func(t *testing.T) {
-			rep, err := runScenario(t, "etcd-"+kind+".yaml", nil)
+			path := filepath.Join("..", "scenarios", "etcd-"+kind+".yaml")
+			if kind == "unique-ids" {
+				path = filepath.Join("testdata", "etcd-unique-ids.yaml")
+			}
+			rep, err := runFile(t, path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -44,7 +44,7 @@ type Kind struct {
 }
 
 // kinds is the one list of workloads a scenario may name.
-var kinds = []*Kind{Register, Set, Counter, Append}
+var kinds = []*Kind{Register, Set, Counter, Append, UniqueIDs}
 
 // Kinds lists the workloads.
 func Kinds() []*Kind { return kinds }

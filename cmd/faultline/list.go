@@ -16,6 +16,14 @@ func listCmd(_ context.Context, _ []string, stdout, _ io.Writer) int {
 	return exitValid
 }
 
+func guaranteeNames(gs []checker.Guarantee) string {
+	var out []string
+	for _, g := range gs {
+		out = append(out, string(g))
+	}
+	return strings.Join(out, ", ")
+}
+
 func printList(w io.Writer, l harness.Listing) {
 	fmt.Fprintln(w, "fault kinds (nemesis.faults[].kind; docs/faults.md):")
 	for _, k := range l.Faults {
@@ -25,6 +33,7 @@ func printList(w io.Writer, l harness.Listing) {
 	fmt.Fprintln(w, "workloads (workload.kind; docs/adapters.md):")
 	for _, k := range l.Workloads {
 		fmt.Fprintf(w, "  %-16s %s\n", k.Name, k.Doc)
+		fmt.Fprintf(w, "  %-16s   examines %s\n", "", guaranteeNames(k.Checks.Examines()))
 	}
 	fmt.Fprintln(w, "guarantees (checker.expect, strongest first; docs/checker.md):")
 	for _, g := range checker.Guarantees() {

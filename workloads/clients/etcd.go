@@ -90,10 +90,11 @@ func (c *etcdClient) Close() error { return c.cli.Close() }
 // set a key per element under the set's prefix, a counter and a list a
 // key updated in a transaction.
 var etcdWorkloads = map[*workloads.Kind]func(c *etcdClient, ctx context.Context, op workloads.Op, arg int64) workloads.Result{
-	workloads.Register: (*etcdClient).register,
-	workloads.Set:      (*etcdClient).set,
-	workloads.Counter:  (*etcdClient).counter,
-	workloads.Append:   (*etcdClient).list,
+	workloads.Register:  (*etcdClient).register,
+	workloads.Set:       (*etcdClient).set,
+	workloads.Counter:   (*etcdClient).counter,
+	workloads.Append:    (*etcdClient).list,
+	workloads.UniqueIDs: (*etcdClient).id,
 }
 
 // Invoke runs one operation. Reads that error failed (a read has no
@@ -190,6 +191,19 @@ func (c *etcdClient) counter(ctx context.Context, op workloads.Op, arg int64) wo
 		})
 	}
 	return noOp(op)
+}
+
+// id is a unique id: the revision of a put, which etcd gives each change
+// of its keyspace once.
+func (c *etcdClient) id(ctx context.Context, op workloads.Op, _ int64) workloads.Result {
+	if op.F != "generate" {
+		return noOp(op)
+	}
+	resp, err := c.cli.Put(ctx, op.Key, "")
+	if err != nil {
+		return workloads.Result{Outcome: workloads.Unknown, Err: err}
+	}
+	return workloads.Result{Outcome: workloads.OK, Value: num(resp.Header.Revision)}
 }
 
 func (c *etcdClient) list(ctx context.Context, op workloads.Op, arg int64) workloads.Result {
