@@ -10,6 +10,7 @@ import (
 	"github.com/faultline/faultline/internal/yamlpos"
 	"github.com/faultline/faultline/systems"
 	"github.com/faultline/faultline/workloads"
+	"github.com/faultline/faultline/workloads/clients"
 )
 
 // DefaultSystem is the system a scenario that names none runs.
@@ -142,8 +143,12 @@ func (s *Scenario) validateSystem(loc *yamlpos.Locator) error {
 			return err
 		}
 	}
-	if len(client.Workloads) > 0 && !slices.Contains(client.Workloads, w.Kind) {
-		return loc.Errorf("workload.kind", "system %s's client runs the %s workloads, not %s", d.Name, strings.Join(client.Workloads, ", "), w.Kind)
+	runs := client.Workloads
+	if len(runs) == 0 && client.Builtin != "" {
+		runs = clients.Runs(client.Builtin) // the adapter's own list
+	}
+	if len(runs) > 0 && !slices.Contains(runs, w.Kind) {
+		return loc.Errorf("workload.kind", "system %s's client runs the %s workloads, not %s", d.Name, strings.Join(runs, ", "), w.Kind)
 	}
 	for i, k := range client.Workloads {
 		if _, err := workloads.Lookup(k); err != nil {

@@ -296,7 +296,8 @@ type Client struct {
 	// Env adds variables to a client program's environment; values are
 	// templates rendered for the node the client is pinned to.
 	Env map[string]string `yaml:"env,omitempty"`
-	// Workloads are the workloads the client runs (default: all).
+	// Workloads are the workloads the client runs (default: all, for a
+	// client program; a built-in client's own, which it says itself).
 	Workloads []string `yaml:"workloads,omitempty"`
 	// Image is where a client program runs when the clients run inside
 	// the run's network (a controller that does not reach the nodes'

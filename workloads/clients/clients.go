@@ -41,9 +41,23 @@ type BuiltinOptions struct {
 var builtins = []struct {
 	name string
 	open func(BuiltinOptions) workloads.Adapter
+	// runs are the workloads it runs, by name.
+	runs func() []string
 }{
-	{"etcd", func(o BuiltinOptions) workloads.Adapter { return Etcd{Serializable: o.Reads == "serializable"} }},
-	{"refkv", func(BuiltinOptions) workloads.Adapter { return RefKV{} }},
+	{"etcd", func(o BuiltinOptions) workloads.Adapter { return Etcd{Serializable: o.Reads == "serializable"} }, etcdRuns},
+	{"refkv", func(BuiltinOptions) workloads.Adapter { return RefKV{} }, func() []string { return []string{workloads.Register.Name} }},
+}
+
+// Runs lists the workloads the built-in client name runs (none for a
+// name that is no built-in client's): a system file that chooses it
+// need not list them.
+func Runs(name string) []string {
+	for _, b := range builtins {
+		if b.name == name {
+			return b.runs()
+		}
+	}
+	return nil
 }
 
 // Builtin returns a built-in adapter by name.

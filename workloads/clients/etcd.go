@@ -97,6 +97,18 @@ var etcdWorkloads = map[*workloads.Kind]func(c *etcdClient, ctx context.Context,
 	workloads.UniqueIDs: (*etcdClient).id,
 }
 
+// etcdRuns lists the workloads the etcd adapter runs, in the workloads'
+// order.
+func etcdRuns() []string {
+	var out []string
+	for _, k := range workloads.Kinds() {
+		if _, ok := etcdWorkloads[k]; ok {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}
+
 // Invoke runs one operation. Reads that error failed (a read has no
 // effect, so leaving it out is always safe); writes that error have an
 // unknown outcome, because the request may have been committed before the
