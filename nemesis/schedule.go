@@ -78,14 +78,7 @@ func (s Schedule) Plan(limit time.Duration, rng *rand.Rand) (*Plan, error) {
 			}
 			steps[i] = Step{At: e.At, Hold: e.For, Spec: e.Fault, Fault: f}
 		}
-		i := 0
-		return &Plan{next: func() (Step, bool) {
-			if i >= len(steps) {
-				return Step{}, false
-			}
-			i++
-			return steps[i-1], true
-		}}, nil
+		return planOf(steps), nil
 	}
 	faults := make([]Fault, len(s.Faults))
 	for i, spec := range s.Faults {
@@ -115,6 +108,18 @@ func (s Schedule) Plan(limit time.Duration, rng *rand.Rand) (*Plan, error) {
 		i++
 		return Step{At: at, Hold: hold, Spec: s.Faults[k], Fault: faults[k]}, true
 	}}, nil
+}
+
+// planOf is a plan that offers steps in order.
+func planOf(steps []Step) *Plan {
+	i := 0
+	return &Plan{next: func() (Step, bool) {
+		if i >= len(steps) {
+			return Step{}, false
+		}
+		i++
+		return steps[i-1], true
+	}}
 }
 
 // between draws a duration between lo and hi (just lo when hi is not above it).

@@ -6,15 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/workloads"
 	"github.com/faultline/faultline/workloads/clients"
 	"github.com/faultline/faultline/workloads/nodecheck"
@@ -50,15 +48,10 @@ func relay(t *testing.T, spec clients.RelaySpec, checks *clients.RelaySpec) *cli
 // serve starts one HTTP server per answer on loopback, and returns the
 // nodes (all on 127.0.0.1) and the port of each.
 func serve(t *testing.T, handlers ...http.HandlerFunc) ([]workloads.Node, []int) {
-	var nodes []workloads.Node
-	var ports []int
-	for i, h := range handlers {
-		srv := httptest.NewServer(h)
-		t.Cleanup(srv.Close)
-		_, p, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
-		port, _ := strconv.Atoi(p)
-		nodes = append(nodes, workloads.Node{Name: fmt.Sprintf("n%d", i+1), Addr: "127.0.0.1"})
-		ports = append(ports, port)
+	ports := testenv.HTTPServers(t, handlers...)
+	nodes := make([]workloads.Node, len(ports))
+	for i := range ports {
+		nodes[i] = workloads.Node{Name: fmt.Sprintf("n%d", i+1), Addr: "127.0.0.1"}
 	}
 	return nodes, ports
 }

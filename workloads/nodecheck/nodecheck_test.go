@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/workloads"
 	"github.com/faultline/faultline/workloads/nodecheck"
 )
@@ -34,15 +32,10 @@ func (f fakeExec) Exec(_ context.Context, node string, _ []string) ([]byte, int,
 // nodes (all on 127.0.0.1, which is what the checks dial) and the port of
 // each: the servers share no port, so each node is its own server.
 func serve(t *testing.T, handlers ...http.HandlerFunc) ([]workloads.Node, []int) {
-	var nodes []workloads.Node
-	var ports []int
-	for i, h := range handlers {
-		srv := httptest.NewServer(h)
-		t.Cleanup(srv.Close)
-		_, p, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
-		port, _ := strconv.Atoi(p)
-		nodes = append(nodes, workloads.Node{Name: fmt.Sprintf("n%d", i+1), Addr: "127.0.0.1"})
-		ports = append(ports, port)
+	ports := testenv.HTTPServers(t, handlers...)
+	nodes := make([]workloads.Node, len(ports))
+	for i := range ports {
+		nodes[i] = workloads.Node{Name: fmt.Sprintf("n%d", i+1), Addr: "127.0.0.1"}
 	}
 	return nodes, ports
 }
