@@ -70,12 +70,12 @@ func (e Expectation) String() string {
 	return strings.Join(parts, "; ")
 }
 
-// Verdicts lists the verdicts a scenario may expect.
-var Verdicts = []Verdict{Valid, Invalid, Unknown}
+// verdicts lists the verdicts a scenario may expect.
+var verdicts = []Verdict{Valid, Invalid, Unknown}
 
 // ParseVerdict reads a verdict's name.
 func ParseVerdict(s string) (Verdict, error) {
-	if v := Verdict(s); slices.Contains(Verdicts, v) {
+	if v := Verdict(s); slices.Contains(verdicts, v) {
 		return v, nil
 	}
 	return "", fmt.Errorf("unknown verdict %q (valid, invalid or unknown)", s)

@@ -8,6 +8,10 @@
 // PID through which the nemesis enters the node's network namespace. Every
 // object created carries the labels faultline=true and faultline.run=<id>,
 // so Leftovers and Clean find whatever a killed harness left behind.
+// Beside the nodes: running clusters attached to (attach.go), the helper
+// containers in a node's namespace and the clients' container on the
+// run's network (helper.go), and Processes, the container actions the
+// process faults take (kill, start, pause, resume).
 package docker
 
 import (
