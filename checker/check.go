@@ -105,6 +105,10 @@ type Result struct {
 	Verdict Verdict `json:"verdict"`
 	// Note says why the verdict is what it is, when the keys do not.
 	Note string `json:"note,omitempty"`
+	// Cut, when set, says that the history stopped early (history.Whole):
+	// a valid verdict is then unknown, an invalid one stands on the
+	// records there are.
+	Cut *history.Cut `json:"cut,omitempty"`
 	// Expect are the guarantees claimed; Guarantees, every one examined,
 	// strongest first; Boundary, the one-line summary of them.
 	Expect      []Guarantee       `json:"expect,omitempty"`
@@ -155,6 +159,11 @@ func Check(records []history.Record, w *Workload, opts Options) (Result, error) 
 		}
 	}
 	t.implications()
+	if !h.exercised {
+		for _, r := range t.rows {
+			t.undecided(r.Guarantee, "no operation exercised it: no operation that shows the state (a read) succeeded")
+		}
+	}
 	res.Expect = expect
 	res.Guarantees = t.result(expect)
 	res.Boundary = boundary(res.Guarantees)
@@ -167,6 +176,16 @@ func Check(records []history.Record, w *Workload, opts Options) (Result, error) 
 	verdict, note := verdictFor(res.Guarantees, expect)
 	if res.Counts.OK == 0 {
 		verdict, note = Unknown, "no operation succeeded: there is nothing to check; see the client logs and node logs"
+	}
+	if res.Cut = history.Whole(records); res.Cut != nil {
+		switch verdict {
+		case Valid:
+			verdict, note = Unknown, res.Cut.String()+": what is missing may break a claim"
+		case Invalid:
+			note = joinNote(note, res.Cut.String()+"; the violations are in the records there are")
+		default:
+			note = joinNote(note, res.Cut.String())
+		}
 	}
 	res.Verdict, res.Note = verdict, note
 	res.DurationMS = time.Since(began).Milliseconds()
@@ -262,4 +281,11 @@ func linearizableRow(t *table, res Result) {
 			t.undecided(Linearizable, fmt.Sprintf("key %s: %s", k.Key, k.Note))
 		}
 	}
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }

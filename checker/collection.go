@@ -62,15 +62,16 @@ type collKey struct {
 	failed map[int64]*gop
 	seen   bitset // elements some read returned
 	bits   map[*gop]bitset
-	// seq is each happened update's place among its process's updates.
-	seq map[int64]int
-	// byProc lists each process's happened updates in order.
-	byProc map[history.Process][]*gop
-	dup    bool
+	// seq is each happened update's place among its session's updates,
+	// session the session it was made in (keys.sessions).
+	seq, session map[int64]int
+	// bySession lists each session's happened updates in order.
+	bySession [][]*gop
+	dup       bool
 }
 
 func newCollKey(k *keyOps, list bool) *collKey {
-	c := &collKey{keyOps: k, list: list, index: map[int64]int{}, adder: map[int64]*gop{}, failed: map[int64]*gop{}, bits: map[*gop]bitset{}, seq: map[int64]int{}, byProc: map[history.Process][]*gop{}}
+	c := &collKey{keyOps: k, list: list, index: map[int64]int{}, adder: map[int64]*gop{}, failed: map[int64]*gop{}, bits: map[*gop]bitset{}, seq: map[int64]int{}, session: map[int64]int{}}
 	idx := func(v int64) int {
 		i, ok := c.index[v]
 		if !ok {
@@ -109,12 +110,12 @@ func newCollKey(k *keyOps, list bool) *collKey {
 			c.bits[o] = b
 		}
 	}
-	for _, s := range k.sessions() {
+	for i, s := range k.sessions() {
+		c.bySession = append(c.bySession, nil)
 		for _, o := range s {
 			if !o.isRead() && c.happened(o) {
-				pr := o.p.inv.Process
-				c.seq[o.val] = len(c.byProc[pr])
-				c.byProc[pr] = append(c.byProc[pr], o)
+				c.seq[o.val], c.session[o.val] = len(c.bySession[i]), i
+				c.bySession[i] = append(c.bySession[i], o)
 			}
 		}
 	}
@@ -161,7 +162,7 @@ func examineCollection(k *keyOps, list bool, x *examination, final func(*gop) st
 	c := newCollKey(k, list)
 	c.values(x.t, x.faults)
 	examineUnique(c, x.t, x.faults, x.st)
-	x.cv.key(k.key, k.settled, k.finalReads(), final)
+	x.cv.key(k.key, k.settledAt, k.finalReads(), final)
 }
 
 // values: elements read more than once in one read, and elements no
@@ -277,31 +278,34 @@ func (c *collKey) sessionChecks(t *table, faults []history.FaultWindow) {
 	}
 }
 
-// ownSessions checks each process's own reads: read-your-writes and
-// monotonic reads. It returns, for each update, the read its process made
-// just before it.
+// ownSessions checks each session's own reads: read-your-writes (every
+// acknowledged update of the session before a read is in it) and
+// monotonic reads, each on its own. It returns, for each update, the read
+// its session made just before it.
 func (c *collKey) ownSessions(t *table, faults []history.FaultWindow) map[int64]*gop {
 	dep := map[int64]*gop{}
+	words := (len(c.elems) + 63) / 64
 	for _, s := range c.sessions() {
-		var pending []*gop
+		var own bitset // the session's acknowledged updates so far
 		var last *gop
 		for _, o := range s {
 			if !o.isRead() {
 				if o.ok() {
-					pending = append(pending, o)
+					if own == nil {
+						own = make(bitset, words)
+					}
+					i := c.index[o.val]
+					own[i/64] |= 1 << (i % 64)
 				}
 				if last != nil && c.happened(o) {
 					dep[o.val] = last
 				}
 				continue
 			}
-			for _, w := range pending {
-				if !c.has(o, w.val) {
-					t.violate(ReadYourWrites, proof(c.key, faults, fmt.Sprintf("process %d's %s was acknowledged, yet its next read lacks %d", o.p.inv.Process, w.describe(), w.val), w, o))
-					break
-				}
+			if m := own.firstMissing(c.bits[o]); own != nil && m >= 0 {
+				w := c.adder[c.elems[m]]
+				t.violate(ReadYourWrites, proof(c.key, faults, fmt.Sprintf("process %d's %s was acknowledged, yet a later read of its lacks %d", o.p.inv.Process, w.describe(), w.val), w, o))
 			}
-			pending = pending[:0]
 			if last != nil {
 				c.monotonicRead(last, o, t, faults)
 			}
@@ -319,23 +323,22 @@ type procView struct {
 	outOfOrder    bool
 }
 
-// crossSessions checks what read r shows of every other process's
-// updates: in their order (monotonic writes), and only with the state
-// each was made after (writes-follow-reads, through dep). Processes are
-// taken in order, so one history gives the same proofs.
+// crossSessions checks what read r shows of every session's updates: in
+// their order (monotonic writes), and only with the state each was made
+// after (writes-follow-reads, through dep). Sessions are taken in order,
+// so one history gives the same proofs.
 func (c *collKey) crossSessions(r *gop, dep map[int64]*gop, t *table, faults []history.FaultWindow) {
-	by := map[history.Process]*procView{}
+	by := map[int]*procView{} // session -> what r shows of it
 	for _, v := range r.elems {
 		a, ok := c.adder[v]
 		if !ok || !c.happened(a) {
 			continue
 		}
-		pr := a.p.inv.Process
-		s := c.seq[v]
-		tp := by[pr]
+		sess, s := c.session[v], c.seq[v]
+		tp := by[sess]
 		if tp == nil {
 			tp = &procView{maxSeq: -1, lastSeq: -1}
-			by[pr] = tp
+			by[sess] = tp
 		}
 		tp.count++
 		if s < tp.lastSeq && c.list {
@@ -346,12 +349,13 @@ func (c *collKey) crossSessions(r *gop, dep map[int64]*gop, t *table, faults []h
 			tp.maxSeq, tp.newest = s, a
 		}
 	}
-	for _, pr := range slices.Sorted(maps.Keys(by)) {
-		tp := by[pr]
+	for _, sess := range slices.Sorted(maps.Keys(by)) {
+		tp := by[sess]
+		pr := tp.newest.p.inv.Process
 		if tp.outOfOrder {
 			t.violate(MonotonicWrites, proof(c.key, faults, fmt.Sprintf("the list has process %d's appends out of the order it made them", pr), tp.newest, r))
 		} else if tp.count < tp.maxSeq+1 {
-			for _, a := range c.byProc[pr][:tp.maxSeq] {
+			for _, a := range c.bySession[sess][:tp.maxSeq] {
 				if !c.has(r, a.val) {
 					t.violate(MonotonicWrites, proof(c.key, faults, fmt.Sprintf("process %d added %d then %d, yet a read has %d without %d", pr, a.val, tp.newest.val, tp.newest.val, a.val), a, tp.newest, r))
 					break
@@ -442,14 +446,14 @@ func (c *collKey) staleness(st *staleAcc) {
 				break
 			}
 			if !c.has(r, a.val) {
-				late[i] = max(late[i], r.p.call-a.p.ret)
+				late[i] = max(late[i], r.p.start-a.p.stop)
 				if worst == nil {
 					worst = a
 				}
 			}
 		}
 		if worst != nil {
-			st.stale(c.key, r, worst, r.p.call-worst.p.ret)
+			st.stale(c.key, r, worst, r.p.start-worst.p.stop)
 		}
 	}
 	for i, a := range acked {

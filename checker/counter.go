@@ -23,7 +23,7 @@ var Counter = &Workload{
 	examine:      examineCounter,
 	rows: []row{
 		{Linearizable, "per key: every read between the increments acknowledged before it and those attempted"},
-		{ReadYourWrites, sessionScope}, {MonotonicReads, sessionScope},
+		{Causal, causalScope}, {ReadYourWrites, sessionScope}, {MonotonicReads, sessionScope},
 		{NoLostWrites, "final reads between the acknowledged increments and all those attempted, on every node"},
 		{Converges, convergesScope},
 	},
@@ -81,7 +81,7 @@ func checkCounterKey(k *keyOps) (KeyResult, bool) {
 		if r.val < lo || r.val > hi {
 			bad++
 			if len(kr.Anomalies) < 5 {
-				kr.Anomalies = append(kr.Anomalies, fmt.Sprintf("read %d by process %d at %.3fs, but it must lie between %d and %d", r.val, r.p.inv.Process, seconds(r.p.call), lo, hi))
+				kr.Anomalies = append(kr.Anomalies, fmt.Sprintf("read %d by process %d at %.3fs, but it must lie between %d and %d", r.val, r.p.inv.Process, seconds(r.p.start), lo, hi))
 			}
 		}
 	}
@@ -108,33 +108,7 @@ func examineCounter(k *keyOps, x *examination) {
 		}
 	}
 	for _, s := range k.sessions() {
-		var last *gop
-		var since int64
-		var lastAdd *gop
-		for _, o := range s {
-			if !o.isRead() {
-				if o.ok() {
-					since += o.val
-					lastAdd = o
-				}
-				continue
-			}
-			floor := since
-			if last != nil {
-				floor += last.val
-			}
-			switch {
-			case last != nil && o.val < last.val:
-				t.violate(MonotonicReads, proof(k.key, faults, fmt.Sprintf("process %d read %d, then %d", o.p.inv.Process, last.val, o.val), last, o))
-			case o.val < floor:
-				ops := []*gop{lastAdd, o}
-				if last != nil {
-					ops = []*gop{last, lastAdd, o}
-				}
-				t.violate(ReadYourWrites, proof(k.key, faults, fmt.Sprintf("process %d's own acknowledged increments since its last read add up to %d, yet it read %d, below %d", o.p.inv.Process, since, o.val, floor), ops...))
-			}
-			last, since, lastAdd = o, 0, nil
-		}
+		counterSession(k.key, s, t, faults)
 	}
 	final := k.finalReads()
 	if len(final) == 0 {
@@ -148,5 +122,36 @@ func examineCounter(k *keyOps, x *examination) {
 			t.violate(Linearizable, proof(k.key, faults, fmt.Sprintf("final read%s returned %d, more than every increment attempted (%d acknowledged, %d unknown)", onNode(f.p.inv.Node), f.val, acked, maybe), f))
 		}
 	}
-	x.cv.key(k.key, k.settled, final, counterFinal)
+	x.cv.key(k.key, k.settledAt, final, counterFinal)
+}
+
+// counterSession checks one session's reads. Increments only add, so a
+// read sees at least what it must: read-your-writes, the session's own
+// acknowledged increments; monotonic reads, the previous read's value;
+// both at once (causal), the previous read's value plus the session's
+// increments since, which that read could not see (they began after it
+// ended).
+func counterSession(key string, s []*gop, t *table, faults []history.FaultWindow) {
+	var last, lastAdd *gop
+	var own, since int64
+	for _, o := range s {
+		if !o.isRead() {
+			if o.ok() {
+				own += o.val
+				since += o.val
+				lastAdd = o
+			}
+			continue
+		}
+		if last != nil && o.val < last.val {
+			t.violate(MonotonicReads, proof(key, faults, fmt.Sprintf("process %d read %d, then %d", o.p.inv.Process, last.val, o.val), last, o))
+		}
+		if o.val < own {
+			t.violate(ReadYourWrites, proof(key, faults, fmt.Sprintf("process %d's own acknowledged increments add up to %d, yet it read %d", o.p.inv.Process, own, o.val), lastAdd, o))
+		}
+		if last != nil && lastAdd != nil && o.val < last.val+since {
+			t.violate(Causal, proof(key, faults, fmt.Sprintf("process %d read %d, then its own acknowledged increments added %d, yet it read %d, below %d", o.p.inv.Process, last.val, since, o.val, last.val+since), last, lastAdd, o))
+		}
+		last, since = o, 0
+	}
 }

@@ -18,6 +18,7 @@ type Guarantee string
 const (
 	Linearizable      Guarantee = "linearizable"
 	Sequential        Guarantee = "sequential"
+	Causal            Guarantee = "causal"
 	ReadYourWrites    Guarantee = "read-your-writes"
 	MonotonicReads    Guarantee = "monotonic-reads"
 	MonotonicWrites   Guarantee = "monotonic-writes"
@@ -72,10 +73,11 @@ type whole struct {
 var guarantees = []*guarantee{
 	{name: Linearizable, doc: "every operation takes effect at one instant between its invocation and its completion"},
 	{name: Sequential, doc: "one order of all operations, each process's in its own order, explains every read (per key)"},
-	{name: ReadYourWrites, doc: "a client's read reflects the client's own earlier acknowledged writes"},
-	{name: MonotonicReads, doc: "a client's reads never go back to an older state"},
-	{name: MonotonicWrites, doc: "a client's writes are seen in the order it made them"},
-	{name: WritesFollowReads, doc: "a write made after reading a state is seen only with that state"},
+	{name: Causal, doc: "the four session guarantees together, in every session (what MongoDB's causally consistent sessions promise; causal consistency, Brzezinski et al. 2004)"},
+	{name: ReadYourWrites, doc: "a session's read reflects the session's own earlier acknowledged writes"},
+	{name: MonotonicReads, doc: "a session's read reflects every write its earlier reads reflected"},
+	{name: MonotonicWrites, doc: "a session's writes take effect in the order it made them"},
+	{name: WritesFollowReads, doc: "a session's write takes effect after the writes its earlier reads reflected"},
 	{name: NoLostWrites, doc: "every acknowledged write is in the final reads, made once updates and faults have ended"},
 	boundedStaleness,
 	{name: Converges, doc: "after the heal, every node answers the same value for each key"},
@@ -277,11 +279,11 @@ func (t *table) scope(g Guarantee, s string) {
 }
 
 // implications applies what the guarantees say of each other: a broken
-// session guarantee breaks sequential consistency, which breaks
-// linearizability; linearizability, where it held, gives the rest of the
-// ordered guarantees.
+// session guarantee breaks the four together (causal), which breaks
+// sequential consistency, which breaks linearizability; linearizability,
+// where it held, gives the rest of the ordered guarantees.
 func (t *table) implications() {
-	lin, seq := t.rows[Linearizable], t.rows[Sequential]
+	lin, seq, causal := t.rows[Linearizable], t.rows[Sequential], t.rows[Causal]
 	implied := func(r *GuaranteeResult, by Guarantee) {
 		if r == nil || r.Status == Violated {
 			return
@@ -291,10 +293,13 @@ func (t *table) implications() {
 	}
 	for _, g := range sessionGuarantees {
 		if r := t.rows[g]; r != nil && r.Status == Violated {
-			implied(seq, g)
-			if seq == nil {
-				implied(lin, g)
-			}
+			implied(causal, g)
+		}
+	}
+	if causal != nil && causal.Status == Violated {
+		implied(seq, Causal)
+		if seq == nil {
+			implied(lin, Causal)
 		}
 	}
 	if seq != nil && seq.Status == Violated {
@@ -303,7 +308,7 @@ func (t *table) implications() {
 	if lin == nil || lin.Status != Held {
 		return
 	}
-	for _, g := range append([]Guarantee{Sequential}, sessionGuarantees...) {
+	for _, g := range append([]Guarantee{Sequential, Causal}, sessionGuarantees...) {
 		if r := t.rows[g]; r != nil && r.Status == Undecided {
 			r.Status, r.Note = Held, "implied by linearizable (the check alone could not decide: "+r.Note+")"
 		}

@@ -24,6 +24,10 @@ type pairedOp struct {
 	// done is when the completion was recorded, even for an unknown
 	// outcome (the end of the history for an invoke never completed).
 	done int64
+	// call, ret and done order operations: they are the records' times
+	// made distinct (history.Op.Call). start and stop are the records'
+	// own times (stop: done's), from which durations are measured.
+	start, stop int64
 }
 
 // gop is one operation as every check sees it: decoded once.
@@ -43,7 +47,7 @@ func (o *gop) isRead() bool  { return o.read }
 
 // ref names the operation for people.
 func (o *gop) ref() OpRef {
-	r := OpRef{Description: o.describe(), Process: int(o.p.inv.Process), Node: o.p.inv.Node, Invoked: seconds(o.p.call), Completed: seconds(o.p.ret)}
+	r := OpRef{Description: o.describe(), Process: int(o.p.inv.Process), Node: o.p.inv.Node, Invoked: seconds(o.p.start), Completed: seconds(o.p.stop)}
 	if o.p.ret == math.MaxInt64 {
 		r.Completed = -1
 	}
@@ -95,8 +99,9 @@ type keyOps struct {
 	ops []*gop
 	// settled is when the last update on the key completed (or gave up),
 	// or the last fault ended, whichever is later: reads invoked after it
-	// are the key's final reads.
-	settled int64
+	// are the key's final reads. settledAt is the same time as the
+	// records say it (pairedOp.stop), to measure from.
+	settled, settledAt int64
 }
 
 // checked is a history as the checks read it: paired and decoded once,
@@ -108,6 +113,9 @@ type checked struct {
 	counts Counts
 	nodes  []string // every node an operation names, sorted
 	end    int64    // the time of the last record
+	// exercised: some operation that shows the state succeeded (a read,
+	// a compare-and-set; any, for a workload with no read).
+	exercised bool
 }
 
 // read pairs a history's operations (history.Pair), counts them, and
@@ -127,10 +135,10 @@ func read(records []history.Record, w *Workload) (*checked, error) {
 	paired := make([]pairedOp, len(ops))
 	for i, op := range ops {
 		p := &paired[i]
-		*p = pairedOp{inv: op.Invoke, typ: op.Type(), call: op.Invoke.Time, ret: math.MaxInt64, done: h.end}
+		*p = pairedOp{inv: op.Invoke, typ: op.Type(), call: op.Call, ret: math.MaxInt64, done: h.end, start: op.Invoke.Time, stop: h.end}
 		h.counts.Invoke++
 		if d := op.Done; d != nil {
-			p.out, p.ret, p.done = d.Value, d.Time, d.Time
+			p.out, p.ret, p.done, p.stop = d.Value, op.Return, op.Return, d.Time
 			switch d.Type {
 			case history.OK:
 				h.counts.OK++
@@ -151,17 +159,19 @@ func read(records []history.Record, w *Workload) (*checked, error) {
 			return nil, fmt.Errorf("%w: record %d: unknown %s operation %q", ErrBadHistory, p.inv.Index, w.name, o.f)
 		}
 		o.read = spec.Read
+		h.exercised = h.exercised || p.typ == history.OK && (spec.Read || spec.Shows || !w.hasRead())
 		if err := w.decode(o); err != nil {
 			return nil, err
 		}
 		k := h.keys[p.inv.Key]
 		if k == nil {
-			k = &keyOps{key: p.inv.Key, settled: faultEnd}
+			k = &keyOps{key: p.inv.Key, settled: faultEnd, settledAt: faultEnd}
 			h.keys[p.inv.Key] = k
 		}
 		k.ops = append(k.ops, o)
 		if !o.read {
 			k.settled = max(k.settled, p.done) // an update's completion, or when it gave up
+			k.settledAt = max(k.settledAt, p.stop)
 		}
 	}
 	for _, k := range h.keys {
@@ -171,25 +181,31 @@ func read(records []history.Record, w *Workload) (*checked, error) {
 	return h, nil
 }
 
-// sessions splits a key's operations by process, each in its own order.
-// Failed operations are left out (they did not happen); so are reads
-// whose outcome is unknown (they observed nothing).
+// sessions splits a key's operations into sessions, each in its order.
+// A session is a process's operations up to and including an update
+// whose outcome is unknown: that update may still take effect after the
+// process's next operations, so those begin a new session (as Jepsen
+// gives a process a new id after an unknown outcome; other tools keep
+// the id). Failed operations are left out (they did not happen); so are
+// reads whose outcome is unknown (they observed nothing).
 func (k *keyOps) sessions() [][]*gop {
-	by := map[history.Process][]*gop{}
-	var order []history.Process
+	open := map[history.Process]int{} // process -> its session in out
+	var out [][]*gop
 	for _, o := range k.ops {
 		if o.p.typ == history.Fail || o.isRead() && !o.ok() {
 			continue
 		}
 		pr := o.p.inv.Process
-		if _, ok := by[pr]; !ok {
-			order = append(order, pr)
+		i, ok := open[pr]
+		if !ok {
+			i = len(out)
+			open[pr] = i
+			out = append(out, nil)
 		}
-		by[pr] = append(by[pr], o)
-	}
-	out := make([][]*gop, len(order))
-	for i, pr := range order {
-		out[i] = by[pr]
+		out[i] = append(out[i], o)
+		if o.unknown() {
+			delete(open, pr)
+		}
 	}
 	return out
 }
@@ -273,7 +289,7 @@ type uniqueKey interface {
 // the ordered guarantees are undecided rather than guessed.
 func examineUnique(k uniqueKey, t *table, faults []history.FaultWindow, st *staleAcc) {
 	if why := k.duplicated(); why != "" {
-		for _, g := range append([]Guarantee{Sequential}, sessionGuarantees...) {
+		for _, g := range append([]Guarantee{Sequential, Causal}, sessionGuarantees...) {
 			t.undecided(g, why)
 		}
 	} else {

@@ -226,7 +226,7 @@ func (c *convAcc) key(key string, settled int64, final []*gop, canon func(*gop) 
 		}
 		if same(latest) {
 			if agreeAt < 0 {
-				agreeAt = o.p.ret
+				agreeAt = o.p.stop
 			}
 		} else {
 			agreeAt = -1

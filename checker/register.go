@@ -20,7 +20,7 @@ import (
 // (a read names the write it saw).
 var Register = &Workload{
 	name:   "register",
-	ops:    []Operation{{F: "read", Read: true}, {F: "write"}, {F: "cas"}},
+	ops:    []Operation{{F: "read", Read: true}, {F: "write"}, {F: "cas", Shows: true}},
 	decode: decodeRegister,
 	model: func(opts Options) porcupine.Model {
 		initial := int64(nilValue)
@@ -34,6 +34,7 @@ var Register = &Workload{
 	rows: []row{
 		{Linearizable, "per key (porcupine)"},
 		{Sequential, "per key; exact for reads and writes of unique values"},
+		{Causal, causalScope},
 		{ReadYourWrites, sessionScope}, {MonotonicReads, sessionScope}, {MonotonicWrites, sessionScope}, {WritesFollowReads, sessionScope},
 		{NoLostWrites, ""},
 		{Converges, convergesScope},
@@ -226,6 +227,7 @@ type regKey struct {
 
 func newRegKey(k *keyOps, initial int64) *regKey {
 	r := &regKey{keyOps: k, initial: initial, writer: map[int64]*gop{}, failed: map[int64]*gop{}, seen: map[int64]bool{}}
+	var maybe []*gop // compare-and-sets whose outcome is unknown
 	for _, o := range k.ops {
 		switch {
 		case o.isRead():
@@ -238,13 +240,31 @@ func newRegKey(k *keyOps, initial int64) *regKey {
 			continue
 		}
 		if o.f == "cas" {
-			r.seen[o.old] = true
 			r.cas = true
+			if o.ok() {
+				r.seen[o.old] = true
+			} else {
+				maybe = append(maybe, o)
+			}
 		}
 		if _, ok := r.writer[o.val]; ok || o.val == initial {
 			r.dup = true
 		}
 		r.writer[o.val] = o
+	}
+	// A compare-and-set of unknown outcome saw its expected value only if
+	// it happened: if its own value was seen. That may make another one
+	// happen, so go on until nothing changes.
+	for changed := true; changed; {
+		changed = false
+		maybe = slices.DeleteFunc(maybe, func(o *gop) bool {
+			if !r.seen[o.val] {
+				return false
+			}
+			changed = changed || !r.seen[o.old]
+			r.seen[o.old] = true
+			return true
+		})
 	}
 	return r
 }
@@ -291,29 +311,17 @@ func examineRegister(k *keyOps, x *examination) {
 		t.violate(Sequential, proof(k.key, faults, what, ops...))
 	}
 	examineUnique(r, t, faults, x.st)
-	x.cv.key(k.key, k.settled, k.finalReads(), registerFinal)
-}
-
-// regEdge says that value from precedes value to in every order of the
-// writes that explains the history, because of ops a then b (of one
-// process; a nil: the initial value precedes every write).
-type regEdge struct {
-	to   int64
-	a, b *gop
+	x.cv.key(k.key, k.settledAt, k.finalReads(), registerFinal)
 }
 
 // sequential decides sequential consistency of the key: with unique
 // values it holds exactly when the order the processes impose on the
-// writes (each process's writes and reads in its own order) has no cycle.
+// writes (each session's writes and reads in its own order) has no cycle.
 // Compare-and-set adds a "nothing in between" rule this does not check,
 // so with cas a cycle is a violation and its absence proves nothing.
 func (r *regKey) sequential(t *table, faults []history.FaultWindow) {
-	edges := map[int64][]regEdge{}
-	add := func(from, to int64, a, b *gop) {
-		if from != to {
-			edges[from] = append(edges[from], regEdge{to, a, b})
-		}
-	}
+	g := newOrder()
+	init := g.value(r.initial)
 	for _, s := range r.sessions() {
 		var prev *gop
 		pv := r.initial
@@ -323,231 +331,144 @@ func (r *regKey) sequential(t *table, faults []history.FaultWindow) {
 			}
 			switch o.f {
 			case "read":
-				add(pv, o.val, prev, o)
+				g.add(g.value(pv), g.value(o.val), prev, o)
 			case "write":
 				if pv == o.val && prev != nil {
 					t.violate(Sequential, proof(r.key, faults, fmt.Sprintf("process %d read %s before writing it", o.p.inv.Process, describeValue(o.val)), prev, o))
 				}
-				add(pv, o.val, prev, o)
+				g.add(g.value(pv), g.value(o.val), prev, o)
 			case "cas":
-				add(pv, o.old, prev, o)
-				add(o.old, o.val, o, o)
+				g.add(g.value(pv), g.value(o.old), prev, o)
+				g.add(g.value(o.old), g.value(o.val), o, o)
 			}
 			prev, pv = o, o.val
 		}
 	}
-	for v := range r.writer {
-		add(r.initial, v, nil, nil)
+	for _, v := range slices.Sorted(maps.Keys(r.writer)) {
+		g.add(init, g.value(v), nil, nil)
 	}
-	if cyc := shortCycle(edges, findCycle(edges)); cyc != nil {
-		t.violate(Sequential, r.cycleProof(cyc, faults))
+	if cyc := g.cycle(); cyc != nil {
+		t.violate(Sequential, g.cycleProof(r.key, cyc, faults, "every process's own order"))
 	}
 	if r.cas {
 		t.undecided(Sequential, "keys with compare-and-set are checked for violations only")
 	}
 }
 
-// findCycle returns the edges of one cycle of the graph, or nil.
-func findCycle(edges map[int64][]regEdge) []regEdge {
-	indeg := map[int64]int{}
-	for from, es := range edges {
-		if _, ok := indeg[from]; !ok {
-			indeg[from] = 0
-		}
-		for _, e := range es {
-			indeg[e.to]++
+// sessionChecks judges each session guarantee on its own, by its
+// definition (Terry et al., 1994): each read sees some set of writes (the
+// database of the server it reads from), the writes take effect in one
+// order, and a read returns the last write it sees, or the initial value
+// when it sees none. A guarantee says which writes a read must see, or
+// how writes are ordered:
+//   - read-your-writes: a read sees every earlier write of its session;
+//   - monotonic reads: a read sees what the session's earlier reads saw;
+//   - monotonic writes: a session's writes are ordered as it made them
+//     (and a read that sees one sees those before it, which they precede);
+//   - writes-follow-reads: a write comes after what its session read
+//     before it (and a read that sees it sees those, which precede it).
+//
+// Each read then requires some writes to come no later than the one it
+// returned; a guarantee is violated when no order of the writes meets
+// every requirement (a cycle), or a read returned the initial value when
+// it must see a write. The four together (causal) are judged on all of
+// their requirements at once: a history can break them together and each
+// alone hold (a process writes 2, then 4, then reads 2).
+func (r *regKey) sessionChecks(t *table, faults []history.FaultWindow) {
+	graphs := map[Guarantee]*order{}
+	for _, g := range append([]Guarantee{Causal}, sessionGuarantees...) {
+		if t.rows[g] != nil {
+			graphs[g] = newOrder()
 		}
 	}
-	var queue []int64
-	for v, d := range indeg {
-		if d == 0 {
-			queue = append(queue, v)
-		}
+	for _, s := range r.sessions() {
+		r.sessionRequires(s, graphs, t, faults)
 	}
-	for len(queue) > 0 {
-		v := queue[len(queue)-1]
-		queue = queue[:len(queue)-1]
-		for _, e := range edges[v] {
-			if indeg[e.to]--; indeg[e.to] == 0 {
-				queue = append(queue, e.to)
+	for _, g := range append([]Guarantee{Causal}, sessionGuarantees...) {
+		if o := graphs[g]; o != nil {
+			if cyc := o.cycle(); cyc != nil {
+				t.violate(g, o.cycleProof(r.key, cyc, faults, string(g)))
 			}
 		}
-		delete(indeg, v)
 	}
-	if len(indeg) == 0 {
-		return nil
+}
+
+// sessionRequires adds what one session requires of the order to the
+// graph of each guarantee (Causal's gets every one), and records the
+// reads of the initial value that a guarantee forbids.
+func (r *regKey) sessionRequires(s []*gop, graphs map[Guarantee]*order, t *table, faults []history.FaultWindow) {
+	add := func(g Guarantee, from, to func(*order) int, a, b *gop) {
+		for _, h := range []Guarantee{g, Causal} {
+			if o := graphs[h]; o != nil {
+				o.add(from(o), to(o), a, b)
+			}
+		}
 	}
-	// Every node left has an edge into it from another node left: walk
-	// those edges backwards until a node repeats.
-	// The walk goes in the order of the values, so that one history
-	// always gives the same proof.
-	into := map[int64][]regEdge{} // edge into a node, with to = where it came from
-	for _, from := range slices.Sorted(maps.Keys(edges)) {
-		if _, left := indeg[from]; !left {
+	val := func(v int64) func(*order) int { return func(o *order) int { return o.value(v) } }
+	// Points, one per graph: the session's writes so far (read-your-writes)
+	// and the values it read so far (writes-follow-reads).
+	wrote, read := map[*order]int{}, map[*order]int{}
+	grow := func(g Guarantee, pts map[*order]int, v int64, a *gop) {
+		for _, h := range []Guarantee{g, Causal} {
+			o := graphs[h]
+			if o == nil {
+				continue
+			}
+			p := o.point()
+			o.add(o.value(v), p, a, nil)
+			if q, ok := pts[o]; ok {
+				o.add(q, p, nil, nil)
+			}
+			pts[o] = p
+		}
+	}
+	at := func(pts map[*order]int) func(*order) int { return func(o *order) int { return pts[o] } }
+	var lastWrite, lastRead *gop // lastRead: the last read of a written value
+	for _, o := range s {
+		update := !o.isRead() && r.happened(o)
+		if !o.isRead() && !update {
 			continue
 		}
-		for _, e := range edges[from] {
-			into[e.to] = append(into[e.to], regEdge{to: from, a: e.a, b: e.b})
-		}
-	}
-	start := slices.Min(slices.Collect(maps.Keys(indeg)))
-	at := map[int64]int{}
-	var back []regEdge // back[i] leads from back[i].to into the node before it
-	var heads []int64
-	for v := start; ; {
-		if i, ok := at[v]; ok {
-			// heads[i:] with back[i:] is the cycle, walked backwards.
-			var cyc []regEdge
-			for j := len(back) - 1; j >= i; j-- {
-				cyc = append(cyc, regEdge{to: heads[j], a: back[j].a, b: back[j].b})
-			}
-			return cyc
-		}
-		at[v] = len(back)
-		e := into[v][0]
-		heads = append(heads, v)
-		back = append(back, e)
-		v = e.to
-	}
-}
-
-// shortCycle returns the shortest cycle through any of the first 50
-// nodes of cyc: the fewest operations that prove the violation.
-func shortCycle(edges map[int64][]regEdge, cyc []regEdge) []regEdge {
-	best := cyc
-	for i, e := range cyc {
-		if i == 50 || len(best) <= 2 {
-			break
-		}
-		if c := cycleThrough(edges, e.to); c != nil && len(c) < len(best) {
-			best = c
-		}
-	}
-	return best
-}
-
-// cycleThrough returns the shortest cycle through start (breadth first),
-// or nil.
-func cycleThrough(edges map[int64][]regEdge, start int64) []regEdge {
-	type step struct {
-		from int64
-		e    regEdge
-	}
-	came := map[int64]step{}
-	queue := []int64{start}
-	for len(queue) > 0 {
-		v := queue[0]
-		queue = queue[1:]
-		for _, e := range edges[v] {
-			if e.to == start {
-				out := []regEdge{e}
-				for at := v; at != start; at = came[at].from {
-					out = append(out, came[at].e)
+		if o.isRead() || o.f == "cas" {
+			v := o.valOrOld()
+			if v == r.initial {
+				if lastWrite != nil {
+					r.forbid(ReadYourWrites, t, faults, fmt.Sprintf("process %d wrote %s, then read the initial value %s", o.p.inv.Process, describeValue(lastWrite.val), describeValue(v)), lastWrite, o)
 				}
-				slices.Reverse(out)
-				return out
-			}
-			if _, seen := came[e.to]; !seen {
-				came[e.to] = step{v, e}
-				queue = append(queue, e.to)
-			}
-		}
-	}
-	return nil
-}
-
-func (r *regKey) cycleProof(cyc []regEdge, faults []history.FaultWindow) Violation {
-	var ops []*gop
-	for _, e := range cyc {
-		for _, o := range []*gop{e.a, e.b} {
-			if o != nil && !slices.Contains(ops, o) {
-				ops = append(ops, o)
-			}
-		}
-	}
-	vals := describeValue(cyc[len(cyc)-1].to)
-	for i, e := range cyc {
-		if i == 12 {
-			vals += fmt.Sprintf(" → ... (%d more)", len(cyc)-i)
-			break
-		}
-		vals += " → " + describeValue(e.to)
-	}
-	what := fmt.Sprintf("no order of the writes fits every process: the processes' own orders require %s", vals)
-	if len(ops) > 8 {
-		what += fmt.Sprintf("; the first 8 of the %d operations that require it", len(ops))
-		ops = ops[:8]
-	}
-	return proof(r.key, faults, what, ops...)
-}
-
-// sessions checks the session guarantees, each process on its own, and
-// across processes for monotonic writes and writes-follow-reads. A
-// violation is what the history proves: a process going back to a value
-// it had moved past, or seeing one process's writes out of its order.
-func (r *regKey) sessionChecks(t *table, faults []history.FaultWindow) {
-	type wpos struct {
-		proc history.Process
-		i    int
-		op   *gop
-	}
-	wseq := map[int64]wpos{} // each write's place among its process's writes
-	dep := map[int64]*gop{}  // write value -> the read its process made just before it
-	for _, s := range r.sessions() {
-		n := 0
-		var last *gop
-		for _, o := range s {
-			if o.isRead() || !r.happened(o) {
-				last = o
-				continue
-			}
-			wseq[o.val] = wpos{o.p.inv.Process, n, o}
-			n++
-			if last != nil && last.isRead() && last.val != r.initial {
-				if w, ok := r.writer[last.val]; ok && w.p.inv.Process != o.p.inv.Process {
-					dep[o.val] = last
+				if lastRead != nil {
+					r.forbid(MonotonicReads, t, faults, fmt.Sprintf("process %d read %s, then the initial value %s", o.p.inv.Process, describeValue(lastRead.valOrOld()), describeValue(v)), lastRead, o)
 				}
+			} else {
+				if lastWrite != nil {
+					add(ReadYourWrites, at(wrote), val(v), lastWrite, o)
+				}
+				if lastRead != nil && lastRead.valOrOld() != v {
+					add(MonotonicReads, val(lastRead.valOrOld()), val(v), lastRead, o)
+				}
+				grow(WritesFollowReads, read, v, o)
+				lastRead = o
 			}
-			last = o
 		}
+		if !update {
+			continue
+		}
+		if lastRead != nil {
+			add(WritesFollowReads, at(read), val(o.val), lastRead, o)
+		}
+		if lastWrite != nil {
+			add(MonotonicWrites, val(lastWrite.val), val(o.val), lastWrite, o)
+		}
+		grow(ReadYourWrites, wrote, o.val, o)
+		lastWrite = o
 	}
-	for _, s := range r.sessions() {
-		r.session(s, t, faults)
-		type seenAt struct {
-			i    int
-			read *gop
-		}
-		latest := map[history.Process]seenAt{}
-		forbidden := map[int64][2]*gop{} // value -> (read of the newer write, that write's dependency)
-		for _, o := range s {
-			var v int64
-			switch {
-			case o.isRead():
-				v = o.val
-			case o.f == "cas" && r.happened(o):
-				v = o.old
-			default:
-				continue
-			}
-			if f, ok := forbidden[v]; ok {
-				w := r.writer[f[0].valOrOld()]
-				t.violate(WritesFollowReads, proof(r.key, faults, fmt.Sprintf("process %d wrote %s after reading %s, yet process %d read %s and then %s", w.p.inv.Process, describeValue(w.val), describeValue(v), o.p.inv.Process, describeValue(w.val), describeValue(v)), f[1], w, f[0], o))
-			}
-			if d, ok := dep[v]; ok && d.p.inv.Process != o.p.inv.Process {
-				forbidden[d.val] = [2]*gop{o, d}
-			}
-			wp, ok := wseq[v]
-			if !ok || wp.proc == o.p.inv.Process {
-				continue
-			}
-			if l, ok := latest[wp.proc]; ok && l.i > wp.i {
-				newer := r.writer[l.read.valOrOld()]
-				t.violate(MonotonicWrites, proof(r.key, faults, fmt.Sprintf("process %d wrote %s then %s, yet process %d read %s and then %s", wp.proc, describeValue(v), describeValue(newer.val), o.p.inv.Process, describeValue(newer.val), describeValue(v)), wp.op, newer, l.read, o))
-				continue
-			}
-			latest[wp.proc] = seenAt{wp.i, o}
-		}
-	}
+}
+
+// forbid records a read of the initial value that g (and so Causal)
+// forbids.
+func (r *regKey) forbid(g Guarantee, t *table, faults []history.FaultWindow, what string, ops ...*gop) {
+	v := proof(r.key, faults, what, ops...)
+	t.violate(g, v)
+	t.violate(Causal, v)
 }
 
 // valOrOld is the value an operation read: a read's result, a cas's
@@ -557,65 +478,6 @@ func (o *gop) valOrOld() int64 {
 		return o.old
 	}
 	return o.val
-}
-
-// session checks one process: read-your-writes and monotonic reads. Its
-// observations (values written or read) are kept in order; a read of a
-// value observed before a different later one goes back: past the
-// process's own write (read-your-writes) or past a read (monotonic reads).
-func (r *regKey) session(s []*gop, t *table, faults []history.FaultWindow) {
-	type obs struct {
-		v     int64
-		op    *gop
-		write bool
-	}
-	var seen []obs
-	at := map[int64]int{r.initial: -1}
-	lastWrite := -2
-	observe := func(v int64, op *gop, write bool) {
-		if len(seen) > 0 && seen[len(seen)-1].v == v {
-			return
-		}
-		at[v] = len(seen)
-		if write {
-			lastWrite = len(seen)
-		}
-		seen = append(seen, obs{v, op, write})
-	}
-	check := func(v int64, o *gop) {
-		j, ok := at[v]
-		if !ok || len(seen) == 0 || seen[len(seen)-1].v == v {
-			return
-		}
-		if lastWrite > j {
-			w := seen[lastWrite].op
-			t.violate(ReadYourWrites, proof(r.key, faults, fmt.Sprintf("process %d wrote %s, then read %s, which it had seen before that write", o.p.inv.Process, describeValue(w.val), describeValue(v)), w, o))
-			return
-		}
-		moved := seen[j+1].op
-		what := fmt.Sprintf("process %d read %s, then %s, then %s again", o.p.inv.Process, describeValue(v), describeValue(moved.val), describeValue(v))
-		ops := []*gop{moved, o}
-		if j >= 0 {
-			ops = []*gop{seen[j].op, moved, o}
-		} else {
-			what = fmt.Sprintf("process %d read %s, then the initial value %s", o.p.inv.Process, describeValue(moved.val), describeValue(v))
-		}
-		t.violate(MonotonicReads, proof(r.key, faults, what, ops...))
-	}
-	for _, o := range s {
-		switch {
-		case o.isRead():
-			check(o.val, o)
-			observe(o.val, o, false)
-		case !r.happened(o):
-		case o.f == "cas":
-			check(o.old, o)
-			observe(o.old, o, false)
-			observe(o.val, o, true)
-		default:
-			observe(o.val, o, true)
-		}
-	}
 }
 
 // lost finds acknowledged writes the final reads do not reflect: a final
@@ -693,7 +555,7 @@ func (r *regKey) staleness(st *staleAcc) {
 		}
 		i, _ := slices.BinarySearchFunc(acked, end+1, func(o *gop, t int64) int { return cmp.Compare(o.p.call, t) })
 		if newer := sufMin[i]; newer != nil && newer.p.ret < rd.p.call {
-			st.stale(r.key, rd, newer, rd.p.call-newer.p.ret)
+			st.stale(r.key, rd, newer, rd.p.start-newer.p.stop)
 		}
 	}
 	// Latency of each acknowledged write: the last read begun after its
@@ -703,9 +565,9 @@ func (r *regKey) staleness(st *staleAcc) {
 	var latest int64 = -1
 	for _, w := range acked {
 		for j < len(reads) && r.writeEnd(reads[j].val) < w.p.call {
-			latest = max(latest, reads[j].p.call)
+			latest = max(latest, reads[j].p.start)
 			j++
 		}
-		st.latency(max(0, latest-w.p.ret))
+		st.latency(max(0, latest-w.p.stop))
 	}
 }

@@ -50,6 +50,20 @@ type Workload struct {
 type Operation struct {
 	F    string
 	Read bool
+	// Shows: an update whose success shows the state too (a
+	// compare-and-set found the value it expected), so that a history of
+	// them exercises the guarantees.
+	Shows bool
+}
+
+// hasRead says whether the workload has an operation that only reads.
+func (w *Workload) hasRead() bool {
+	for _, o := range w.ops {
+		if o.Read {
+			return true
+		}
+	}
+	return false
 }
 
 // convergesScope is what "converges" covers, the same for every workload.
@@ -62,7 +76,10 @@ type row struct {
 }
 
 // The session guarantees' scope, the same for every workload.
-const sessionScope = "per process (a client until its first unknown outcome); what the history proves directly"
+const sessionScope = "per key and session (a process up to an unknown outcome), by the guarantee's own definition; what the history proves directly"
+
+// causalScope says what the causal row covers.
+const causalScope = "per key and session: every session guarantee's requirements at once; what the history proves directly"
 
 // workloads are the workloads the checker knows; aliases are other names
 // histories come under (Jepsen's cas-register is a register).

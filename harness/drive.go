@@ -41,6 +41,9 @@ func (r *run) drive() error {
 	if err := r.store.h.Rebase(workStart); err != nil {
 		return err
 	}
+	if err := r.store.h.Begin(r.sc.TimeLimit); err != nil {
+		return err
+	}
 	stop := workStart.Add(r.sc.TimeLimit)
 	g, gctx := errgroup.WithContext(r.ctx)
 	g.Go(func() error {
@@ -102,6 +105,7 @@ func (r *run) drive() error {
 // checkInterrupted checks what an interrupted run recorded, within at most
 // 10 s.
 func (r *run) checkInterrupted() {
+	r.warn("ending the history", r.store.h.End("interrupted"))
 	if err := r.store.h.Close(); err != nil {
 		r.warn("closing the history", err)
 		return
@@ -150,6 +154,9 @@ func (r *run) finalReads() error {
 // it, and writes the verdict before teardown, so a harness killed while
 // tearing down loses nothing it knew (finish adds the timings).
 func (r *run) check() error {
+	if err := r.store.h.End(""); err != nil {
+		return fmt.Errorf("end history: %w", err)
+	}
 	if err := r.store.h.Close(); err != nil {
 		return fmt.Errorf("close history: %w", err)
 	}

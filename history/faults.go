@@ -32,7 +32,7 @@ func FaultWindows(recs []Record) []FaultWindow {
 	cur := -1
 	for _, r := range recs {
 		end = max(end, r.Time)
-		if r.Process != Nemesis || slices.Contains(Observations, r.F) {
+		if r.Process != Nemesis || slices.Contains(Observations, r.F) || slices.Contains(Marks, r.F) {
 			continue
 		}
 		if slices.Contains(FaultEnds, r.F) {

@@ -1,6 +1,10 @@
 package history
 
-import "fmt"
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
 
 // Op is one client operation: its invocation and how it ended. Pair makes
 // them, once per history, for the checker, the report and the timeline.
@@ -9,6 +13,13 @@ type Op struct {
 	// invocation the history never completes (the harness stopped first).
 	// Both point into the records paired.
 	Invoke, Done *Record
+	// Call and Return are the invocation's and the completion's times
+	// made distinct (Return is 0 with no completion): records at one
+	// time keep the history's order, each a nanosecond after the one
+	// before it, so that a completion written before an invocation at the
+	// same time still precedes it. The checker orders operations by
+	// these; what draws the history may use the records' own times.
+	Call, Return int64
 }
 
 // Type is how the operation ended: OK, Fail or Info (unknown, and also
@@ -47,6 +58,7 @@ func Pair(recs []Record) ([]Op, error) {
 	}
 	ops := make([]Op, 0, len(recs)/2)
 	open := map[Process]int{} // process -> its open operation in ops
+	at := distinctTimes(recs)
 	for i := range recs {
 		r := &recs[i]
 		if r.Process == Nemesis {
@@ -57,7 +69,7 @@ func Pair(recs []Record) ([]Op, error) {
 				bad(r, "process %s invokes again while record %d is still open", r.Process, ops[j].Invoke.Index)
 			}
 			open[r.Process] = len(ops)
-			ops = append(ops, Op{Invoke: r})
+			ops = append(ops, Op{Invoke: r, Call: at[i]})
 			continue
 		}
 		j, ok := open[r.Process]
@@ -73,7 +85,7 @@ func Pair(recs []Record) ([]Op, error) {
 		if r.Time < inv.Time {
 			bad(r, "completes at %d ns, before its invocation (record %d) at %d ns", r.Time, inv.Index, inv.Time)
 		}
-		ops[j].Done = r
+		ops[j].Done, ops[j].Return = r, at[i]
 	}
 	return ops, first
 }
@@ -85,4 +97,34 @@ func End(recs []Record) int64 {
 		end = max(end, recs[i].Time)
 	}
 	return end
+}
+
+// distinctTimes is each record's time, made strictly increasing in the
+// order of (time, place in the history): a record at the time of the one
+// before it, or earlier than that one's adjusted time, is put a
+// nanosecond after it. Records out of time order are sorted first, so
+// only ties take the history's order.
+func distinctTimes(recs []Record) []int64 {
+	at := make([]int64, len(recs))
+	order := make([]int, 0)
+	if !slices.IsSortedFunc(recs, func(a, b Record) int { return cmp.Compare(a.Time, b.Time) }) {
+		order = make([]int, len(recs))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(recs[a].Time, recs[b].Time) })
+	}
+	var last int64
+	for n := range recs {
+		i := n
+		if len(order) > 0 {
+			i = order[n]
+		}
+		t := recs[i].Time
+		if n > 0 && t <= last {
+			t = last + 1
+		}
+		at[i], last = t, t
+	}
+	return at
 }
