@@ -56,7 +56,7 @@ func BenchmarkGuarantees(b *testing.B) {
 			{"no-lost-writes", each(func(r *regKey, t *table, f []history.FaultWindow) { r.lost(t, f) })},
 			{"staleness", each(func(r *regKey, _ *table, _ []history.FaultWindow) { r.staleness(&staleAcc{}) })},
 			{"convergence", each(func(r *regKey, _ *table, _ []history.FaultWindow) {
-				(&convAcc{nodes: []string{"n1", "n2"}}).key(r.key, r.settled, r.finalReads(), func(o *gop) string { return describeValue(o.val) })
+				(&convAcc{nodes: []string{"n1", "n2"}}).key(r.key, r.finalReads(), func(o *gop) string { return describeValue(o.val) })
 			})},
 			{"every-new-check", func() {
 				h, err := read(recs, Register)

@@ -71,6 +71,10 @@ type Options struct {
 	// an acknowledged update. A guarantee whose bound is not given is not
 	// examined.
 	Bounds map[Guarantee]time.Duration
+	// ConvergeWithin, when set, is how soon after the final reads began
+	// the nodes must agree for converges to hold (a scenario's
+	// checker.converge_within); without it, agreeing at all holds.
+	ConvergeWithin time.Duration
 }
 
 // KeyResult is the verdict on one key.
@@ -152,7 +156,7 @@ func Check(records []history.Record, w *Workload, opts Options) (Result, error) 
 	}
 	res := h.linearizability(w, opts, began)
 	t, st, cv := h.examine(w, opts)
-	linearizableRow(t, res)
+	linearizableRow(t, res, h.faults)
 	for _, g := range guarantees {
 		if g.whole != nil && t.rows[g.name] != nil {
 			g.whole.check(&whole{ops: h.all, faults: h.faults, stale: st}, opts.Bounds[g.name], t)
@@ -203,7 +207,7 @@ type examination struct {
 }
 
 func (h *checked) newExamination(w *Workload, opts Options) *examination {
-	x := &examination{t: newTable(w, opts.Bounds), cv: &convAcc{nodes: h.nodes}, faults: h.faults, initial: nilValue}
+	x := &examination{t: newTable(w, opts.Bounds), cv: &convAcc{nodes: h.nodes, within: int64(opts.ConvergeWithin)}, faults: h.faults, initial: nilValue}
 	if opts.Initial != nil {
 		x.initial = *opts.Initial
 	}
@@ -260,8 +264,9 @@ func (h *checked) examine(w *Workload, opts Options) (*table, *staleAcc, *Conver
 
 func (h *checked) sortedKeys() []string { return slices.Sorted(maps.Keys(h.keys)) }
 
-// linearizableRow is the linearizability check's keys as a row.
-func linearizableRow(t *table, res Result) {
+// linearizableRow is the linearizability check's keys as a row, each
+// proof naming the faults in force while its operations ran.
+func linearizableRow(t *table, res Result, faults []history.FaultWindow) {
 	for _, k := range res.Keys {
 		switch k.Verdict {
 		case Invalid:
@@ -273,6 +278,12 @@ func linearizableRow(t *table, res Result) {
 					v.Ops = append(v.Ops, *e.LastLinearized)
 					v.What += fmt.Sprintf("; last consistent state %s, after %d operations", e.LastState, e.Linearized)
 				}
+				var labels []string
+				for _, o := range v.Ops {
+					from, to := o.span()
+					labels = faultsDuring(faults, from, to, labels)
+				}
+				v.Fault = strings.Join(labels, "; ")
 			} else {
 				v.What = strings.Join(k.Anomalies, "; ")
 			}

@@ -162,7 +162,7 @@ func examineCollection(k *keyOps, list bool, x *examination, final func(*gop) st
 	c := newCollKey(k, list)
 	c.values(x.t, x.faults)
 	examineUnique(c, x.t, x.faults, x.st)
-	x.cv.key(k.key, k.settledAt, k.finalReads(), final)
+	x.cv.key(k.key, k.finalReads(), final)
 }
 
 // values: elements read more than once in one read, and elements no

@@ -122,7 +122,7 @@ func examineCounter(k *keyOps, x *examination) {
 			t.violate(Linearizable, proof(k.key, faults, fmt.Sprintf("final read%s returned %d, more than every increment attempted (%d acknowledged, %d unknown)", onNode(f.p.inv.Node), f.val, acked, maybe), f))
 		}
 	}
-	x.cv.key(k.key, k.settledAt, final, counterFinal)
+	x.cv.key(k.key, final, counterFinal)
 }
 
 // counterSession checks one session's reads. Increments only add, so a

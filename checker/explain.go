@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,15 @@ type OpRef struct {
 	// -1 for an operation whose outcome is unknown.
 	Invoked   float64 `json:"invoked_s"`
 	Completed float64 `json:"completed_s"`
+}
+
+// span is when the operation ran, in ns (to the end of time for an
+// unknown outcome).
+func (o OpRef) span() (from, to int64) {
+	if o.Completed < 0 {
+		return int64(o.Invoked * 1e9), math.MaxInt64
+	}
+	return int64(o.Invoked * 1e9), int64(o.Completed * 1e9)
 }
 
 func (o OpRef) String() string {

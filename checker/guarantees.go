@@ -186,8 +186,8 @@ type Violation struct {
 	Key  string  `json:"key,omitempty"`
 	What string  `json:"what"`
 	Ops  []OpRef `json:"ops,omitempty"`
-	// Fault is the fault in force when the last of Ops was invoked ("" for
-	// none).
+	// Fault names the faults in force while any of Ops ran ("" for none:
+	// the proof says "no fault in force").
 	Fault string `json:"fault,omitempty"`
 }
 
@@ -199,6 +199,8 @@ func (v Violation) String() string {
 	b.WriteString(v.What)
 	if v.Fault != "" {
 		fmt.Fprintf(&b, " (during %s)", v.Fault)
+	} else {
+		b.WriteString(" (no fault in force)")
 	}
 	for _, o := range v.Ops {
 		fmt.Fprintf(&b, "\n    %s", o)

@@ -324,15 +324,24 @@ func TestStalenessFigures(t *testing.T) {
 }
 
 func TestConvergenceTime(t *testing.T) {
-	// The heal at 40 ms; n2 answers the old value until 310 ms.
+	// The heal at 40 ms, the final reads from 100 ms; n2 answers the old
+	// value until 310 ms: the nodes agreed 210 ms after the final reads
+	// began (the wait before them is not theirs).
 	recs := hist(t, "register", "1 n1 w 3 ok 0 10", "fault 20", "heal 40", "9 n1 r 3 ok 100 110", "10 n2 r nil ok 100 110", "11 n1 r 3 ok 300 310", "12 n2 r 3 ok 300 310")
 	res, err := checker.Check(recs, named(t, "register"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.Converges}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := res.Convergence
-	if res.Verdict != checker.Valid || c.Agreed != 1 || c.AgreedLate != 1 || c.MaxMS != 270 {
+	if res.Verdict != checker.Valid || c.Agreed != 1 || c.AgreedLate != 1 || c.MaxMS != 210 {
 		t.Fatalf("verdict %s, convergence %+v", res.Verdict, c)
+	}
+	// converges holds only if they agreed within converge_within.
+	for within, want := range map[time.Duration]checker.Status{300 * time.Millisecond: checker.Held, 100 * time.Millisecond: checker.Violated} {
+		res, _ := checker.Check(recs, named(t, "register"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.Converges}, ConvergeWithin: within})
+		if r := row(t, res, checker.Converges); r.Status != want || want == checker.Violated && (len(r.Violations) != 1 || !strings.Contains(r.Violations[0].What, "past converge_within 100ms")) {
+			t.Errorf("agreed after 210 ms, converge_within %v: %s, want %s: %+v", within, r.Status, want, r.Violations)
+		}
 	}
 	// One node never answered: undecided, not agreed.
 	recs = hist(t, "register", "1 n1 w 3 ok 0 10", "fault 15", "2 n3 r 3 ok 20 30", "heal 40", "9 n1 r 3 ok 100 110", "10 n2 r 3 ok 100 110", "11 n3 r 3 fail 100 110")

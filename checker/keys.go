@@ -99,9 +99,8 @@ type keyOps struct {
 	ops []*gop
 	// settled is when the last update on the key completed (or gave up),
 	// or the last fault ended, whichever is later: reads invoked after it
-	// are the key's final reads. settledAt is the same time as the
-	// records say it (pairedOp.stop), to measure from.
-	settled, settledAt int64
+	// are the key's final reads.
+	settled int64
 }
 
 // checked is a history as the checks read it: paired and decoded once,
@@ -165,13 +164,12 @@ func read(records []history.Record, w *Workload) (*checked, error) {
 		}
 		k := h.keys[p.inv.Key]
 		if k == nil {
-			k = &keyOps{key: p.inv.Key, settled: faultEnd, settledAt: faultEnd}
+			k = &keyOps{key: p.inv.Key, settled: faultEnd}
 			h.keys[p.inv.Key] = k
 		}
 		k.ops = append(k.ops, o)
 		if !o.read {
 			k.settled = max(k.settled, p.done) // an update's completion, or when it gave up
-			k.settledAt = max(k.settledAt, p.stop)
 		}
 	}
 	for _, k := range h.keys {
@@ -242,26 +240,28 @@ func lastPerNode(final []*gop) []*gop {
 	return out
 }
 
-// faultAt names the fault in force at t, "" for none.
-func faultAt(faults []history.FaultWindow, t int64) string {
+// faultsDuring adds to labels the faults in force at some time from
+// from to to, each once.
+func faultsDuring(faults []history.FaultWindow, from, to int64, labels []string) []string {
 	for _, w := range faults {
-		if w.Start <= t && t <= w.End {
-			return w.Label
+		if w.Start <= to && from <= w.End && !slices.Contains(labels, w.Label) {
+			labels = append(labels, w.Label)
 		}
 	}
-	return ""
+	return labels
 }
 
-// proof builds a violation of ops, naming the fault in force when the
-// last one was invoked.
+// proof builds a violation of ops, naming the faults in force while any
+// of them ran (from its invocation to its completion, or the end of the
+// history for an unknown outcome).
 func proof(key string, faults []history.FaultWindow, what string, ops ...*gop) Violation {
 	v := Violation{Key: key, What: what}
-	var last int64
+	var labels []string
 	for _, o := range ops {
 		v.Ops = append(v.Ops, o.ref())
-		last = max(last, o.p.call)
+		labels = faultsDuring(faults, o.p.call, o.p.ret, labels)
 	}
-	v.Fault = faultAt(faults, last)
+	v.Fault = strings.Join(labels, "; ")
 	return v
 }
 

@@ -149,16 +149,21 @@ type Convergence struct {
 	Unknown    int `json:"unknown"`
 	// Nodes are the nodes the history names.
 	Nodes []string `json:"nodes"`
-	// Time to agree, from the key's last update or the end of the last
-	// fault (whichever is later) to the completion of the read after
-	// which every node's answer was the same.
+	// Time to agree, from the invocation of the key's first final read
+	// (the final reads began: they are the reads invoked after its last
+	// update and the last fault ended) to the completion of the read
+	// after which every node's answer was the same.
 	P50MS float64 `json:"p50_ms"`
 	MaxMS float64 `json:"max_ms"`
 	// Slowest is the key that took longest to agree.
 	Slowest string `json:"slowest,omitempty"`
 	// Divergences are the first keys whose nodes still differed.
 	Divergences []Divergence `json:"divergences,omitempty"`
-	Note        string       `json:"note,omitempty"`
+	// TooSlow counts the agreed keys whose nodes agreed later than
+	// Options.ConvergeWithin; Slow are the first of them.
+	TooSlow int          `json:"too_slow,omitempty"`
+	Slow    []Divergence `json:"slow,omitempty"`
+	Note    string       `json:"note,omitempty"`
 }
 
 // Divergence is a key whose nodes' last final reads differed.
@@ -166,6 +171,8 @@ type Divergence struct {
 	Key string `json:"key"`
 	// Values is each node's last answer.
 	Values map[string]string `json:"values"`
+	// AfterMS is how long the nodes took to agree, for one too slow.
+	AfterMS float64 `json:"after_ms,omitempty"`
 }
 
 func (c *Convergence) String() string {
@@ -193,6 +200,7 @@ func (d Divergence) String() string {
 
 // convAcc gathers convergence across keys.
 type convAcc struct {
+	within  int64 // Options.ConvergeWithin, ns (0: none)
 	nodes   []string
 	out     Convergence
 	times   []int64
@@ -201,7 +209,7 @@ type convAcc struct {
 }
 
 // key judges one key from its final reads.
-func (c *convAcc) key(key string, settled int64, final []*gop, canon func(*gop) string) {
+func (c *convAcc) key(key string, final []*gop, canon func(*gop) string) {
 	c.out.Keys++
 	if len(c.nodes) == 0 || len(c.nodes) == 1 && c.nodes[0] == "" {
 		c.unknown("the history does not say which node served each read")
@@ -253,8 +261,18 @@ func (c *convAcc) key(key string, settled int64, final []*gop, canon func(*gop) 
 	if late {
 		c.out.AgreedLate++
 	}
-	d := max(0, agreeAt-settled)
+	began := final[0].p.start
+	for _, o := range final {
+		began = min(began, o.p.start)
+	}
+	d := max(0, agreeAt-began)
 	c.times = append(c.times, d)
+	if c.within > 0 && d > c.within {
+		c.out.TooSlow++
+		if len(c.out.Slow) < maxViolations {
+			c.out.Slow = append(c.out.Slow, Divergence{Key: key, Values: latest, AfterMS: float64(d) / 1e6})
+		}
+	}
 	if d >= c.slowest {
 		c.slowest, c.out.Slowest = d, key
 	}
@@ -286,6 +304,8 @@ func (c *convAcc) merge(o *convAcc) {
 	c.out.Diverged += o.out.Diverged
 	c.out.Unknown += o.out.Unknown
 	c.out.Divergences = append(c.out.Divergences, o.out.Divergences[:min(len(o.out.Divergences), maxViolations-len(c.out.Divergences))]...)
+	c.out.TooSlow += o.out.TooSlow
+	c.out.Slow = append(c.out.Slow, o.out.Slow[:min(len(o.out.Slow), maxViolations-len(c.out.Slow))]...)
 	c.times = append(c.times, o.times...)
 	if o.out.Slowest != "" && o.slowest >= c.slowest {
 		c.slowest, c.out.Slowest = o.slowest, o.out.Slowest
@@ -307,11 +327,14 @@ func (c *convAcc) fill(t *table) *Convergence {
 	for _, d := range out.Divergences {
 		t.violate(Converges, Violation{Key: d.Key, What: "after the heal the nodes still answered differently: " + strings.TrimPrefix(d.String(), "key "+d.Key+": ")})
 	}
-	if r := t.rows[Converges]; r != nil && out.Diverged > len(out.Divergences) {
-		r.Total = out.Diverged
+	for _, d := range out.Slow {
+		t.violate(Converges, Violation{Key: d.Key, What: fmt.Sprintf("the nodes agreed only %s after the final reads began, past converge_within %s", ms(d.AfterMS), time.Duration(c.within))})
+	}
+	if r := t.rows[Converges]; r != nil && out.Diverged+out.TooSlow > len(out.Divergences)+len(out.Slow) {
+		r.Total = out.Diverged + out.TooSlow
 	}
 	switch {
-	case out.Diverged > 0:
+	case out.Diverged > 0 || out.TooSlow > 0:
 	case out.Keys == 0:
 		t.undecided(Converges, "no key was read after its updates and the faults ended")
 	case out.Unknown > 0:

@@ -311,7 +311,7 @@ func examineRegister(k *keyOps, x *examination) {
 		t.violate(Sequential, proof(k.key, faults, what, ops...))
 	}
 	examineUnique(r, t, faults, x.st)
-	x.cv.key(k.key, k.settledAt, k.finalReads(), registerFinal)
+	x.cv.key(k.key, k.finalReads(), registerFinal)
 }
 
 // sequential decides sequential consistency of the key: with unique

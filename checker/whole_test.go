@@ -96,3 +96,24 @@ func TestCutHistory(t *testing.T) {
 		t.Errorf("no marks: verdict %s, cut %v", res.Verdict, res.Cut)
 	}
 }
+
+// Every proof names the faults in force while its operations ran, or
+// says that none was.
+func TestProofNamesTheFault(t *testing.T) {
+	recs := hist(t, "register", "1 n1 w 5 ok 0 10", "fault 15", "2 n2 w 7 ok 20 30", "3 n3 r 5 ok 40 50", "heal 60", "4 n3 r 5 ok 70 80")
+	res, err := checker.Check(recs, named(t, "register"), checker.Options{Budget: time.Minute, Expect: []checker.Guarantee{checker.Linearizable}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := row(t, res, checker.Linearizable)
+	if len(r.Violations) == 0 || r.Violations[0].Fault != "partition {}" || !strings.Contains(r.Violations[0].String(), "(during partition {})") {
+		t.Errorf("the stale read during the partition: %+v", r.Violations)
+	}
+	res, err = checker.Check(hist(t, "register", "1 n1 w 5 ok 0 10", "2 n2 w 7 ok 20 30", "3 n3 r 5 ok 40 50"), named(t, "register"), checker.Options{Budget: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := row(t, res, checker.Linearizable).Violations; len(v) == 0 || v[0].Fault != "" || !strings.Contains(v[0].String(), "(no fault in force)") {
+		t.Errorf("with no fault: %+v", v)
+	}
+}

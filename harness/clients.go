@@ -41,6 +41,8 @@ type clientsPart struct {
 	relay *clients.Relay
 	ready nodecheck.Check // nil: no readiness check
 	how   string          // what ready checks, for messages
+	// readyAt is when the cluster was first ready.
+	readyAt time.Time
 	// leader asks until a node is named (for faults aimed at the
 	// leader); leaderOnce asks once (the leader watch).
 	leader, leaderOnce nodecheck.LeaderFunc
@@ -76,6 +78,7 @@ func (r *run) waitReady() error {
 	}
 	since := time.Since(r.cluster.start)
 	r.rep.Timings.ClusterReadyMS = since.Milliseconds()
+	r.clients.readyAt = time.Now()
 	if cl.ready == nil {
 		r.logf("cluster started in %.1fs (system %s says no readiness check: the workload starts at once)", since.Seconds(), r.def.Name)
 	} else {

@@ -119,6 +119,7 @@ func (r *run) startCluster() error {
 		r.logf("starting %d-node %s cluster (%s%s)", len(r.sc.NodeNames()), r.def.Name, r.def.Source, params)
 	}
 	r.cluster.start = time.Now()
+	r.rep.Timings.PrepareMS = r.cluster.start.Sub(r.began).Milliseconds()
 	var err error
 	if r.cluster.c, r.cluster.rendered, err = startCluster(r.ctx, r.engine.cli, r.sc, r.rep.RunID, r.logf); err != nil {
 		return err

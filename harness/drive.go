@@ -35,6 +35,9 @@ func (r *run) drive() error {
 	w := r.sc.Workload
 	r.logf("workload %s for %v: %d clients, %d keys, reads %s", w.Kind, r.sc.TimeLimit, w.Clients, w.Keys, w.Reads)
 	workStart := time.Now()
+	if !r.clients.readyAt.IsZero() {
+		r.rep.Timings.SetupMS = workStart.Sub(r.clients.readyAt).Milliseconds()
+	}
 	// One clock: the history, the report, the explanations, results.json
 	// and replay.yaml all count from the workload's start, as the
 	// nemesis timeline does.
@@ -55,7 +58,8 @@ func (r *run) drive() error {
 		Net:    r.nemesis.net,
 		Proc:   r.cluster.c,
 		Env:    nemesis.Env{Nodes: r.nemesis.net.Names(), Rng: mrand.New(mrand.NewPCG(uint64(r.sc.Seed), 0xfa017))},
-		Record: recorder(r.store.h),
+		Record: recorder(r.store.h, history.Info),
+		Invoke: recorder(r.store.h, history.Invoke),
 	}
 	if leader := r.clients.leader; leader != nil {
 		nm.Env.Leader = func(ctx context.Context) (string, error) { return leader(ctx, r.cluster.nodes) }
@@ -89,7 +93,10 @@ func (r *run) drive() error {
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), healTimeout)
 	defer cancel()
-	if herr := r.nemesis.net.Heal(hctx); herr != nil {
+	healStart := time.Now()
+	herr := r.nemesis.net.Heal(hctx)
+	r.rep.Timings.HealMS = time.Since(healStart).Milliseconds()
+	if herr != nil {
 		return errors.Join(werr, fmt.Errorf("%w: final heal: %w", ErrNemesis, herr))
 	}
 	if herr := nm.Record("heal", history.HealEvent{Why: history.EndOfRun}); herr != nil && werr == nil {
@@ -136,7 +143,13 @@ func (r *run) finalReads() error {
 	}
 	fctx, cancel := context.WithTimeout(r.ctx, r.sc.Cluster.ReadyTimeout+r.sc.Checker.ConvergeWithin)
 	defer cancel()
+	wait := time.Now()
 	r.warn("cluster not ready for the final reads", r.isReady(fctx))
+	waited := time.Since(wait)
+	r.rep.Timings.FinalWaitMS = waited.Milliseconds()
+	r.logf("final reads: the cluster answered ready %.1fs after the heal; reading every key on every node until they agree (at most %v)", waited.Seconds(), r.sc.Checker.ConvergeWithin)
+	reads := time.Now()
+	defer func() { r.rep.Timings.FinalReadsMS = time.Since(reads).Milliseconds() }()
 	// Fresh process numbers above any a client used (each unknown outcome
 	// moved one client up by the number of clients).
 	first := len(r.clients.pinned) * int(r.work.stats.Info+1)
@@ -183,7 +196,7 @@ func (r *run) check() error {
 // CheckerOptions are a scenario's checker settings, with visualizations
 // written into dir: the one mapping from a scenario to the checker.
 func CheckerOptions(c scenarios.Checker, dir string) checker.Options {
-	o := checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir, Bounds: c.Bounds}
+	o := checker.Options{Budget: c.Budget, KeyBudget: c.KeyBudget, StopAtFirstInvalid: c.StopAtFirstInvalid, Initial: c.Initial, VisualizeDir: dir, Bounds: c.Bounds, ConvergeWithin: c.ConvergeWithin}
 	for _, name := range c.Expect {
 		if g, err := checker.ParseGuarantee(name); err == nil { // validated at load
 			o.Expect = append(o.Expect, g)

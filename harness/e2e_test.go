@@ -282,7 +282,8 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-// nemesisEvents returns the nemesis records of a stored run.
+// nemesisEvents returns the nemesis events of a stored run, as confirmed
+// (the info records; each fault's invocation before it is left out).
 func nemesisEvents(t *testing.T, dir string) []history.Record {
 	t.Helper()
 	recs, err := history.ReadFile(filepath.Join(dir, harness.HistoryFile))
@@ -291,7 +292,7 @@ func nemesisEvents(t *testing.T, dir string) []history.Record {
 	}
 	var out []history.Record
 	for _, r := range recs {
-		if r.Process == history.Nemesis && !slices.Contains(history.Marks, r.F) {
+		if r.Process == history.Nemesis && r.Type == history.Info && !slices.Contains(history.Marks, r.F) {
 			out = append(out, r)
 		}
 	}
@@ -327,6 +328,17 @@ func TestPartitionShapes(t *testing.T) {
 	for _, want := range []string{"majorities-ring/drop", "bridge/drop", "one-way/drop", "custom/drop", "isolate/drop", "halves/reject", "halves/drop"} {
 		if !shapes[want] {
 			t.Errorf("no %s partition in the history (have %v)", want, shapes)
+		}
+	}
+	// Each window starts when its fault was applied (the invocation the
+	// nemesis records before it acts), and its probes confirmed it after.
+	recs, err := history.ReadFile(filepath.Join(rep.StoreDir, harness.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range history.FaultWindows(recs) {
+		if !(w.Start < w.Confirmed && w.Confirmed < w.End && w.HealConfirmed > w.End) {
+			t.Errorf("window %s: applied %d, confirmed %d, heal applied %d, confirmed %d ns: want in that order", w.Label, w.Start, w.Confirmed, w.End, w.HealConfirmed)
 		}
 	}
 	assertClean(t, rep.RunID)

@@ -245,8 +245,9 @@ func helperAgents(c *docker.Cluster, image, dir string) (maker nemesis.AgentMake
 	}, closeLogs
 }
 
-// recorder appends nemesis events to the history.
-func recorder(h *history.Writer) func(string, any) error {
+// recorder appends nemesis events of type typ to the history: Info for
+// what was done, Invoke for what is about to be.
+func recorder(h *history.Writer, typ history.Type) func(string, any) error {
 	return func(f string, value any) error {
 		var b bytes.Buffer
 		enc := json.NewEncoder(&b)
@@ -254,7 +255,7 @@ func recorder(h *history.Writer) func(string, any) error {
 		if err := enc.Encode(value); err != nil {
 			return fmt.Errorf("encode %s event: %w", f, err)
 		}
-		_, err := h.Append(history.Record{Process: history.Nemesis, Type: history.Info, F: f, Value: bytes.TrimSpace(b.Bytes())})
+		_, err := h.Append(history.Record{Process: history.Nemesis, Type: typ, F: f, Value: bytes.TrimSpace(b.Bytes())})
 		return err
 	}
 }
@@ -269,15 +270,15 @@ type faultLog struct {
 
 var _ nemesis.Observer = faultLog{}
 
-// Injected says what the fault did and when: when it was applied and,
-// when later, when it was recorded (after its probes answered, for a
-// partition), as the report dates it.
+// Injected says what the fault did and when: when it was applied, where
+// its window starts everywhere, and, when later, when its probes
+// confirmed it (for a network fault), as the report shows beside it.
 func (l faultLog) Injected(s nemesis.Step, in nemesis.Injected, at, recorded time.Duration) {
 	desc := s.Fault.Name() + ": " + in.Describe()
 	if fmt.Sprintf("%.1f", at.Seconds()) == fmt.Sprintf("%.1f", recorded.Seconds()) {
 		l.logf("fault %s (at %.1fs)", desc, at.Seconds())
 	} else {
-		l.logf("fault %s (at %.1fs, recorded at %.1fs)", desc, at.Seconds(), recorded.Seconds())
+		l.logf("fault %s (at %.1fs, confirmed by its probes at %.1fs)", desc, at.Seconds(), recorded.Seconds())
 	}
 	l.active.Store(desc)
 }

@@ -57,13 +57,35 @@ type Options struct {
 	Clients string
 }
 
-// Timings are the measured phases of a run, in milliseconds.
+// Timings are the measured phases of a run, in milliseconds, in the
+// order they happen; they add up to TotalMS (OtherMS is what falls
+// between them: reading the history back, writing the results).
 type Timings struct {
+	// PrepareMS: images, the store, the kernel's probe, before the nodes.
+	PrepareMS int64 `json:"prepare_ms"`
+	// ClusterReadyMS: from starting the nodes until the system was ready.
 	ClusterReadyMS int64 `json:"cluster_ready_ms"`
-	WorkloadMS     int64 `json:"workload_ms"`
-	TeardownMS     int64 `json:"teardown_ms"`
-	CheckMS        int64 `json:"check_ms"`
-	TotalMS        int64 `json:"total_ms"`
+	// SetupMS: the nemesis and the clients, once the nodes were ready.
+	SetupMS    int64 `json:"setup_ms"`
+	WorkloadMS int64 `json:"workload_ms"`
+	// HealMS: the last heal, after the workload.
+	HealMS int64 `json:"heal_ms"`
+	// FinalWaitMS: waiting for the cluster to be ready before the final
+	// reads; FinalReadsMS: the final reads, until the nodes agreed or
+	// checker.converge_within passed.
+	FinalWaitMS  int64 `json:"final_wait_ms"`
+	FinalReadsMS int64 `json:"final_reads_ms"`
+	CheckMS      int64 `json:"check_ms"`
+	TeardownMS   int64 `json:"teardown_ms"`
+	OtherMS      int64 `json:"other_ms"`
+	TotalMS      int64 `json:"total_ms"`
+}
+
+// String lists the timings as the run's last line prints them.
+func (t Timings) String(opsPerSecond float64) string {
+	s := func(ms int64) string { return fmt.Sprintf("%.1fs", float64(ms)/1e3) }
+	return fmt.Sprintf("prepare %s, cluster ready %s, setup %s, workload %s (%.0f ops/s), heal %s, wait for the final reads %s, final reads %s, check %s, teardown %s, other %s, total %s",
+		s(t.PrepareMS), s(t.ClusterReadyMS), s(t.SetupMS), s(t.WorkloadMS), opsPerSecond, s(t.HealMS), s(t.FinalWaitMS), s(t.FinalReadsMS), s(t.CheckMS), s(t.TeardownMS), s(t.OtherMS), s(t.TotalMS))
 }
 
 // Report is what a run produced; it is written as results.json.
@@ -188,7 +210,9 @@ func (r *run) finish(err error) (Report, error) {
 		err = r.undo[i](err)
 	}
 	rep := &r.rep
-	rep.Timings.TotalMS = time.Since(r.began).Milliseconds()
+	tm := &rep.Timings
+	tm.TotalMS = time.Since(r.began).Milliseconds()
+	tm.OtherMS = max(0, tm.TotalMS-tm.PrepareMS-tm.ClusterReadyMS-tm.SetupMS-tm.WorkloadMS-tm.HealMS-tm.FinalWaitMS-tm.FinalReadsMS-tm.CheckMS-tm.TeardownMS)
 	if err != nil && r.ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
 		// Whatever failed, it failed because the run was stopped.
 		err = fmt.Errorf("%w: %w", ErrInterrupted, err)

@@ -17,46 +17,78 @@ var Observations = []string{"leader"}
 
 // FaultWindow is a span of the history during which one fault was in force.
 type FaultWindow struct {
-	Label      string
+	Label string
+	// Start is when the fault was applied: its invocation, which the
+	// nemesis records before it acts (as Jepsen's does). End is when its
+	// heal was applied, likewise.
 	Start, End int64 // ns, on the history's clock
+	// Confirmed is when the fault was recorded in force, its probes
+	// having answered (Start, for a history that records no invocation).
+	Confirmed int64
 	// Observed is what the probes saw when the fault took effect, if recorded.
 	Observed Observation
+	// Healed is what the probes saw once the fault was healed, and
+	// HealConfirmed when (0: no heal recorded with its probes).
+	Healed        Observation
+	HealConfirmed int64
 }
 
-// FaultWindows reads the fault windows out of a history: each starts at a
-// nemesis event (other than an observation) and ends at the next one. A fault still in force at the end
-// of the history ends with its last record.
+// FaultWindows reads the fault windows out of a history. A window starts
+// at a fault's invocation when the history records one (the nemesis
+// event of the same f just before the completion that says the fault is
+// in force), else at that completion; it ends at the invocation of the
+// next event that ends a fault (FaultEnds), or when the next fault
+// starts. Observations and the history's marks open and close nothing. A
+// fault still in force at the end of the history ends with its last
+// record.
 func FaultWindows(recs []Record) []FaultWindow {
 	var out []FaultWindow
 	var end int64
-	cur := -1
-	for _, r := range recs {
+	cur, ended := -1, -1 // the window in force; the one whose heal was invoked last
+	var invoked *Record  // a fault's invocation, awaiting its completion
+	for i := range recs {
+		r := &recs[i]
 		end = max(end, r.Time)
 		if r.Process != Nemesis || slices.Contains(Observations, r.F) || slices.Contains(Marks, r.F) {
 			continue
 		}
 		if slices.Contains(FaultEnds, r.F) {
+			invoked = nil
 			if cur >= 0 {
 				out[cur].End = r.Time
-				cur = -1
+				ended, cur = cur, -1
+			}
+			if e, ok := DecodeEvent(*r).(*HealEvent); ok && r.Type == Info && ended >= 0 {
+				out[ended].Healed, out[ended].HealConfirmed = e.Observed, r.Time
+				ended = -1
 			}
 			continue
 		}
+		if r.Type == Invoke {
+			invoked = r
+			continue
+		}
 		if r.Type != Info {
-			continue // Jepsen's nemesis invokes
+			invoked = nil
+			continue // a fault that did not happen
 		}
+		start := r.Time
+		if invoked != nil && invoked.F == r.F {
+			start = invoked.Time
+		}
+		invoked = nil
 		if cur >= 0 {
-			out[cur].End = r.Time
+			out[cur].End = start
 		}
-		w := FaultWindow{Label: FaultLabel(r), Start: r.Time, End: -1}
-		switch e := DecodeEvent(r).(type) {
+		w := FaultWindow{Label: FaultLabel(*r), Start: start, Confirmed: r.Time, End: -1}
+		switch e := DecodeEvent(*r).(type) {
 		case *PartitionEvent:
 			w.Observed = e.Observed
 		case *GrayEvent:
 			w.Observed = e.Observed
 		}
 		out = append(out, w)
-		cur = len(out) - 1
+		cur, ended = len(out)-1, -1
 	}
 	if cur >= 0 {
 		out[cur].End = end

@@ -122,6 +122,32 @@ func TestFaultWindows(t *testing.T) {
 	}
 }
 
+// faultline's nemesis records each fault's invocation before it acts and
+// its completion once the probes confirm it: the window starts at the
+// invocation and keeps the confirmation beside it; the heal likewise, with
+// what its probes saw. The history's marks open nothing.
+func TestFaultWindowsFromInvocation(t *testing.T) {
+	recs, err := history.Read(strings.NewReader(`{"index":0,"process":"nemesis","type":"info","f":"begin","value":{"format":2},"time":0}
+{"index":1,"process":"nemesis","type":"invoke","f":"partition","value":{"shape":"isolate","summary":"n1 | n2 n3"},"time":3000}
+{"index":2,"process":0,"type":"invoke","f":"read","time":3100}
+{"index":3,"process":"nemesis","type":"info","f":"partition","value":{"shape":"isolate","summary":"n1 | n2 n3","observed":{"udp/47001":{"n2":["n3"]}}},"time":3260}
+{"index":4,"process":0,"type":"ok","f":"read","time":3300}
+{"index":5,"process":"nemesis","type":"invoke","f":"heal","value":{},"time":8000}
+{"index":6,"process":"nemesis","type":"info","f":"heal","value":{"observed":{"udp/47001":{"n1":["n2","n3"]}}},"time":8250}
+{"index":7,"process":"nemesis","type":"info","f":"end","value":{"records":7},"time":9000}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := history.FaultWindows(recs)
+	if len(w) != 1 {
+		t.Fatalf("windows %+v, want 1", w)
+	}
+	if w[0].Start != 3000 || w[0].Confirmed != 3260 || w[0].End != 8000 || w[0].HealConfirmed != 8250 || len(w[0].Healed["udp/47001"]["n1"]) != 2 || len(w[0].Observed["udp/47001"]["n2"]) != 1 {
+		t.Errorf("window %+v: want applied at 3000, confirmed at 3260, healed at 8000, confirmed at 8250 with its probes", w[0])
+	}
+}
+
 // Leader events are observations: they open no fault window, and they
 // give the leader over time, a span per change.
 func TestLeaders(t *testing.T) {

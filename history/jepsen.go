@@ -402,14 +402,15 @@ func independent(raws []rawOp) int {
 }
 
 // nemesisOps reads Jepsen's nemesis operations into the events
-// FaultWindows reads: a fault begins with an info event and ends with one
-// named in FaultEnds.
+// FaultWindows reads: a fault begins at its invocation (confirmed by an
+// info completion) and ends at the invocation of one named in FaultEnds.
 //
 // Jepsen's nemesis logs each operation twice, as an invocation and as a
 // completion, both usually :info, the completion carrying what was done
 // ([:isolated {...}], "Cut off ..."): two consecutive nemesis operations
 // with the same f (the second not an :invoke) are such a pair, and the
-// first becomes an Invoke, which begins nothing. A nemesis operation with
+// first becomes an Invoke, the time the window begins when the completion
+// says the fault is in force. A nemesis operation with
 // no partner (faultline's way, or Jepsen's :start and :stop written once)
 // stands alone.
 //

@@ -380,18 +380,19 @@ func TestJepsenValues(t *testing.T) {
 
 // Jepsen's nemesis: invocation and completion pairs, :start-partition /
 // :stop-partition, :kill / :start, :pause / :resume, :start / :stop, each
-// a fault window labelled with what the completion says.
+// a fault window labelled with what the completion says, from the
+// invocation (when the nemesis acted), confirmed at the completion.
 func TestJepsenNemesisWindows(t *testing.T) {
 	type win struct {
-		label      string
-		start, end int64
+		label                 string
+		start, confirmed, end int64
 	}
 	check := func(name string, recs []history.Record, want []win) {
 		t.Helper()
 		ws := history.FaultWindows(recs)
 		var gotw []win
 		for _, w := range ws {
-			gotw = append(gotw, win{w.Label, w.Start, w.End})
+			gotw = append(gotw, win{w.Label, w.Start, w.Confirmed, w.End})
 		}
 		if len(gotw) != len(want) {
 			t.Fatalf("%s: windows %+v, want %+v", name, gotw, want)
@@ -407,11 +408,11 @@ func TestJepsenNemesisWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("jepsen-nemesis.edn", recs, []win{
-		{`start-partition ["isolated",{"n1":["n2","n3"],"n2":["n1"],"n3":["n1"]}]`, 4000, 7000},
-		{`kill {"n1":"killed"}`, 10000, 11000},
-		{`pause {"n2":"paused"}`, 14000, 15000},
-		{`start "Cut off {:n1 #{:n2}}"`, 18000, 19000},
-		{`start-partition ["isolated",{"n2":["n1","n3"]}]`, 22000, 24000}, // still in force at the end
+		{`start-partition ["isolated",{"n1":["n2","n3"],"n2":["n1"],"n3":["n1"]}]`, 3000, 4000, 7000},
+		{`kill {"n1":"killed"}`, 9000, 10000, 11000},
+		{`pause {"n2":"paused"}`, 13000, 14000, 15000},
+		{`start "Cut off {:n1 #{:n2}}"`, 17000, 18000, 19000},
+		{`start-partition ["isolated",{"n2":["n1","n3"]}]`, 21000, 22000, 24000}, // still in force at the end
 	})
 	// Invocations begin nothing; the ends are named as FaultWindows knows them.
 	wantF := map[int64]string{2: "start-partition", 6: "stop", 7: "stop", 8: "kill", 10: "restart", 11: "restart", 14: "resume", 15: "resume", 18: "stop", 19: "stop"}
@@ -442,18 +443,18 @@ func TestJepsenNemesisWindows(t *testing.T) {
 {:type :invoke, :f :start, :process :nemesis, :time 100}
 {:type :fail, :f :start, :process :nemesis, :time 110}
 {:type :invoke, :f :read, :process 0, :time 120}`, unknown), []win{
-		{"start", 10, 40},
-		{`start ["isolated",{"n1":["n2"]}]`, 60, 70},
-		{`kill ["n1"]`, 90, 120}, // a failed :start does not end it
+		{"start", 10, 10, 40},
+		{`start ["isolated",{"n1":["n2"]}]`, 50, 60, 70},
+		{`kill ["n1"]`, 90, 90, 120}, // a failed :start does not end it
 	})
 
-	// The log's nemesis lines: one window, from the completion of :start to
-	// the invocation of :stop.
+	// The log's nemesis lines: one window, from the invocation of :start
+	// (confirmed at its completion) to the invocation of :stop.
 	recs, _, err = history.ReadFormat("testdata/jepsen-spaces.log", history.FormatAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("jepsen-spaces.log", recs, []win{{`start "Cut off {:n1 #{:n2 :n3}}"`, 5000, 10000}})
+	check("jepsen-spaces.log", recs, []win{{`start "Cut off {:n1 #{:n2 :n3}}"`, 4000, 5000, 10000}})
 }
 
 // The value's end, found without decoding it.

@@ -34,6 +34,19 @@ type Nemesis struct {
 	// Record appends a nemesis event to the history. f names the event
 	// ("partition", "heal", "kill", "restart", ...); value describes it.
 	Record func(f string, value any) error
+	// Invoke, when set, appends an event's invocation: the nemesis calls
+	// it just before it acts, and Record once what it did is confirmed,
+	// so that a fault's window starts when it was applied (as Jepsen's
+	// nemesis :invoke) and says when its probes confirmed it.
+	Invoke func(f string, value any) error
+}
+
+// invoke records that the nemesis is about to do f.
+func (nm *Nemesis) invoke(f string, value any) error {
+	if nm.Invoke == nil {
+		return nil
+	}
+	return nm.Invoke(f, value)
 }
 
 // Fault is one fault as a plan: what to do, built from a Spec (Spec.Build)
@@ -159,11 +172,15 @@ func (in *partitioned) Resolved() Spec {
 // apply installs the partition, verifies it with probes and records it.
 func (in *partitioned) apply(ctx context.Context) error {
 	nm := in.nm
+	ev := history.PartitionEvent{Shape: in.f.Shape.Name(), Direction: string(in.dir), Grudge: in.p.Grudge, Scope: in.p.Scope.String(), Action: string(in.p.Action), Summary: in.p.Grudge.Describe(nm.Net.Names())}
+	if err := nm.invoke("partition", ev); err != nil {
+		return err
+	}
 	if err := nm.Net.Partition(ctx, in.p); err != nil {
 		return err
 	}
 	obs, verr := nm.Net.Verify(ctx)
-	ev := history.PartitionEvent{Shape: in.f.Shape.Name(), Direction: string(in.dir), Grudge: in.p.Grudge, Scope: in.p.Scope.String(), Action: string(in.p.Action), Summary: in.p.Grudge.Describe(nm.Net.Names()), Observed: obs}
+	ev.Observed = obs
 	if err := nm.Record("partition", ev); err != nil {
 		return err
 	}
@@ -210,6 +227,9 @@ func (in *partitioned) Recover(ctx context.Context) error {
 // healVerified heals the network, probes that every pair is open again and
 // records the heal with what the probes saw.
 func healVerified(ctx context.Context, nm *Nemesis) error {
+	if err := nm.invoke("heal", history.HealEvent{}); err != nil {
+		return err
+	}
 	if err := nm.Net.Heal(ctx); err != nil {
 		return err
 	}
@@ -294,6 +314,9 @@ func (f *GrayFault) Inject(ctx context.Context, nm *Nemesis) (Injected, error) {
 		g := f.Template
 		g.From, g.To = l[0], l[1]
 		in.links = append(in.links, g)
+	}
+	if err := nm.invoke("gray", history.GrayEvent{Links: in.links}); err != nil {
+		return in, err
 	}
 	if err := nm.Net.SetGray(ctx, in.links); err != nil {
 		return in, err
@@ -430,6 +453,9 @@ func (in *killed) Recover(ctx context.Context) error {
 }
 
 func killAll(ctx context.Context, nm *Nemesis, nodes []string) error {
+	if err := nm.invoke("kill", history.NodesEvent{Nodes: nodes}); err != nil {
+		return err
+	}
 	var errs []error
 	for _, n := range nodes {
 		errs = append(errs, nm.Net.Down(n)) // the node is down for the nemesis whatever it says
@@ -441,6 +467,9 @@ func killAll(ctx context.Context, nm *Nemesis, nodes []string) error {
 }
 
 func startAll(ctx context.Context, nm *Nemesis, nodes []string) error {
+	if err := nm.invoke("restart", history.NodesEvent{Nodes: nodes}); err != nil {
+		return err
+	}
 	var errs []error
 	var started []string
 	for _, n := range nodes {
@@ -479,6 +508,9 @@ func (f *PauseFault) Inject(ctx context.Context, nm *Nemesis) (Injected, error) 
 	if err != nil {
 		return in, fmt.Errorf("pause: %w", err)
 	}
+	if err := nm.invoke("pause", history.NodesEvent{Nodes: []string{node}}); err != nil {
+		return in, err
+	}
 	if err := nm.Proc.Pause(ctx, node); err != nil {
 		return in, fmt.Errorf("pause %s: %w", node, err)
 	}
@@ -508,6 +540,9 @@ func (in *paused) Recover(ctx context.Context) error {
 	}
 	node := in.node
 	in.node = ""
+	if err := in.nm.invoke("resume", history.NodesEvent{Nodes: []string{node}}); err != nil {
+		return err
+	}
 	if err := in.nm.Proc.Resume(ctx, node); err != nil {
 		return fmt.Errorf("resume %s: %w", node, err)
 	}

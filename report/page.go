@@ -68,8 +68,8 @@ missed {{.Missed}}</pre></td></tr>{{end}}</table>{{end}}{{end}}
 <h2>Faults, latency and throughput</h2>
 <p class="muted">Every time on this page, in the history, the explanations, results.json and replay.yaml counts from the workload's start (0 s), the zero of the scenario's nemesis timeline. The charts share one time axis; shaded: while a fault was in force.</p>
 {{.Charts}}
-{{if .Gantt}}<table id="faults"><tr><th>from</th><th>to</th><th>fault</th>{{if .Leaders}}<th>leader when it began</th>{{end}}<th>heal</th><th></th></tr>
-{{range .Faults}}<tr><td>{{secs .Start}}</td><td>{{secs .End}}</td><td>{{.Label}}</td>{{if $.Leaders}}<td>{{or .Leader "none named"}}</td>{{end}}<td>{{.Healed}}</td><td><a href="timeline.html#t={{printf "%.2f" .Start}}">timeline</a></td></tr>{{end}}
+{{if .Gantt}}<table id="faults"><tr><th>applied</th><th>healed</th><th>fault</th>{{if .Leaders}}<th>leader when it began</th>{{end}}<th>heal</th><th></th></tr>
+{{range .Faults}}<tr><td>{{secs .Start}}{{if .Confirmed}} <span class="muted">(confirmed {{secs .Confirmed}})</span>{{end}}</td><td>{{secs .End}}{{if .HealConfirmed}} <span class="muted">(confirmed {{secs .HealConfirmed}})</span>{{end}}</td><td>{{.Label}}</td>{{if $.Leaders}}<td>{{or .Leader "none named"}}</td>{{end}}<td>{{.Healed}}</td><td><a href="timeline.html#t={{printf "%.2f" .Start}}">timeline</a></td></tr>{{end}}
 </table>{{else}}<p class="muted">No faults were injected.</p>{{end}}
 {{if not .Leaders}}<p class="muted">No leader was recorded: the system's definition says no way to ask who leads (leader:, docs/systems.md), or the history is not of a faultline run.</p>{{end}}
 <p>{{if .Timeline}}<span class="err">timeline.html not written: {{.Timeline}}</span>{{else}}<a href="timeline.html">The timeline of every operation</a>, a lane per client, a page at a time.{{end}}</p>

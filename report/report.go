@@ -72,9 +72,13 @@ type Input struct {
 
 // fault is a window during which a fault was in force.
 type fault struct {
-	Label      string
-	Start, End float64 // seconds
-	Observed   map[string]map[string][]string
+	Label string
+	// Start and End are when the fault and its heal were applied;
+	// Confirmed and HealConfirmed when their probes confirmed them (0 when
+	// the history records no later time).
+	Start, End               float64 // seconds
+	Confirmed, HealConfirmed float64
+	Observed                 map[string]map[string][]string
 	// Healed says what the probes saw once the fault was healed.
 	Healed string
 	// Leader is who the system said led when the fault began ("" when
@@ -106,17 +110,17 @@ func analyse(recs []history.Record) ([]op, []fault, float64, []string) {
 	for _, p := range paired {
 		ops = append(ops, op{at: float64(p.Invoke.Time) / 1e9, latency: float64(p.Done.Time-p.Invoke.Time) / 1e6, typ: p.Done.Type, f: p.Invoke.F})
 	}
-	heals := map[int64]history.Observation{}
-	for _, r := range recs {
-		if e, ok := history.DecodeEvent(r).(*history.HealEvent); ok && r.Process == history.Nemesis {
-			heals[r.Time] = e.Observed
-		}
-	}
 	var faults []fault
 	for _, w := range history.FaultWindows(recs) {
 		f := fault{Label: w.Label, Start: float64(w.Start) / 1e9, End: float64(w.End) / 1e9, Observed: w.Observed, Leader: history.LeaderAt(leaders, w.Start)}
-		if obs, ok := heals[w.End]; ok {
-			f.Healed = healVerified(obs, nodes)
+		if w.Confirmed > w.Start {
+			f.Confirmed = float64(w.Confirmed) / 1e9
+		}
+		if w.HealConfirmed > 0 {
+			f.Healed = healVerified(w.Healed, nodes)
+			if w.HealConfirmed > w.End {
+				f.HealConfirmed = float64(w.HealConfirmed) / 1e9
+			}
 		}
 		faults = append(faults, f)
 	}

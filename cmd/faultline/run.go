@@ -222,8 +222,7 @@ func runAll(ctx context.Context, jobs []job, opts harness.Options, stdout, stder
 		if _, err := os.Stat(filepath.Join(rep.StoreDir, report.File)); err == nil {
 			fmt.Fprintf(stdout, "report: %s\n", filepath.Join(rep.StoreDir, report.File))
 		}
-		fmt.Fprintf(stdout, "timings: cluster ready %.1fs, workload %.1fs (%.0f ops/s), check %.1fs, total %.1fs\n",
-			ms(rep.Timings.ClusterReadyMS), ms(rep.Timings.WorkloadMS), rep.OpsPerSecond, ms(rep.Timings.CheckMS), ms(rep.Timings.TotalMS))
+		fmt.Fprintf(stdout, "timings: %s\n", rep.Timings.String(rep.OpsPerSecond))
 	}
 	if len(outs) > 1 {
 		fmt.Fprintln(stdout, "== summary")
