@@ -109,7 +109,7 @@ func checkSettings(dir string, o CheckOptions) (*checker.Workload, checker.Optio
 	model := "register"
 	stored := filepath.Join(dir, ScenarioFile)
 	if _, err := os.Stat(stored); err == nil {
-		sc, err := scenarios.Load(stored)
+		sc, err := scenarios.LoadChecks(stored)
 		switch {
 		case err == nil:
 			opts = CheckerOptions(sc.Checker, "")

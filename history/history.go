@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/faultline/faultline/internal/regfile"
 	"io"
 	"os"
 	"strconv"
@@ -199,7 +200,7 @@ func (w *Writer) Close() error {
 
 // ReadFile reads a history file written by Writer.
 func ReadFile(path string) (_ []Record, err error) {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path)
 	if err != nil {
 		return nil, err
 	}

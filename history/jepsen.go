@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/faultline/faultline/internal/regfile"
 	"io"
 	"math/big"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -609,7 +609,7 @@ func ReadFormatWith(path, format string, o JepsenOptions) ([]Record, string, err
 	if _, err := o.nilUnknown(); err != nil {
 		return nil, "", err
 	}
-	b, err := os.ReadFile(path)
+	b, err := regfile.ReadFile(path)
 	if err != nil {
 		return nil, "", err
 	}

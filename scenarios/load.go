@@ -3,8 +3,8 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"github.com/faultline/faultline/internal/regfile"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -12,11 +12,12 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/faultline/faultline/internal/yamlpos"
+	"github.com/faultline/faultline/systems"
 )
 
 // Load reads, strictly parses, defaults and validates a scenario file.
 func Load(path string) (*Scenario, error) {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read scenario: %w", err)
 	}
@@ -25,6 +26,45 @@ func Load(path string) (*Scenario, error) {
 		return nil, fmt.Errorf("read scenario: %w", err)
 	}
 	return Parse(path, src)
+}
+
+// LoadChecks reads what checking a history needs of a scenario (its
+// workload and checker sections, what it expects), leaving its system
+// aside: a stored run checks on any machine, from any folder, whether or
+// not the system's files, images and client programs are there.
+func LoadChecks(path string) (*Scenario, error) {
+	f, err := regfile.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err = errors.Join(err, f.Close()); err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	if len(src) > MaxFileSize {
+		return nil, fmt.Errorf("%w: %s: larger than %d bytes; a scenario is a page of YAML", ErrInvalid, path, MaxFileSize)
+	}
+	var s Scenario
+	if err := yamlpos.Decode(ErrInvalid, path, src, &s); err != nil {
+		return nil, err
+	}
+	s.Path = path
+	s.Cluster.Def = &systems.Definition{Name: "stored", Source: path}
+	loc := yamlpos.NewLocator(ErrInvalid, path, src)
+	s.defaults(loc)
+	if err := s.validateWorkload(loc); err != nil {
+		return nil, err
+	}
+	if s.Checker.Budget <= 0 {
+		return nil, loc.Errorf("checker.budget", "must be positive")
+	}
+	if err := s.validateExpect(loc); err != nil {
+		return nil, err
+	}
+	if err := s.validateExpected(loc); err != nil {
+		return nil, err
+	}
+	return &s, nil
 }
 
 // Parse is Load on bytes already read; path names the source in errors
@@ -43,6 +83,10 @@ func Parse(path string, src []byte) (*Scenario, error) {
 		s.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
 	loc := yamlpos.NewLocator(ErrInvalid, path, src)
+	if s.Project != "" && !filepath.IsAbs(s.Project) {
+		return nil, loc.Errorf("project", "%q must be an absolute folder (faultline writes it into a run's stored copies)", s.Project)
+	}
+	s.Project = s.origin().Project
 	if err := s.resolveSystem(loc); err != nil {
 		return nil, err
 	}
@@ -54,7 +98,7 @@ func Parse(path string, src []byte) (*Scenario, error) {
 		return nil, err
 	}
 	if c := s.Workload.Client; c != nil {
-		if err := c.Resolve(loc, "workload.client.", path, filepath.Dir(path)); err != nil {
+		if err := c.Resolve(loc, "workload.client.", s.origin()); err != nil {
 			return nil, err
 		}
 	}

@@ -63,10 +63,18 @@ type Scenario struct {
 	// must rule out (violated) and keep (held). `faultline run` passes a
 	// scenario that meets it. Default: valid.
 	Expected *Expected `yaml:"expected,omitempty"`
+	// Project is the folder every path the scenario names must lie in
+	// (systems' path rule): by default the nearest folder above the file
+	// with .git or go.mod. faultline writes it into the copies a run
+	// stores, so that they keep the project they were made in.
+	Project string `yaml:"project,omitempty"`
 
 	// Path is the file the scenario was loaded from.
 	Path string `yaml:"-"`
 }
+
+// origin is where the scenario's paths are judged from.
+func (s *Scenario) origin() systems.Origin { return systems.OriginOf(s.Path, s.Project) }
 
 // Cluster is the system under test and how many nodes of it run.
 type Cluster struct {

@@ -23,7 +23,7 @@ const DefaultSystem = "etcd"
 func (s *Scenario) resolveSystem(loc *yamlpos.Locator) error {
 	c := &s.Cluster
 	ref := c.System
-	base := filepath.Dir(s.Path)
+	o := s.origin()
 	wrap := func(field string, err error) error {
 		if errors.Is(err, systems.ErrInvalid) {
 			return fmt.Errorf("%w: %s:%d: %s: %w", ErrInvalid, s.Path, loc.Line(field), field, err)
@@ -35,12 +35,9 @@ func (s *Scenario) resolveSystem(loc *yamlpos.Locator) error {
 		if ref.Name != "" || ref.Inline != nil {
 			return loc.Errorf("cluster.system", "give a system or a compose file, not both: the compose file's x-faultline section says what a system file would")
 		}
-		path := c.Compose
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(base, path)
-		}
-		if err := systems.InsideTreePath(c.Compose, s.Path); err != nil {
-			return loc.Errorf("cluster.compose", "%v", err)
+		path := o.Path(c.Compose)
+		if err := o.Check(c.Compose); err != nil {
+			return loc.Errorf("cluster.compose", "%w", err)
 		}
 		d, err := systems.LoadCompose(path, c.Services)
 		if err != nil {
@@ -62,18 +59,15 @@ func (s *Scenario) resolveSystem(loc *yamlpos.Locator) error {
 		if err := d.Validate(dloc); err != nil {
 			return err
 		}
-		if err := d.Resolve(dloc, s.Path, base); err != nil {
+		if err := d.Resolve(dloc, o); err != nil {
 			return err
 		}
 		d.Source = "inline in " + s.Path
 		c.Def = d
 	case ref.IsFile():
-		path := ref.Name
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(base, path)
-		}
-		if err := systems.InsideTreePath(ref.Name, s.Path); err != nil {
-			return loc.Errorf("cluster.system", "%v", err)
+		path := o.Path(ref.Name)
+		if err := o.Check(ref.Name); err != nil {
+			return loc.Errorf("cluster.system", "%w", err)
 		}
 		d, err := systems.Load(path)
 		if err != nil {

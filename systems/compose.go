@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
+	"github.com/faultline/faultline/internal/regfile"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -38,7 +38,7 @@ type composeExt struct {
 // docs/systems.md; a key it cannot honour (host networking, privileged,
 // devices, ...) is an error naming the service and the key.
 func LoadCompose(path string, services []string) (*Definition, error) {
-	src, err := os.ReadFile(path)
+	src, err := regfile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read compose file: %w", ErrInvalid, err)
 	}
@@ -109,7 +109,7 @@ func LoadCompose(path string, services []string) (*Definition, error) {
 		return nil, err
 	}
 	if c := d.Client; c != nil {
-		if err := c.Resolve(loc, "client.", path, filepath.Dir(path)); err != nil {
+		if err := c.Resolve(loc, "client.", OriginOf(path, "")); err != nil {
 			return nil, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/faultline/faultline/internal/regfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func Builtin(name string) (*Definition, error) {
 
 // Load reads and validates a system file.
 func Load(path string) (*Definition, error) {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read system file: %w", ErrInvalid, err)
 	}
@@ -98,85 +99,74 @@ func parse(path string, src []byte, base string) (*Definition, error) {
 		return nil, err
 	}
 	if base != "" {
-		if err := d.Resolve(loc, path, base); err != nil {
+		if err := d.Resolve(loc, OriginOf(filepath.Join(base, filepath.Base(path)), "")); err != nil {
 			return nil, err
 		}
 	}
 	return &d, nil
 }
 
-// Resolve makes the definition's paths absolute against base (the folder
-// of the file that holds it): build contexts, inputs and prepare folders,
-// the client program's files. They must stay inside the working tree
-// (InsideTree). file is the file that holds the definition, for errors and
-// for finding its project.
-func (d *Definition) Resolve(loc *yamlpos.Locator, file, base string) error {
-	if err := resolveService(loc, "", &d.Service, file, base); err != nil {
+// Resolve makes the definition's paths absolute as o takes them (from
+// the folder of the file that holds it): build contexts, inputs and
+// prepare folders, the client program's files. They must keep to the path
+// rule (paths.go).
+func (d *Definition) Resolve(loc *yamlpos.Locator, o Origin) error {
+	if err := resolveService(loc, "", &d.Service, o); err != nil {
 		return err
 	}
 	for i := range d.Nodes {
-		if err := resolveService(loc, "services."+d.Nodes[i].Name+".", &d.Nodes[i].Service, file, base); err != nil {
+		if err := resolveService(loc, "services."+d.Nodes[i].Name+".", &d.Nodes[i].Service, o); err != nil {
 			return err
 		}
 	}
 	if c := d.Client; c != nil {
-		return c.Resolve(loc, "client.", file, base)
+		return c.Resolve(loc, "client.", o)
 	}
 	return nil
 }
 
-// Resolve makes the client's paths absolute against base (the folder of
-// file, which holds it; prefix locates it there): the files its command
-// names, its image's build.
-func (c *Client) Resolve(loc *yamlpos.Locator, prefix, file, base string) error {
+// Resolve makes the client's paths absolute as o takes them (prefix
+// locates the client in its file): the files its command names, its
+// image's build.
+func (c *Client) Resolve(loc *yamlpos.Locator, prefix string, o Origin) error {
 	if len(c.Command) > 0 {
-		if err := InsideTree(c.Command, file); err != nil {
+		if err := o.CheckCommand(c.Command); err != nil {
 			return loc.Errorf(prefix+"command", "%w", err)
 		}
-		c.Command = ResolveCommand(c.Command, base)
+		c.Command = ResolveCommand(c.Command, o.Dir)
 	}
-	return resolveBuild(loc, prefix, c.Build, file, base)
+	return resolveBuild(loc, prefix, c.Build, o)
 }
 
-func resolveService(loc *yamlpos.Locator, prefix string, s *Service, file, base string) error {
-	return resolveBuild(loc, prefix, s.Build, file, base)
+func resolveService(loc *yamlpos.Locator, prefix string, s *Service, o Origin) error {
+	return resolveBuild(loc, prefix, s.Build, o)
 }
 
-// resolveBuild makes a build's paths absolute against base (the folder of
-// file): its context, inputs and prepare folder and command.
-func resolveBuild(loc *yamlpos.Locator, prefix string, b *Build, file, base string) error {
+// resolveBuild makes a build's paths absolute as o takes them: its
+// context, inputs and prepare folder and command.
+func resolveBuild(loc *yamlpos.Locator, prefix string, b *Build, o Origin) error {
 	if b == nil {
 		return nil
 	}
-	abs := func(p string) string {
-		if filepath.IsAbs(p) {
-			return p
-		}
-		a, err := filepath.Abs(filepath.Join(base, p))
-		if err != nil {
-			return filepath.Join(base, p)
-		}
-		return a
-	}
-	if err := insideTreeDir(b.Context, file); err != nil {
+	if err := o.Check(b.Context); err != nil {
 		return loc.Errorf(prefix+"build.context", "%w", err)
 	}
-	b.Context = abs(b.Context)
+	b.Context = o.Abs(b.Context)
 	if fi, err := os.Stat(b.Context); err != nil || !fi.IsDir() {
-		return loc.Errorf(prefix+"build.context", "%s is not a folder", b.Context)
+		return loc.Errorf(prefix+"build.context", "%s is not a folder on this machine: the image is built from it (a stored run made elsewhere needs its image, or this folder)", b.Context)
 	}
 	for i, g := range b.Inputs {
-		if err := insideTreeDir(g, file); err != nil {
+		if err := o.Check(g); err != nil {
 			return loc.Errorf(fmt.Sprintf("%sbuild.inputs[%d]", prefix, i), "%w", err)
 		}
-		b.Inputs[i] = abs(g)
+		b.Inputs[i] = o.Abs(g)
 	}
 	if p := b.Prepare; p != nil {
 		if p.Dir != "" {
-			if err := insideTreeDir(p.Dir, file); err != nil {
+			if err := o.Check(p.Dir); err != nil {
 				return loc.Errorf(prefix+"build.prepare.dir", "%w", err)
 			}
-			p.Dir = abs(p.Dir)
+			p.Dir = o.Abs(p.Dir)
 		}
 		dir := p.Dir
 		if dir == "" {

@@ -1,9 +1,11 @@
 package systems
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -64,15 +66,49 @@ func expand(name, text string, v any) (string, error) {
 	if !strings.Contains(text, "{{") {
 		return text, nil
 	}
+	if n := len(rangeRE.FindAllStringIndex(text, -1)); n > MaxRanges {
+		return "", fmt.Errorf("%w: %d ranges in one template, at most %d (each multiplies the work by the nodes)", ErrRenderedTooLarge, n, MaxRanges)
+	}
 	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(text)
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	if err := t.Execute(&b, v); err != nil {
+	b := &boundedBuilder{max: MaxRendered}
+	if err := t.Execute(b, v); err != nil {
+		if errors.Is(err, ErrRenderedTooLarge) {
+			return "", fmt.Errorf("%w: it renders past %d bytes (a command, env value or check is a line, not a document)", ErrRenderedTooLarge, MaxRendered)
+		}
 		return "", err
 	}
 	return b.String(), nil
+}
+
+// MaxRendered bounds what one template may render: rendering stops at the
+// first byte past it, so that a small file cannot make faultline build
+// gigabytes (five nested ranges over the nodes once rendered 58 MB a node).
+const MaxRendered = 64 << 10
+
+// MaxRanges bounds the range actions of one template, so that rendering
+// one is bounded in time as well: four nested over 16 nodes are 65,536
+// steps.
+const MaxRanges = 4
+
+var rangeRE = regexp.MustCompile(`\{\{-?\s*range\s`)
+
+// ErrRenderedTooLarge is a template that rendered past MaxRendered.
+var ErrRenderedTooLarge = errors.New("template too large")
+
+// boundedBuilder is a strings.Builder that refuses to grow past max.
+type boundedBuilder struct {
+	strings.Builder
+	max int
+}
+
+func (b *boundedBuilder) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.max {
+		return 0, ErrRenderedTooLarge
+	}
+	return b.Builder.Write(p)
 }
 
 // templateError is a template that did not render, with the field it is
