@@ -101,12 +101,35 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 			lossy[[2]string{g.To, g.From}] = true // TCP needs both ways
 		}
 	}
+	obs, wrong, err := probeAll(ctx, part, up, agents, wait, lossy)
+	if err != nil {
+		return obs, err
+	}
+	for _, q := range stageLinks {
+		seen, err := agents[q.g.From].Seen(ctx, addr[q.g.To])
+		if err != nil {
+			return obs, fmt.Errorf("gray %s->%s: %w", q.g.From, q.g.To, err)
+		}
+		if seen == q.seen {
+			wrong = append(wrong, fmt.Sprintf("gray %s->%s: no probe reached the userspace stage, so the link is not degraded", q.g.From, q.g.To))
+		}
+	}
+	if len(wrong) > 0 {
+		return obs, fmt.Errorf("%w: %s; the rules are in place but packets disagree: look for other firewall rules or routes in the node's image, and run `faultline clean` before the next run", ErrNotVerified, strings.Join(wrong, "; "))
+	}
+	return obs, nil
+}
+
+// probeAll sends every probe the partition in force calls for between the
+// nodes up, and says what each reached and where that differs from what
+// the partition allows (lossy links excepted).
+func probeAll(ctx context.Context, part Partition, up []Node, agents map[string]Agent, wait time.Duration, lossy map[[2]string]bool) (Observation, []string, error) {
 	obs := Observation{}
 	var wrong []string
 	for _, p := range probesFor(part) {
 		reached, err := probe(ctx, up, agents, p, wait)
 		if err != nil {
-			return obs, fmt.Errorf("probe %s: %w", p, err)
+			return obs, wrong, fmt.Errorf("probe %s: %w", p, err)
 		}
 		obs[p.String()] = map[string][]string{}
 		for _, a := range up {
@@ -126,19 +149,7 @@ func (n *Net) Verify(ctx context.Context) (Observation, error) {
 			}
 		}
 	}
-	for _, q := range stageLinks {
-		seen, err := agents[q.g.From].Seen(ctx, addr[q.g.To])
-		if err != nil {
-			return obs, fmt.Errorf("gray %s->%s: %w", q.g.From, q.g.To, err)
-		}
-		if seen == q.seen {
-			wrong = append(wrong, fmt.Sprintf("gray %s->%s: no probe reached the userspace stage, so the link is not degraded", q.g.From, q.g.To))
-		}
-	}
-	if len(wrong) > 0 {
-		return obs, fmt.Errorf("%w: %s; the rules are in place but packets disagree: look for other firewall rules or routes in the node's image, and run `faultline clean` before the next run", ErrNotVerified, strings.Join(wrong, "; "))
-	}
-	return obs, nil
+	return obs, wrong, nil
 }
 
 // judge says how what probe p from a to b got differs from what the

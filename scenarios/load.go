@@ -17,6 +17,16 @@ import (
 
 // Load reads, strictly parses, defaults and validates a scenario file.
 func Load(path string) (*Scenario, error) {
+	src, err := readScenario(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, src)
+}
+
+// readScenario reads a scenario file, a regular one of at most
+// MaxFileSize bytes (one more is read, for Parse to refuse).
+func readScenario(path string) ([]byte, error) {
 	f, err := regfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read scenario: %w", err)
@@ -25,7 +35,7 @@ func Load(path string) (*Scenario, error) {
 	if err = errors.Join(err, f.Close()); err != nil {
 		return nil, fmt.Errorf("read scenario: %w", err)
 	}
-	return Parse(path, src)
+	return src, nil
 }
 
 // LoadChecks reads what checking a history needs of a scenario (its
@@ -33,13 +43,9 @@ func Load(path string) (*Scenario, error) {
 // aside: a stored run checks on any machine, from any folder, whether or
 // not the system's files, images and client programs are there.
 func LoadChecks(path string) (*Scenario, error) {
-	f, err := regfile.Open(path)
+	src, err := readScenario(path)
 	if err != nil {
-		return nil, fmt.Errorf("read scenario: %w", err)
-	}
-	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err = errors.Join(err, f.Close()); err != nil {
-		return nil, fmt.Errorf("read scenario: %w", err)
+		return nil, err
 	}
 	if len(src) > MaxFileSize {
 		return nil, fmt.Errorf("%w: %s: larger than %d bytes; a scenario is a page of YAML", ErrInvalid, path, MaxFileSize)

@@ -79,7 +79,7 @@ func (s *Scenario) validateExpected(loc *yamlpos.Locator) error {
 	}
 	if e.Verdict != "" {
 		if _, err := checker.ParseVerdict(e.Verdict); err != nil {
-			return loc.Errorf("expected.verdict", "%v", err)
+			return loc.Errorf("expected.verdict", "%w", err)
 		}
 	}
 	for _, list := range []struct {

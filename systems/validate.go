@@ -309,7 +309,7 @@ func ValidateClient(loc *yamlpos.Locator, c *Client) error {
 	}
 	if c.Image != "" {
 		if err := checkImageRef(c.Image); err != nil {
-			return loc.Errorf("image", "%v", err)
+			return loc.Errorf("image", "%w", err)
 		}
 	}
 	if err := validateBuild(loc, "", c.Build); err != nil {
@@ -359,7 +359,7 @@ func (d *Definition) CheckCluster(paramLoc *yamlpos.Locator, n int, params map[s
 		if errors.As(err, &te) {
 			return loc.Errorf(te.Field, "%w", te.Err)
 		}
-		return loc.Errorf("", "%v", err)
+		return loc.Errorf("", "%w", err)
 	}
 	return nil
 }
