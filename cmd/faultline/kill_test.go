@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -288,10 +289,29 @@ func TestSIGTERMInterrupts(t *testing.T) {
 			}
 			if strings.Contains(log, "fault ") {
 				recs, err := history.ReadFile(filepath.Join(runDir, "history.jsonl"))
-				if err != nil || len(recs) == 0 || recs[len(recs)-1].F != "heal" {
-					t.Errorf("history after SIGTERM does not end healed: %d records, %v", len(recs), err)
+				if err != nil {
+					t.Fatalf("reading the history after SIGTERM: %v", err)
 				}
+				endsHealed(t, recs)
 			}
 		})
+	}
+}
+
+// endsHealed checks that an interrupted run's history closes with its end
+// mark, saying it was interrupted, right after the final heal.
+func endsHealed(t *testing.T, recs []history.Record) {
+	t.Helper()
+	n := len(recs)
+	if n < 2 {
+		t.Fatalf("history after SIGTERM has %d records", n)
+	}
+	last, heal := recs[n-1], recs[n-2]
+	var end history.EndMark
+	if last.F != history.MarkEnd || json.Unmarshal(last.Value, &end) != nil || end.Stopped != "interrupted" {
+		t.Errorf("history after SIGTERM does not close with an end mark saying it was interrupted: %+v", last)
+	}
+	if heal.F != "heal" || heal.Process != history.Nemesis {
+		t.Errorf("the record before the end mark is not the final heal: %+v", heal)
 	}
 }
