@@ -19,9 +19,10 @@ import (
 // for the ordered guarantees, which unique values make decidable cheaply
 // (a read names the write it saw).
 var Register = &Workload{
-	name:   "register",
-	ops:    []Operation{{F: "read", Read: true}, {F: "write"}, {F: "cas", Shows: true}},
-	decode: decodeRegister,
+	name:    "register",
+	ops:     []Operation{{F: "read", Read: true}, {F: "write"}, {F: "cas", Shows: true}},
+	decode:  decodeRegister,
+	initial: true,
 	model: func(opts Options) porcupine.Model {
 		initial := int64(nilValue)
 		if opts.Initial != nil {

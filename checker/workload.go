@@ -32,6 +32,9 @@ type Workload struct {
 	linearizable func(k *keyOps) (KeyResult, bool)
 	// examine runs the per-key guarantee checks of one key.
 	examine func(k *keyOps, x *examination)
+	// initial says that its keys start at Options.Initial (registers);
+	// the others start empty.
+	initial bool
 	// rows are the guarantees examine (and the linearizability check)
 	// examine, each with what "held" covers.
 	rows []row
@@ -43,6 +46,10 @@ type Workload struct {
 	// (a set's elements in any order, say).
 	final func(o *gop) string
 }
+
+// TakesInitial reports whether the workload's keys start at
+// Options.Initial (a register's initial value); the others start empty.
+func (w *Workload) TakesInitial() bool { return w.initial }
 
 // Operation is one operation of a workload, as the history names it (f),
 // and whether it only reads. The one place that says so: clients mark

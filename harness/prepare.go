@@ -61,6 +61,9 @@ func (r *run) prepare() error {
 		return fmt.Errorf("write scenario as run: %w", err)
 	}
 	r.logf("run %s of %s (seed %d), store %s", r.rep.RunID, r.sc.Name, r.sc.Seed, r.store.dir)
+	for _, w := range r.sc.Warnings {
+		r.logf("%s", w.Text())
+	}
 	if r.engine.cli, err = docker.Connect(r.ctx); err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 // limits refuses absurd sizes and durations, and values that could be
 // taken for something else (an image reference that is not one, an
 // environment name that is not a name).
-func (s *Scenario) limits(bad func(field, format string, args ...any) error) error {
+func (s *Scenario) limits(bad func(field, format string, args ...any)) {
 	type dur struct {
 		field string
 		v     time.Duration
@@ -29,7 +29,7 @@ func (s *Scenario) limits(bad func(field, format string, args ...any) error) err
 		{"checker.key_budget", s.Checker.KeyBudget, MaxTimeLimit},
 	}
 	if len(n.Faults) > MaxFaults || len(n.Timeline) > MaxFaults {
-		return bad("nemesis", "more than %d faults listed", MaxFaults)
+		bad("nemesis", "more than %d faults listed", MaxFaults)
 	}
 	// A fault's own values are the catalogue's to bound (nemesis.Spec).
 	for i, e := range n.Timeline {
@@ -38,21 +38,20 @@ func (s *Scenario) limits(bad func(field, format string, args ...any) error) err
 	}
 	for _, d := range durs {
 		if d.v > d.max {
-			return bad(d.field, "%v is more than the %v faultline allows", d.v, d.max)
+			bad(d.field, "%v is more than the %v faultline allows", d.v, d.max)
 		}
 	}
 	w := s.Workload
 	if w.Rate > MaxRate {
-		return bad("workload.rate", "%g operations per second is more than the %d faultline allows", w.Rate, MaxRate)
+		bad("workload.rate", "%g operations per second is more than the %d faultline allows", w.Rate, MaxRate)
 	}
 	if w.OpsPerKey > 10_000_000 {
-		return bad("workload.ops_per_key", "must be at most 10000000, got %d", w.OpsPerKey)
+		bad("workload.ops_per_key", "must be at most 10000000, got %d", w.OpsPerKey)
 	}
 	if w.Mix.Read > 1_000_000 || w.Mix.Write > 1_000_000 || w.Mix.CAS > 1_000_000 {
-		return bad("workload.mix", "weights are relative; keep each under 1000000")
+		bad("workload.mix", "weights are relative; keep each under 1000000")
 	}
 	if len(s.Description) > 4096 {
-		return bad("description", "longer than 4096 bytes")
+		bad("description", "longer than 4096 bytes")
 	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/faultline/faultline/internal/yamlpos"
 	"github.com/faultline/faultline/systems"
+	"github.com/faultline/faultline/workloads"
 )
 
 // Load reads, strictly parses, defaults and validates a scenario file.
@@ -57,17 +58,16 @@ func LoadChecks(path string) (*Scenario, error) {
 	s.Path = path
 	s.Cluster.Def = &systems.Definition{Name: "stored", Source: path}
 	loc := yamlpos.NewLocator(ErrInvalid, path, src)
+	var ps yamlpos.Problems
+	s.explicitZeros(loc, &ps)
 	s.defaults(loc)
-	if err := s.validateWorkload(loc); err != nil {
-		return nil, err
+	s.validateWorkload(loc, &ps, true)
+	s.validateChecker(loc, &ps)
+	if _, err := workloads.Lookup(s.Workload.Kind); err == nil {
+		s.validateExpect(loc, &ps)
+		s.validateExpected(loc, &ps)
 	}
-	if s.Checker.Budget <= 0 {
-		return nil, loc.Errorf("checker.budget", "must be positive")
-	}
-	if err := s.validateExpect(loc); err != nil {
-		return nil, err
-	}
-	if err := s.validateExpected(loc); err != nil {
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -94,27 +94,26 @@ func Parse(path string, src []byte) (*Scenario, error) {
 	}
 	s.Project = s.origin().Project
 	if err := s.resolveSystem(loc); err != nil {
-		return nil, err
+		return nil, err // nothing else can be judged without the system
 	}
-	if err := s.explicitZeros(loc); err != nil {
-		return nil, err
-	}
+	var ps yamlpos.Problems
+	s.explicitZeros(loc, &ps)
 	s.defaults(loc)
-	if err := s.validate(loc); err != nil {
+	s.validate(loc, &ps)
+	if c := s.Workload.Client; c != nil && ps.Len() == 0 {
+		ps.Add(c.Resolve(loc, "workload.client.", s.origin()))
+	}
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
-	if c := s.Workload.Client; c != nil {
-		if err := c.Resolve(loc, "workload.client.", s.origin()); err != nil {
-			return nil, err
-		}
-	}
+	s.Warnings = ps.Warnings()
 	return &s, nil
 }
 
 // explicitZeros refuses a zero written out where zero means nothing: a
 // default replacing it without a word would run something else than the
 // file says. (rate: 0 is defined: no cap.)
-func (s *Scenario) explicitZeros(loc *yamlpos.Locator) error {
+func (s *Scenario) explicitZeros(loc *yamlpos.Locator, ps *yamlpos.Problems) {
 	for _, f := range []struct {
 		field string
 		zero  bool
@@ -124,15 +123,15 @@ func (s *Scenario) explicitZeros(loc *yamlpos.Locator) error {
 		{"workload.keys", s.Workload.Keys == 0, "at least 1 (default 4)"},
 		{"workload.clients", s.Workload.Clients == 0, "at least 1 (default 10)"},
 		{"workload.op_timeout", s.Workload.OpTimeout == 0, "a duration such as 1s (the default)"},
+		{"workload.mix", s.Workload.Mix == (Mix{}), "give at least one operation a weight, or leave mix out for read 50, write 25, cas 25"},
 		{"checker.budget", s.Checker.Budget == 0, "a duration such as 60s (the default)"},
 		{"checker.converge_within", s.Checker.ConvergeWithin == 0, "a duration such as 10s (the default)"},
 		{"cluster.ready_timeout", s.Cluster.ReadyTimeout == 0, "a duration such as 60s, or leave it out for the system's"},
 	} {
 		if f.zero && loc.Has(f.field) {
-			return loc.Errorf(f.field, "is 0, which means nothing here: %s", f.what)
+			ps.Add(loc.Errorf(f.field, "is 0, which means nothing here: %s", f.what))
 		}
 	}
-	return nil
 }
 
 func (s *Scenario) defaults(loc *yamlpos.Locator) {
@@ -168,7 +167,7 @@ func (s *Scenario) defaults(loc *yamlpos.Locator) {
 	if w.Rate == 0 && !loc.Has("workload.rate") {
 		w.Rate = 200 // rate: 0, written out, is no cap
 	}
-	if w.Mix == (Mix{}) {
+	if k, err := workloads.Lookup(w.Kind); err == nil && k.Mix && w.Mix == (Mix{}) {
 		w.Mix = Mix{Read: 50, Write: 25, CAS: 25}
 	}
 	if w.OpTimeout == 0 {

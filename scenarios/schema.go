@@ -27,6 +27,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/internal/yamlpos"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/systems"
 	"github.com/faultline/faultline/workloads"
@@ -71,6 +72,10 @@ type Scenario struct {
 
 	// Path is the file the scenario was loaded from.
 	Path string `yaml:"-"`
+	// Warnings are what Load found legal but not doing what the file
+	// seems to want, each with the change that would ("path:line:col:
+	// warning: field: ..."), in file order.
+	Warnings []*yamlpos.Problem `yaml:"-"`
 }
 
 // origin is where the scenario's paths are judged from.
@@ -138,9 +143,15 @@ func (e *Expected) UnmarshalYAML(unmarshal func(any) error) error {
 		*e = Expected{Verdict: v}
 		return nil
 	}
-	type plain Expected
-	return unmarshal((*plain)(e))
+	return unmarshal((*plainExpected)(e))
 }
+
+// plainExpected is Expected without its own YAML methods.
+type plainExpected Expected
+
+// YAMLMapping says that an expectation written as a mapping has
+// Expected's fields.
+func (*Expected) YAMLMapping() any { return (*plainExpected)(nil) }
 
 // Expectation is what the checker judges the result against (valid when
 // the scenario says nothing). Names were validated at load.
@@ -174,6 +185,9 @@ func (r *SystemRef) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
+// YAMLMapping says that a system written as a mapping is a definition.
+func (*SystemRef) YAMLMapping() any { return (*systems.Definition)(nil) }
+
 // MarshalYAML writes the name, or the inline definition.
 func (r SystemRef) MarshalYAML() (any, error) {
 	if r.Inline != nil {
@@ -204,8 +218,9 @@ type Workload struct {
 	// Rate caps operations per second across all clients; 0 means as fast as
 	// the clients go. Default 200.
 	Rate float64 `yaml:"rate"`
-	// Mix weighs the operations; default read 50, write 25, cas 25.
-	Mix Mix `yaml:"mix"`
+	// Mix weighs the register workload's operations; default read 50,
+	// write 25, cas 25. The other workloads weigh their own.
+	Mix Mix `yaml:"mix,omitempty"`
 	// OpTimeout bounds one operation; past it the outcome is unknown (info).
 	// Default 1s.
 	OpTimeout time.Duration `yaml:"op_timeout"`
@@ -300,6 +315,10 @@ func (c *Checker) UnmarshalYAML(node ast.Node) error {
 	}
 	return yaml.NodeToValue(&rest, (*plainChecker)(c), yaml.Strict(), yaml.DisallowUnknownField())
 }
+
+// YAMLMapping says that the checker section has Checker's fields (and
+// the bounds, YAMLFields).
+func (*Checker) YAMLMapping() any { return (*plainChecker)(nil) }
 
 // MarshalYAML writes the fields of Checker and then each bound given.
 func (c Checker) MarshalYAML() (any, error) {

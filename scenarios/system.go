@@ -24,12 +24,6 @@ func (s *Scenario) resolveSystem(loc *yamlpos.Locator) error {
 	c := &s.Cluster
 	ref := c.System
 	o := s.origin()
-	wrap := func(field string, err error) error {
-		if errors.Is(err, systems.ErrInvalid) {
-			return fmt.Errorf("%w: %s:%d: %s: %w", ErrInvalid, s.Path, loc.Line(field), field, err)
-		}
-		return loc.Errorf(field, "%w", err)
-	}
 	switch {
 	case c.Compose != "":
 		if ref.Name != "" || ref.Inline != nil {
@@ -41,7 +35,7 @@ func (s *Scenario) resolveSystem(loc *yamlpos.Locator) error {
 		}
 		d, err := systems.LoadCompose(path, c.Services)
 		if err != nil {
-			return wrap("cluster.compose", err)
+			return loc.Errorf("cluster.compose", "%w", err)
 		}
 		if abs, err := filepath.Abs(path); err == nil {
 			c.Compose = abs
@@ -71,7 +65,7 @@ func (s *Scenario) resolveSystem(loc *yamlpos.Locator) error {
 		}
 		d, err := systems.Load(path)
 		if err != nil {
-			return wrap("cluster.system", err)
+			return loc.Errorf("cluster.system", "%w", err)
 		}
 		c.Def = d
 	case ref.Name == "" && c.Attach != nil:
@@ -89,7 +83,7 @@ func (s *Scenario) resolveSystem(loc *yamlpos.Locator) error {
 		}
 		d, err := systems.Builtin(name)
 		if err != nil {
-			return wrap("cluster.system", err)
+			return loc.Errorf("cluster.system", "%w", err)
 		}
 		c.Def = d
 	}
@@ -117,7 +111,7 @@ func (s *Scenario) validateSystem(loc *yamlpos.Locator) error {
 		}
 	} else if err := d.CheckCluster(loc.Under("cluster"), c.Nodes, c.Params); err != nil {
 		if errors.Is(err, systems.ErrInvalid) && !errors.Is(err, ErrInvalid) { // in the system's own file
-			return fmt.Errorf("%w: %s:%d: cluster.system: %w", ErrInvalid, s.Path, loc.Line("cluster.system"), err)
+			return loc.Errorf("cluster.system", "%w", err)
 		}
 		return err
 	}

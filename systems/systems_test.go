@@ -109,11 +109,11 @@ func TestSystemFileStandalone(t *testing.T) {
 	path := filepath.Join(dir, "mydb.yaml")
 	os.WriteFile(path, []byte("image: x/y:1\nready:\n  http: {port: 70000}\n"), 0o644)
 	_, err := systems.Load(path)
-	if err == nil || !strings.Contains(err.Error(), path+":3: ready.http.port: port 70000 is not between 1 and 65535") {
+	if err == nil || !strings.Contains(err.Error(), path+":3:10: ready.http.port: port 70000 is not between 1 and 65535") {
 		t.Errorf("error: %v", err)
 	}
 	os.WriteFile(path, []byte("image: x/y:1\nlogs: [relative.log]\n"), 0o644)
-	if _, err = systems.Load(path); err == nil || !strings.Contains(err.Error(), ":2: logs[0]: \"relative.log\" must be an absolute path") {
+	if _, err = systems.Load(path); err == nil || !strings.Contains(err.Error(), ":2:8: logs[0]: \"relative.log\" must be an absolute path") {
 		t.Errorf("error: %v", err)
 	}
 	os.WriteFile(path, []byte("image: x/y:1\nleader: {http: {port: 80, path: /s}}\n"), 0o644)

@@ -16,6 +16,7 @@ var Register = &Kind{
 	Name:   "register",
 	Doc:    "read, write, compare-and-set on independent keys; linearizability",
 	Checks: checker.Register,
+	Mix:    true,
 	prefix: "k",
 	check: func(cfg Config) error {
 		if cfg.Write <= 0 && cfg.CAS <= 0 {

@@ -34,6 +34,9 @@ type Kind struct {
 	// Checks is the checker's side of the workload: its operations (which
 	// only read), models and guarantee checks.
 	Checks *checker.Workload
+	// Mix says that it weighs its operations by the scenario's
+	// workload.mix (the others weigh their own).
+	Mix bool
 	// prefix begins its key names (k1, s1, ...).
 	prefix string
 	// check refuses a configuration the workload cannot run; the error is

@@ -103,6 +103,7 @@ func loadAll(files []string, stderr io.Writer) ([]*scenarios.Scenario, []outcome
 			outs = append(outs, outcome{name: name, err: err})
 			continue
 		}
+		printWarnings(stderr, sc)
 		out = append(out, sc)
 		outs = append(outs, outcome{name: sc.Name, skipped: true})
 	}
@@ -274,4 +275,12 @@ func writeSummary(path string, outs []outcome) error {
 		}
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// printWarnings writes a scenario's warnings, a line each beginning with
+// file:line:col, as editors and CI annotations read them.
+func printWarnings(w io.Writer, sc *scenarios.Scenario) {
+	for _, p := range sc.Warnings {
+		fmt.Fprintln(w, p.Text())
+	}
 }

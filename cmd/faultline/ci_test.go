@@ -20,7 +20,7 @@ func TestValidateAndList(t *testing.T) {
 	if code := run(context.Background(), []string{"validate", dir}, &stdout, &stderr); code != exitError {
 		t.Errorf("validate with a bad file: exit %d", code)
 	}
-	if !strings.Contains(stdout.String(), "ok: "+filepath.Join(dir, "good.yaml")) || !strings.Contains(stderr.String(), "bad.yaml:3: workload.kind: unknown workload \"queue\"") {
+	if !strings.Contains(stdout.String(), "ok: "+filepath.Join(dir, "good.yaml")) || !strings.Contains(stderr.String(), "bad.yaml:3:3: workload.kind: unknown workload \"queue\"") {
 		t.Errorf("validate output:\n%s\n%s", &stdout, &stderr)
 	}
 	stdout.Reset()
@@ -45,7 +45,7 @@ func TestValidateAndList(t *testing.T) {
 		t.Fatalf("junit.xml: %v\n%s", err, b)
 	}
 	s := suites.Suites[0]
-	if s.Errors != 1 || s.Skipped != 1 || len(s.Cases) != 2 || s.Cases[0].Error == nil || !strings.Contains(s.Cases[0].Error.Message, "bad.yaml:3: workload.kind") || s.Cases[1].Skipped == nil {
+	if s.Errors != 1 || s.Skipped != 1 || len(s.Cases) != 2 || s.Cases[0].Error == nil || !strings.Contains(s.Cases[0].Error.Message, "bad.yaml:3:3: workload.kind") || s.Cases[1].Skipped == nil {
 		t.Errorf("junit for an invalid scenario: %+v", s)
 	}
 	md, err := os.ReadFile(summary)

@@ -27,6 +27,7 @@ func validateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int
 			code = exitError
 			continue
 		}
+		printWarnings(stderr, sc)
 		expects := ""
 		if sc.Expected != nil {
 			expects = ", expects " + sc.Expectation().String()

@@ -2,6 +2,7 @@ package yamlpos
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"strconv"
 	"strings"
@@ -121,4 +122,26 @@ func FuzzDecodeMemory(f *testing.F) {
 			t.Fatalf("a %d-byte document took %.0f MiB", len(src), mib)
 		}
 	})
+}
+
+// TestAliasesThatMultiply: aliases nested in lists the types allow are
+// walked within a bound, not expanded without end.
+func TestAliasesThatMultiply(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x0: &a0 [[[1]]]\n")
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&b, "x%d: &a%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d,", i-1), 80), ","))
+	}
+	b.WriteString("deep: *a3\n")
+	var v struct {
+		Deep [][][][][][]int `yaml:"deep"`
+		X0   any             `yaml:"x0"`
+		X1   any             `yaml:"x1"`
+		X2   any             `yaml:"x2"`
+		X3   any             `yaml:"x3"`
+	}
+	err := Decode(errBad, "x.yaml", []byte(b.String()), &v)
+	if err == nil || !strings.Contains(err.Error(), "aliases expand the file past") {
+		t.Errorf("80^3 expansions: %v", err)
+	}
 }

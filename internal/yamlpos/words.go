@@ -37,7 +37,7 @@ func wants(goType string) string {
 	case strings.HasPrefix(goType, "map["):
 		return "a mapping, for example {name: value}"
 	}
-	return "a value of another kind (docs/scenarios.md lists each field)"
+	return "a value of another kind (README.md, \"Scenarios\", lists each field)"
 }
 
 // typeMessage rewrites a type error at the given line and column of src.

@@ -29,7 +29,7 @@ type doc struct {
 // an example, the value given; an unknown field names the nearest one.
 func TestMessagesInTheUsersWords(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
-		{"cluster:\n  nodes: three\n", "x.yaml:2:10: nodes: want a whole number, for example 3, not three"},
+		{"cluster:\n  nodes: three\n", "x.yaml:2:10: cluster.nodes: want a whole number, for example 3, not three"},
 		{"time_limit: 30\n", "x.yaml:1:13: time_limit: want a duration with its unit, for example 30s, 500ms or 1m30s, not 30"},
 		{"loss: 10%\n", "x.yaml:1:7: loss: want a number, for example 10 (a percentage is a plain number: loss: 10), not 10%"},
 		{"clints: 3\n", `x.yaml:1:1: unknown field "clints" (did you mean clients?)`},

@@ -21,9 +21,13 @@ import (
 )
 
 // Decode parses src strictly into v: a document past the shape limits
-// (CheckShape), an unknown field, a duplicate key or a value of the wrong
-// type is an error naming path:line:col, wrapped in sentinel. The YAML library can panic on some malformed input (a fuzzer
-// found a tag on an empty sequence); that is a bad file, not a crash.
+// (CheckShape), an unknown field, a duplicate key, a value of the wrong
+// type or a second document is an error naming path:line:col, wrapped in
+// sentinel. Every such problem the walk over the document finds is
+// listed, in file order (a *Problems); YAML merge keys (`<<: *base`) are
+// read as YAML defines them. The YAML library can panic on some malformed
+// input (a fuzzer found a tag on an empty sequence); that is a bad file,
+// not a crash.
 func Decode(sentinel error, path string, src []byte, v any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -33,7 +37,17 @@ func Decode(sentinel error, path string, src []byte, v any) (err error) {
 	if err := CheckShape(sentinel, path, src); err != nil {
 		return err
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(src)), yaml.Strict(), yaml.DisallowUnknownField())
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return positionError(sentinel, path, src, err, v)
+	}
+	if ps := checkDocument(sentinel, path, f, v); ps.Len() > 0 {
+		return ps.Err()
+	}
+	// Duplicates were judged above, where a key written over a merged one
+	// is not one; the library would call it one.
+	dec := yaml.NewDecoder(strings.NewReader(string(src)), yaml.Strict(), yaml.DisallowUnknownField(),
+		yaml.AllowDuplicateMapKey(), yaml.AllowFieldPrefixes(Extension))
 	if err := dec.Decode(v); err != nil {
 		return positionError(sentinel, path, src, err, v)
 	}
@@ -48,6 +62,8 @@ func positionError(sentinel error, path string, src []byte, err error, v any) er
 		msg := yerr.GetMessage()
 		if m, ok := typeMessage(msg, src, pos.Line, pos.Column); ok {
 			msg = m
+		} else if m := twiceRE.FindStringSubmatch(msg); m != nil {
+			msg = fmt.Sprintf("%s: written twice in one mapping (first at line %s)", m[1], m[2])
 		}
 		return fmt.Errorf("%w: %s:%d:%d: %s", sentinel, path, pos.Line, pos.Column, suggest(msg, v, src, pos.Line, pos.Column))
 	}
@@ -68,7 +84,10 @@ func positionError(sentinel error, path string, src []byte, err error, v any) er
 	return fmt.Errorf("%w: %s: %w", sentinel, path, err)
 }
 
-var quotedRE = regexp.MustCompile(`"([^"]+)"`)
+var (
+	quotedRE = regexp.MustCompile(`"([^"]+)"`)
+	twiceRE  = regexp.MustCompile(`^mapping key "([^"]+)" already defined at \[(\d+):\d+\]`)
+)
 
 // Locator finds the line of a field in one file. Prefix is prepended to
 // every field it is asked about: a system defined inline in a scenario
@@ -114,12 +133,24 @@ func join(prefix, field string) string {
 	return prefix + "." + field
 }
 
-// Errorf is an error about a field: "path:line: field: message", wrapped in
-// the locator's sentinel.
+// Errorf is a problem with a field: "path:line:col: field: message",
+// wrapping the locator's sentinel and any cause given with %w.
 func (l *Locator) Errorf(field, format string, args ...any) error {
+	return l.problem(field, fmt.Errorf(format, args...))
+}
+
+// Warnf is a warning about a field: legal, but not what the file seems
+// to want; message says what to change.
+func (l *Locator) Warnf(field, format string, args ...any) *Problem {
+	p := l.problem(field, fmt.Errorf(format, args...))
+	p.Warning = true
+	return p
+}
+
+func (l *Locator) problem(field string, cause error) *Problem {
 	full := l.Field(field)
-	// One format, so that a cause given with %w stays one errors.Is finds.
-	return fmt.Errorf("%w: %s:%d: %s: "+format, append([]any{l.Sentinel, l.Path, l.Line(full), full}, args...)...)
+	line, col := l.Pos(full)
+	return &Problem{Path: l.Path, Line: line, Col: col, Field: full, Msg: cause.Error(), sentinel: l.Sentinel, cause: cause}
 }
 
 // Has reports whether the document sets the field at a dotted path (a
@@ -141,13 +172,21 @@ func (l *Locator) Has(field string) bool {
 // it walks up to the nearest present parent; when nothing is present it
 // answers 1.
 func (l *Locator) Line(field string) int {
+	line, _ := l.Pos(field)
+	return line
+}
+
+// Pos is Line with the column: where the field's key is written (its
+// value's place for a list item), or its nearest present parent's; 1, 1
+// (the file's start) when nothing is present.
+func (l *Locator) Pos(field string) (line, col int) {
 	if l == nil || l.file == nil {
-		return 1
+		return 1, 1
 	}
 	for p := field; p != ""; {
 		if path, err := yaml.PathString("$." + p); err == nil {
 			if node, err := path.FilterFile(l.file); err == nil && node != nil && node.GetToken() != nil {
-				return node.GetToken().Position.Line
+				return keyPos(l.file, node)
 			}
 		}
 		i := strings.LastIndexAny(p, ".[")
@@ -156,5 +195,21 @@ func (l *Locator) Line(field string) int {
 		}
 		p = p[:i]
 	}
-	return 1
+	return 1, 1
+}
+
+// keyPos is where the key of a mapping value is written, when node is
+// one (the path finds the value); else where node begins.
+func keyPos(f *ast.File, node ast.Node) (int, int) {
+	pos := node.GetToken().Position
+	for _, doc := range f.Docs {
+		for _, n := range ast.Filter(ast.MappingValueType, doc.Body) {
+			mv := n.(*ast.MappingValueNode)
+			if mv.Value == node && mv.Key.GetToken() != nil {
+				k := mv.Key.GetToken().Position
+				return k.Line, k.Column
+			}
+		}
+	}
+	return pos.Line, pos.Column
 }
