@@ -212,6 +212,17 @@ func TestStaleReadsAreFound(t *testing.T) {
 	if replay.Seed != rep.Seed || len(replay.Nemesis.Timeline) != len(rep.Timeline) || len(replay.Nemesis.Faults) != 0 {
 		t.Fatalf("replay.yaml: seed %d (run %d), %d timeline entries (run applied %d)", replay.Seed, rep.Seed, len(replay.Nemesis.Timeline), len(rep.Timeline))
 	}
+	// Each entry keeps the fault as written ("isolate", a random node)
+	// beside the grudge that cut the node off; -as-written applies it.
+	for i, e := range replay.Nemesis.Timeline {
+		if e.Fault.Kind != "custom" || e.AsWritten == nil || e.AsWritten.Kind != "isolate" || e.AsWritten.Node != "" {
+			t.Errorf("replay.yaml entry %d: fault %+v, as written %+v; want a custom grudge beside {kind: isolate}", i, e.Fault, e.AsWritten)
+		}
+	}
+	intent := *replay
+	if n := intent.AsWritten(); n != len(replay.Nemesis.Timeline) || intent.Nemesis.Timeline[0].Fault.Kind != "isolate" || replay.Nemesis.Timeline[0].Fault.Kind != "custom" {
+		t.Errorf("AsWritten changed %d entries: %+v (the replay's own: %+v)", n, intent.Nemesis.Timeline, replay.Nemesis.Timeline)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	again, err := harness.Run(ctx, replay, harness.Options{StoreRoot: filepath.Dir(filepath.Dir(rep.StoreDir)), Log: io.Discard})

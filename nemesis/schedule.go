@@ -42,6 +42,22 @@ type Timed struct {
 	At    time.Duration `yaml:"at" json:"at"`
 	For   time.Duration `yaml:"for" json:"for"`
 	Fault Spec          `yaml:"fault" json:"fault"`
+	// AsWritten is the fault as the scenario wrote it ("isolate the
+	// leader"), where Fault is what a run resolved it to (the grudge
+	// that cut n2 off): a run's timeline keeps both, so that a replay
+	// says what was meant and can apply either (Intent).
+	AsWritten *Spec `yaml:"as_written,omitempty" json:"as_written,omitempty"`
+}
+
+// Intent is the entry with the fault as written in place of what a run
+// resolved it to (random nodes drawn again, the leader found again), and
+// whether it had one.
+func (t Timed) Intent() (Timed, bool) {
+	if t.AsWritten == nil {
+		return t, false
+	}
+	t.Fault, t.AsWritten = *t.AsWritten, nil
+	return t, true
 }
 
 // Step is one fault of a schedule: at an offset from the start of the
@@ -50,6 +66,9 @@ type Step struct {
 	At, Hold time.Duration
 	Spec     Spec
 	Fault    Fault
+	// AsWritten is the fault as the scenario wrote it: Spec, or for an
+	// entry of a run's timeline the fault it was resolved from.
+	AsWritten Spec
 }
 
 // Plan is a schedule's steps over a workload of limit, made one at a
@@ -76,7 +95,11 @@ func (s Schedule) Plan(limit time.Duration, rng *rand.Rand) (*Plan, error) {
 			if err != nil {
 				return nil, err
 			}
-			steps[i] = Step{At: e.At, Hold: e.For, Spec: e.Fault, Fault: f}
+			written := e.Fault
+			if e.AsWritten != nil {
+				written = *e.AsWritten
+			}
+			steps[i] = Step{At: e.At, Hold: e.For, Spec: e.Fault, Fault: f, AsWritten: written}
 		}
 		return planOf(steps), nil
 	}
@@ -106,7 +129,7 @@ func (s Schedule) Plan(limit time.Duration, rng *rand.Rand) (*Plan, error) {
 			k = rng.IntN(len(faults))
 		}
 		i++
-		return Step{At: at, Hold: hold, Spec: s.Faults[k], Fault: faults[k]}, true
+		return Step{At: at, Hold: hold, Spec: s.Faults[k], Fault: faults[k], AsWritten: s.Faults[k]}, true
 	}}, nil
 }
 
@@ -148,7 +171,8 @@ const RecoverTimeout = time.Minute
 // that cannot be applied, or whose effect its probes do not confirm,
 // stops the play; whatever happens, the fault in force is recovered
 // before Play returns. It returns the timeline it applied, every random
-// choice resolved (the nodes picked, the grudge built), for replay.
+// choice resolved (the nodes picked, the grudge built), each beside the
+// fault as written, for replay.
 func Play(ctx context.Context, begin time.Time, limit time.Duration, plan *Plan, nm *Nemesis, obs Observer) ([]Timed, error) {
 	// Sleeps end at the time limit; recoveries never do.
 	sctx, cancel := context.WithDeadline(ctx, begin.Add(limit))
@@ -185,7 +209,8 @@ func Play(ctx context.Context, begin time.Time, limit time.Duration, plan *Plan,
 			obs.Recovered(s, time.Since(begin), heldFor)
 		}
 		if ierr == nil {
-			applied = append(applied, Timed{At: injected.Sub(begin).Truncate(time.Millisecond), For: max(heldFor, time.Millisecond), Fault: resolved})
+			written := s.AsWritten
+			applied = append(applied, Timed{At: injected.Sub(begin).Truncate(time.Millisecond), For: max(heldFor, time.Millisecond), Fault: resolved, AsWritten: &written})
 		}
 		switch {
 		case ierr != nil && sctx.Err() == nil:

@@ -67,6 +67,26 @@ func TestSchedulePlan(t *testing.T) {
 	if !kinds["kill"] || !kinds["pause"] {
 		t.Errorf("random order picked only %v", kinds)
 	}
+	// The fault as written rides along: a schedule's own, or a run
+	// timeline's as_written.
+	asWritten := func(s nemesis.Schedule) string {
+		plan, err := s.Plan(10*time.Second, rand.New(rand.NewPCG(1, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := plan.Next()
+		return st.AsWritten.Kind + " " + st.AsWritten.Node
+	}
+	isolate := nemesis.Spec{Kind: "isolate", Node: "leader"}
+	if got := asWritten(nemesis.Schedule{Every: 2 * time.Second, Hold: time.Second, Faults: []nemesis.Spec{isolate}}); got != "isolate leader" {
+		t.Errorf("schedule step as written: %q", got)
+	}
+	if got := asWritten(nemesis.Schedule{Timeline: []nemesis.Timed{{For: time.Second, Fault: kill, AsWritten: &isolate}}}); got != "isolate leader" {
+		t.Errorf("timeline step as written: %q", got)
+	}
+	if got := asWritten(tl); got != "kill n1" {
+		t.Errorf("timeline without as_written: %q", got)
+	}
 	// A fault whose ports were never resolved is not built.
 	bad := nemesis.Schedule{Timeline: []nemesis.Timed{{At: 0, For: time.Second, Fault: nemesis.Spec{Kind: "halves", Ports: nemesis.Ports{"peer"}}}}}
 	if _, err := bad.Plan(time.Minute, rand.New(rand.NewPCG(1, 0))); err == nil || !strings.Contains(err.Error(), "not resolved") {
@@ -119,7 +139,7 @@ func (in *fakeInjected) Recover(ctx context.Context) error {
 func fakePlan(f nemesis.Fault, every, hold time.Duration, n int) *nemesis.Plan {
 	var steps []nemesis.Step
 	for i := range n {
-		steps = append(steps, nemesis.Step{At: time.Duration(i) * every, Hold: hold, Spec: nemesis.Spec{Kind: "kill"}, Fault: f})
+		steps = append(steps, nemesis.Step{At: time.Duration(i) * every, Hold: hold, Spec: nemesis.Spec{Kind: "kill"}, Fault: f, AsWritten: nemesis.Spec{Kind: "kill", Node: "leader"}})
 	}
 	return nemesis.PlanOf(steps)
 }
@@ -141,6 +161,9 @@ func TestPlay(t *testing.T) {
 	tl, err := nemesis.Play(context.Background(), time.Now(), 500*time.Millisecond, fakePlan(f, 100*time.Millisecond, 20*time.Millisecond, 3), &nemesis.Nemesis{}, &ev)
 	if err != nil || f.injected != 3 || f.recovered != 3 || len(tl) != 3 || tl[2].Fault.Node != "n3" {
 		t.Fatalf("%d injected, %d recovered, timeline %+v, %v", f.injected, f.recovered, tl, err)
+	}
+	if w := tl[2].AsWritten; w == nil || w.Kind != "kill" || w.Node != "leader" {
+		t.Errorf("the timeline lost the fault as written: %+v", tl[2])
 	}
 	if want := []string{"in injection 1", "out", "in injection 2", "out", "in injection 3", "out"}; !slices.Equal(ev, want) {
 		t.Errorf("observed %v, want %v", ev, want)

@@ -380,6 +380,22 @@ func (s *Scenario) WorkloadConfig() workloads.Config {
 	}
 }
 
+// AsWritten has every entry of the timeline apply the fault as the
+// scenario it was recorded from wrote it (a replay.yaml's as_written:
+// "isolate the leader", resolved again when the run injects it) instead
+// of what that run resolved it to; it counts the entries changed.
+func (s *Scenario) AsWritten() int {
+	n := 0
+	s.Nemesis.Timeline = slices.Clone(s.Nemesis.Timeline)
+	for i, e := range s.Nemesis.Timeline {
+		if in, ok := e.Intent(); ok {
+			s.Nemesis.Timeline[i] = in
+			n++
+		}
+	}
+	return n
+}
+
 // Weaker returns a copy of the scenario with every fault replaced by its
 // weaker form (nemesis.Spec.Weaker: the fault a shape-specific bug should
 // be missed by), and says what it changed. It returns false when no fault
@@ -398,7 +414,13 @@ func (s *Scenario) Weaker() (*Scenario, string, bool) {
 		weaken(&out.Nemesis.Faults[i])
 	}
 	for i := range out.Nemesis.Timeline {
-		weaken(&out.Nemesis.Timeline[i].Fault)
+		e := &out.Nemesis.Timeline[i]
+		weaken(&e.Fault)
+		if e.AsWritten != nil { // the intent weakened alike
+			w := *e.AsWritten
+			weaken(&w)
+			e.AsWritten = &w
+		}
 	}
 	if what == "" {
 		return nil, "", false

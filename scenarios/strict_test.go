@@ -171,3 +171,39 @@ nemesis:
 		}
 	}
 }
+
+// TestReplayKeepsIntent: a timeline entry's as_written is checked like
+// any fault, survives a store round trip, and AsWritten applies it.
+func TestReplayKeepsIntent(t *testing.T) {
+	src := `time_limit: 10s
+nemesis:
+  timeline:
+    - at: 1s
+      for: 2s
+      fault: {kind: custom, direction: to, grudge: {n1: [n2], n2: [n1, n3], n3: [n2]}}
+      as_written: {kind: isolate, node: leader}
+`
+	sc, err := scenarios.Parse("replay.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := scenarios.Parse("again.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	e := back.Nemesis.Timeline[0]
+	if e.Fault.Kind != "custom" || e.AsWritten == nil || e.AsWritten.Kind != "isolate" || e.AsWritten.Node != "leader" {
+		t.Fatalf("round trip lost the intent: %+v\n%s", e, out)
+	}
+	if n := back.AsWritten(); n != 1 || back.Nemesis.Timeline[0].Fault.Kind != "isolate" || back.Nemesis.Timeline[0].Fault.Node != "leader" || back.Nemesis.Timeline[0].AsWritten != nil {
+		t.Errorf("AsWritten: %d, %+v", n, back.Nemesis.Timeline[0])
+	}
+	bad := strings.Replace(src, "node: leader", "node: n7", 1)
+	if _, err := scenarios.Parse("replay.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "replay.yaml:7:35: nemesis.timeline[0].as_written.node: no node \"n7\"") {
+		t.Errorf("a bad as_written: %v", err)
+	}
+}

@@ -253,6 +253,9 @@ func (s *Scenario) validateTimeline(loc *yamlpos.Locator, ps *yamlpos.Problems) 
 		}
 		// A flap is checked against the entry's own duration.
 		ps.Add(s.validateFault(loc, field+".fault", &s.Nemesis.Timeline[i].Fault, e.For))
+		if e.AsWritten != nil {
+			ps.Add(s.validateFault(loc, field+".as_written", s.Nemesis.Timeline[i].AsWritten, e.For))
+		}
 	}
 }
 

@@ -56,7 +56,10 @@ const usage = `usage:
                                              by auto when this process cannot enter them: not root, a remote
                                              engine; -clients network: the clients in a container on the run's
                                              network, chosen by auto when this host does not reach the nodes)
-  faultline replay [-store DIR] STORE_DIR     run a stored run again: same seed, same faults at the same offsets
+  faultline replay [-store DIR] [-as-written] STORE_DIR
+                                             run a stored run again: same seed, same faults at the same offsets,
+                                             each as that run resolved it (the node it cut off); -as-written: each
+                                             as the scenario wrote it (isolate the leader, found again)
   faultline shrink [-tries N] [-budget D] STORE_DIR
                                              find a smaller scenario that still fails (writes shrunk.yaml)
   faultline validate SCENARIO.yaml|FOLDER ... check scenario files without running them

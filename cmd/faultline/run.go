@@ -32,6 +32,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var params paramFlags
 	fs.Var(&params, "param", "NAME=VALUE: set one of the system's params (cluster.params), for every scenario; repeatable")
 	seed := fs.Int64("seed", 0, "run with this seed instead of the scenario's")
+	asWritten := fs.Bool("as-written", false, "for a replay.yaml: apply each fault as the original scenario wrote it (its as_written: a random node drawn again, the leader found again) instead of what that run resolved it to")
 	seedList := fs.String("seeds", "", "run every scenario once under each of these seeds: 1-5, or 3,8,13")
 	via := fs.String("nemesis", harness.NemesisAuto, "how faults reach the nodes: direct (enter their namespaces from here: root on the engine's host), helper (a helper container in each node's namespace), or auto")
 	where := fs.String("clients", harness.ClientsAuto, "where the clients run: host (reaching the nodes' addresses from here), network (a container on the run's network), or auto")
@@ -64,6 +65,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := override(scs, params, *seed); err != nil {
 		return fail(stderr, err)
+	}
+	if *asWritten {
+		for _, sc := range scs {
+			n := sc.AsWritten()
+			fmt.Fprintf(stderr, "faultline: %s: %s applied as written, resolved again in this run\n", sc.Path, plural(n, "fault"))
+		}
 	}
 	jobs, m, err := plan(files, scs, seeds, shard)
 	if err != nil {
