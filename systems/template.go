@@ -120,6 +120,8 @@ type templateError struct {
 
 func (e *templateError) Error() string { return e.Field + ": " + e.Err.Error() }
 
+func (e *templateError) Unwrap() error { return e.Err }
+
 func expandList(field string, list []string, v any) ([]string, error) {
 	if list == nil {
 		return nil, nil
@@ -145,6 +147,9 @@ func expandEnv(field string, env map[string]string, v any) ([]string, error) {
 		r, err := expand(f, env[k], v)
 		if err != nil {
 			return nil, &templateError{f, err}
+		}
+		if len(r) > MaxString { // the bound on a value as written holds for it rendered too
+			return nil, &templateError{f, fmt.Errorf("%w: the value renders to %d bytes, past the %d an environment value may hold", ErrRenderedTooLarge, len(r), MaxString)}
 		}
 		out = append(out, k+"="+r)
 	}

@@ -25,3 +25,18 @@ func TestTemplateBounded(t *testing.T) {
 		t.Errorf("two ranges within the bounds: %d bytes, %v", len(out), err)
 	}
 }
+
+// TestEnvValueBounded: an environment value is bounded as written and as
+// rendered (three ranges over 16 nodes render 56 KB: within the bound of
+// a template, past the 4096 bytes of a value).
+func TestEnvValueBounded(t *testing.T) {
+	v := Vars{Nodes: make([]Member, MaxNodes)}
+	big := strings.Repeat("{{range $.Nodes}}", 3) + "xxxxxxxxxxxxxx" + strings.Repeat("{{end}}", 3)
+	if _, err := expandEnv("env", map[string]string{"OK": "1", "BIG": big}, v); !errors.Is(err, ErrRenderedTooLarge) || !strings.Contains(err.Error(), "env.BIG") {
+		t.Errorf("rendered past the bound: %v", err)
+	}
+	out, err := expandEnv("env", map[string]string{"N": "{{range $.Nodes}}n{{end}}"}, v)
+	if err != nil || len(out) != 1 || len(out[0]) != len("N=")+MaxNodes {
+		t.Errorf("a value within the bound: %v, %v", out, err)
+	}
+}

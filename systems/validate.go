@@ -168,9 +168,12 @@ func checkEnv(loc *yamlpos.Locator, field string, env map[string]string) error {
 	if len(env) > MaxList {
 		return loc.Errorf(field, "more than %d variables", MaxList)
 	}
-	for k, v := range env {
-		if !envNameRE.MatchString(k) || len(v) > MaxString || strings.ContainsRune(v, 0) {
-			return loc.Errorf(field, "%q is not an environment variable name (letters, digits, _) with a value under %d bytes", k, MaxString)
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		switch v := env[k]; {
+		case !envNameRE.MatchString(k):
+			return loc.Errorf(field, "%q is not an environment variable name (letters, digits, _)", k)
+		case len(v) > MaxString || strings.ContainsRune(v, 0):
+			return loc.Errorf(field+"."+k, "the value is longer than %d bytes or holds a NUL byte", MaxString)
 		}
 	}
 	return nil

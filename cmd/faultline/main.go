@@ -84,14 +84,25 @@ flags may come before or after the files; -h after a command prints its part of 
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The first Ctrl-C heals, tears down and reports; a second one is not
-	// caught any more and stops faultline at once (`faultline clean` then
-	// removes what is left).
-	go func() { <-ctx.Done(); stop() }()
+	ctx := context.Background()
+	if len(os.Args) > 1 && slices.Contains(graceful, os.Args[1]) {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		// The first Ctrl-C heals, tears down and reports; a second one is
+		// not caught any more and stops faultline at once (`faultline
+		// clean` then removes what is left).
+		go func() { <-ctx.Done(); stop() }()
+	}
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// graceful are the commands that catch SIGINT and SIGTERM to heal and
+// tear down what they started, and report what they recorded. Every other
+// command (check, validate, list, merge, ...) starts nothing and holds
+// nothing to undo: it leaves the signals alone, so that either stops it at
+// once, whatever it is reading or checking.
+var graceful = []string{"run", "replay", "shrink", "helper", "clients"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
