@@ -1,13 +1,20 @@
 package harness_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/harness"
+	"github.com/faultline/faultline/internal/testenv"
 	"github.com/faultline/faultline/scenarios"
 )
 
@@ -120,4 +127,53 @@ func TestPathRuleSameFromAnyFolder(t *testing.T) {
 	if _, err := scenarios.Load(copied); err != nil {
 		t.Errorf("the stored copy, elsewhere: %v\n%s", err, b)
 	}
+}
+
+// A run made elsewhere, replayed here without its image (not in the
+// engine, its build context gone) and without its client program's file,
+// says all it lacks at once, where it looked, before it starts anything.
+func TestReplayNamesWhatItLacks(t *testing.T) {
+	testenv.EndToEnd(t)
+	project := t.TempDir()
+	if err := os.WriteFile(filepath.Join(project, "go.mod"), []byte("module x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := filepath.Join(project, "image")
+	client := filepath.Join(project, "client.py")
+	replay := filepath.Join(t.TempDir(), harness.ReplayFile)
+	src := fmt.Sprintf(`name: elsewhere
+seed: 7
+time_limit: 5s
+project: %s
+cluster:
+  system:
+    name: mydb
+    image: faultline/not-on-this-machine:1
+    build: {context: %s}
+    ports: {client: [7000]}
+workload:
+  client: {command: [/usr/bin/python3, %s]}
+`, project, ctx, client)
+	if err := os.WriteFile(replay, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenarios.Load(replay)
+	if err != nil {
+		t.Fatalf("a replay whose inputs are elsewhere is a valid file: %v", err)
+	}
+	rep, err := harness.Run(context.Background(), sc, harness.Options{StoreRoot: t.TempDir(), Log: io.Discard})
+	if !errors.Is(err, harness.ErrInputs) || !errors.Is(err, docker.ErrImage) {
+		t.Fatalf("want ErrInputs and docker.ErrImage, got %v", err)
+	}
+	for _, want := range []string{
+		"the run needs 2 inputs this machine lacks",
+		"image faultline/not-on-this-machine:1 (system mydb): not in the Docker engine at ",
+		"and its build context " + ctx + " is not a folder on this machine",
+		"file " + client + " (" + replay + ": workload.client.command[1]): not on this machine",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+	assertClean(t, rep.RunID)
 }

@@ -69,6 +69,9 @@ func (r *run) prepare() error {
 	}
 	r.later(func(err error) error { r.warn("closing the engine's client", r.engine.cli.Close()); return err })
 	r.warnLeftovers()
+	if err := r.checkInputs(); err != nil {
+		return err
+	}
 	if r.sc.Cluster.Attach == nil {
 		for _, img := range ImagesOf(r.def, r.sc.Cluster.Image) {
 			if err := docker.EnsureImage(r.ctx, r.engine.cli, img, indented{r.progress}); err != nil {

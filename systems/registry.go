@@ -151,10 +151,9 @@ func resolveBuild(loc *yamlpos.Locator, prefix string, b *Build, o Origin) error
 	if err := o.Check(b.Context); err != nil {
 		return loc.Errorf(prefix+"build.context", "%w", err)
 	}
+	// Whether the folder is here is the run's to judge (the image may be
+	// in the engine already: a stored run replayed elsewhere).
 	b.Context = o.Abs(b.Context)
-	if fi, err := os.Stat(b.Context); err != nil || !fi.IsDir() {
-		return loc.Errorf(prefix+"build.context", "%s is not a folder on this machine: the image is built from it (a stored run made elsewhere needs its image, or this folder)", b.Context)
-	}
 	for i, g := range b.Inputs {
 		if err := o.Check(g); err != nil {
 			return loc.Errorf(fmt.Sprintf("%sbuild.inputs[%d]", prefix, i), "%w", err)
