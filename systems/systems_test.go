@@ -2,6 +2,7 @@ package systems_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,5 +125,33 @@ func TestSystemFileStandalone(t *testing.T) {
 	d, err := systems.Load(path)
 	if err != nil || d.Name != "mydb" {
 		t.Errorf("name from the file: %v %v", d, err)
+	}
+}
+
+// TestSystemFileEveryProblem: a system file's problems are all listed, in
+// file order, each with its line and column.
+func TestSystemFileEveryProblem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mydb.yaml")
+	os.WriteFile(path, []byte("name: \"bad name\"\nimage: \"\"\ndata: rel\nlogs: [a, /ok, b]\nsupports: {reads: [fast]}\n"), 0o644)
+	_, err := systems.Load(path)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	want := []string{
+		path + ":1:1: name:",
+		path + ":2:1: image: is required",
+		path + ":3:1: data:",
+		path + ":4:8: logs[0]:",
+		path + ":4:16: logs[2]:",
+		path + ":5:20: supports.reads[0]:",
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want)+1 || !errors.Is(err, systems.ErrInvalid) {
+		t.Fatalf("want %d problems wrapping ErrInvalid:\n%v", len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i+1], w) {
+			t.Errorf("problem %d: %q, want it to begin %q", i, lines[i+1], w)
+		}
 	}
 }

@@ -35,76 +35,68 @@ var (
 // ReadModes are the read modes a workload may ask a system for.
 var ReadModes = []string{"linearizable", "serializable"}
 
-// Validate checks what the definition says on its own; errors name the
-// field through loc (file:line: field: what is wrong). What depends on a
+// Validate checks what the definition says on its own, and lists every
+// problem it finds (a *yamlpos.Problems, in file order), each naming the
+// field through loc (file:line:col: field: what is wrong). What depends on a
 // scenario (cluster size, params set, faults asked for) is checked by
 // CheckCluster and by the scenario's own validation.
 func (d *Definition) Validate(loc *yamlpos.Locator) error {
+	var ps yamlpos.Problems
 	if !nameRE.MatchString(d.Name) {
-		return loc.Errorf("name", "%q must be letters, digits, '.', '_' or '-'", d.Name)
+		ps.Add(loc.Errorf("name", "%q must be letters, digits, '.', '_' or '-'", d.Name))
 	}
 	if len(d.Description) > MaxString {
-		return loc.Errorf("description", "longer than %d bytes", MaxString)
+		ps.Add(loc.Errorf("description", "longer than %d bytes", MaxString))
 	}
 	if len(d.Nodes) == 0 {
-		if err := validateService(loc, "", d.Service); err != nil {
-			return err
-		}
+		ps.Add(validateService(loc, "", d.Service))
 	}
 	for _, n := range d.Nodes {
-		if err := validateService(loc, "services."+n.Name+".", n.Service); err != nil {
-			return err
-		}
+		ps.Add(validateService(loc, "services."+n.Name+".", n.Service))
 	}
 	if d.Data != "" && !path.IsAbs(d.Data) {
-		return loc.Errorf("data", "%q must be an absolute path in the node, such as /data", d.Data)
+		ps.Add(loc.Errorf("data", "%q must be an absolute path in the node, such as /data", d.Data))
 	}
 	if len(d.Ports.Client)+len(d.Ports.Peer) > MaxList {
-		return loc.Errorf("ports", "more than %d ports", MaxList)
+		ps.Add(loc.Errorf("ports", "more than %d ports", MaxList))
 	}
 	if len(d.Endpoint) > MaxString {
-		return loc.Errorf("endpoint", "longer than %d bytes", MaxString)
+		ps.Add(loc.Errorf("endpoint", "longer than %d bytes", MaxString))
 	}
-	if err := d.validateReady(loc); err != nil {
-		return err
-	}
-	if err := d.validateLeader(loc); err != nil {
-		return err
-	}
+	ps.Add(d.validateReady(loc))
+	ps.Add(d.validateLeader(loc))
 	if len(d.Logs) > MaxList {
-		return loc.Errorf("logs", "more than %d files", MaxList)
+		ps.Add(loc.Errorf("logs", "more than %d files", MaxList))
 	}
 	for i, l := range d.Logs {
 		if !path.IsAbs(l) || strings.Contains(l, "\x00") {
-			return loc.Errorf(fmt.Sprintf("logs[%d]", i), "%q must be an absolute path in the node", l)
+			ps.Add(loc.Errorf(fmt.Sprintf("logs[%d]", i), "%q must be an absolute path in the node", l))
 		}
 	}
 	if len(d.Params) > MaxList {
-		return loc.Errorf("params", "more than %d params", MaxList)
+		ps.Add(loc.Errorf("params", "more than %d params", MaxList))
 	}
 	for _, k := range d.ParamNames() {
 		p := d.Params[k]
 		if !identRE.MatchString(k) {
-			return loc.Errorf("params", "%q is not a param name (letters, digits, _; templates read it as {{.Params.%s}})", k, k)
+			ps.Add(loc.Errorf("params", "%q is not a param name (letters, digits, _; templates read it as {{.Params.%s}})", k, k))
 		}
 		if len(p.Values) > 0 && !slices.Contains(p.Values, p.Default) {
-			return loc.Errorf("params."+k+".default", "%q is not one of its values (%s)", p.Default, strings.Join(p.Values, ", "))
+			ps.Add(loc.Errorf("params."+k+".default", "%q is not one of its values (%s)", p.Default, strings.Join(p.Values, ", ")))
 		}
 	}
 	if r := d.Supports.Nodes; r != nil && (r.Min < 1 || r.Max < r.Min || r.Max > MaxNodes) {
-		return loc.Errorf("supports.nodes", "min %d, max %d: want 1 <= min <= max <= %d", r.Min, r.Max, MaxNodes)
+		ps.Add(loc.Errorf("supports.nodes", "min %d, max %d: want 1 <= min <= max <= %d", r.Min, r.Max, MaxNodes))
 	}
 	for i, m := range d.Supports.Reads {
 		if !slices.Contains(ReadModes, m) {
-			return loc.Errorf(fmt.Sprintf("supports.reads[%d]", i), "%q is not a read mode (%s)", m, strings.Join(ReadModes, ", "))
+			ps.Add(loc.Errorf(fmt.Sprintf("supports.reads[%d]", i), "%q is not a read mode (%s)", m, strings.Join(ReadModes, ", ")))
 		}
 	}
 	if c := d.Client; c != nil {
-		if err := ValidateClient(loc.Under("client"), c); err != nil {
-			return err
-		}
+		ps.Add(ValidateClient(loc.Under("client"), c))
 	}
-	return nil
+	return ps.Err()
 }
 
 func validateService(loc *yamlpos.Locator, prefix string, s Service) error {
