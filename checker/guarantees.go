@@ -293,19 +293,26 @@ func (t *table) implications() {
 		r.Status = Violated
 		r.Note = fmt.Sprintf("implied: %s is violated, and %s implies it", by, r.Guarantee)
 	}
+	// Down the chain, past the rows a workload lacks (a set has no causal
+	// row: its broken read-your-writes breaks sequential directly).
+	var by Guarantee
 	for _, g := range sessionGuarantees {
 		if r := t.rows[g]; r != nil && r.Status == Violated {
-			implied(causal, g)
+			by = g
+			break
 		}
 	}
-	if causal != nil && causal.Status == Violated {
-		implied(seq, Causal)
-		if seq == nil {
-			implied(lin, Causal)
+	for _, r := range []*GuaranteeResult{causal, seq, lin} {
+		if r == nil {
+			continue
 		}
-	}
-	if seq != nil && seq.Status == Violated {
-		implied(lin, Sequential)
+		if by != "" {
+			implied(r, by)
+		}
+		by = r.Guarantee
+		if r.Status != Violated {
+			by = ""
+		}
 	}
 	if lin == nil || lin.Status != Held {
 		return
