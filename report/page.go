@@ -83,7 +83,7 @@ missed {{.Missed}}</pre></td></tr>{{end}}</table>{{end}}{{end}}
 
 <h2>Logs and files</h2>
 <ul>{{range .Logs}}<li><a href="{{.}}">{{.}}</a></li>{{end}}
-<li><a href="timeline.html">timeline.html</a>: every operation, a lane per client</li><li><a href="history.jsonl">history.jsonl</a></li><li><a href="results.json">results.json</a></li><li><a href="scenario.yaml">scenario.yaml</a></li><li><a href="replay.yaml">replay.yaml</a>: the faults this run applied, every random choice resolved; run them again with <code>faultline replay {{.Dir}}</code></li></ul>
+<li><a href="timeline.html">timeline.html</a>: every operation, a lane per client</li><li><a href="history.jsonl">history.jsonl</a></li><li><a href="results.json">results.json</a></li><li><a href="scenario.yaml">scenario.yaml</a></li><li><a href="replay.yaml">replay.yaml</a>: the faults this run applied, every random choice resolved, each beside the fault as written; run them again with <code>faultline replay {{.Dir}}</code> (add <code>-as-written</code> to apply each as written, resolved again)</li></ul>
 
 <h2>Scenario as run</h2>
 <pre>{{printf "%s" .ScenarioYAML}}</pre>
