@@ -101,16 +101,10 @@ func randomSetHistory(r *rand.Rand) ([]history.Record, []sop) {
 		o.done = emit(history.Record{Process: history.Process(o.proc), Node: o.node, Type: typ, F: o.f, Value: out})
 	}
 	for {
-		var can []int
-		for p := range procs {
-			if open[p] > 0 || left[p] > 0 {
-				can = append(can, p)
-			}
-		}
-		if len(can) == 0 {
+		p, ok := nextProcess(r, open, left)
+		if !ok {
 			break
 		}
-		p := can[r.IntN(len(can))]
 		node := fmt.Sprintf("n%d", p%3+1)
 		if open[p] == 0 {
 			left[p]--
@@ -142,20 +136,8 @@ func randomSetHistory(r *rand.Rand) ([]history.Record, []sop) {
 			complete(len(ops)-1, history.OK)
 		}
 	}
-	session := map[int]int{}
-	sessions := 0
-	for i := range ops {
-		s, ok := session[ops[i].proc]
-		if !ok {
-			s = sessions
-			sessions++
-			session[ops[i].proc] = s
-		}
-		ops[i].session = s
-		if ops[i].typ == history.Info && ops[i].f == "add" {
-			delete(session, ops[i].proc)
-		}
-	}
+	splitSessions(len(ops), func(i int) int { return ops[i].proc }, func(i int) bool { return ops[i].typ == history.Info && ops[i].f == "add" },
+		func(i, s int) { ops[i].session = s })
 	return recs, ops
 }
 
@@ -177,15 +159,12 @@ func (j setJudge) choices(try func(in map[int64]bool) bool) bool {
 			maybe = append(maybe, o.val)
 		}
 	}
-	for mask := 0; mask < 1<<len(maybe); mask++ {
+	return eachSubset(len(maybe), func(mask int) bool {
 		for b, v := range maybe {
 			in[v] = mask&(1<<b) != 0
 		}
-		if try(in) {
-			return true
-		}
-	}
-	return false
+		return try(in)
+	})
 }
 
 // ordered: some order of the adds that happened and the successful
@@ -199,47 +178,16 @@ func (j setJudge) ordered(before func(a, b sop) bool) bool {
 				ids = append(ids, i)
 			}
 		}
-		placed := make([]bool, len(j.ops))
 		have := map[int64]bool{}
-		var place func(n int) bool
-		place = func(n int) bool {
-			if n == len(ids) {
-				return true
+		return searchOrders(ids, func(a, b int) bool { return before(j.ops[a], j.ops[b]) }, func(i int) (func(), bool) {
+			o := j.ops[i]
+			if o.f == "read" {
+				fits := len(o.elems) == len(have) && !slices.ContainsFunc(o.elems, func(v int64) bool { return !have[v] })
+				return func() {}, fits
 			}
-			for _, i := range ids {
-				if placed[i] {
-					continue
-				}
-				ready := true
-				for _, k := range ids {
-					if !placed[k] && k != i && before(j.ops[k], j.ops[i]) {
-						ready = false
-						break
-					}
-				}
-				if !ready {
-					continue
-				}
-				o := j.ops[i]
-				if o.f == "read" {
-					if len(o.elems) != len(have) || slices.ContainsFunc(o.elems, func(v int64) bool { return !have[v] }) {
-						continue
-					}
-				} else {
-					have[o.val] = true
-				}
-				placed[i] = true
-				if place(n + 1) {
-					return true
-				}
-				placed[i] = false
-				if o.f == "add" {
-					delete(have, o.val)
-				}
-			}
-			return false
-		}
-		return place(0)
+			have[o.val] = true
+			return func() { delete(have, o.val) }, true
+		})
 	})
 }
 

@@ -99,16 +99,10 @@ func randomHistory(r *rand.Rand) ([]history.Record, []bop) {
 		o.done = emit(history.Record{Process: history.Process(o.proc), Node: o.node, Type: typ, F: o.f, Value: out})
 	}
 	for {
-		var can []int
-		for p := range procs {
-			if open[p] > 0 || left[p] > 0 {
-				can = append(can, p)
-			}
-		}
-		if len(can) == 0 {
+		p, ok := nextProcess(r, open, left)
+		if !ok {
 			break
 		}
-		p := can[r.IntN(len(can))]
 		node := fmt.Sprintf("n%d", p%3+1)
 		if open[p] == 0 {
 			left[p]--
@@ -167,23 +161,9 @@ func randomHistory(r *rand.Rand) ([]history.Record, []bop) {
 			complete(len(ops)-1, history.OK)
 		}
 	}
-	// Sessions: a process's operations up to an update of unknown outcome
-	// (one that may take effect after the process's next operations; a
-	// read of unknown outcome observed nothing).
-	session := map[int]int{}
-	sessions := 0
-	for i := range ops {
-		s, ok := session[ops[i].proc]
-		if !ok {
-			s = sessions
-			sessions++
-			session[ops[i].proc] = s
-		}
-		ops[i].session = s
-		if ops[i].typ == history.Info && ops[i].update() {
-			delete(session, ops[i].proc)
-		}
-	}
+	// A read of unknown outcome observed nothing: it ends no session.
+	splitSessions(len(ops), func(i int) int { return ops[i].proc }, func(i int) bool { return ops[i].typ == history.Info && ops[i].update() },
+		func(i, s int) { ops[i].session = s })
 	return recs, ops
 }
 
@@ -212,15 +192,12 @@ func (j judge) happenedChoices(try func(in []bool) bool) bool {
 			maybe = append(maybe, i)
 		}
 	}
-	for mask := 0; mask < 1<<len(maybe); mask++ {
+	return eachSubset(len(maybe), func(mask int) bool {
 		for b, i := range maybe {
 			in[i] = mask&(1<<b) != 0
 		}
-		if try(in) {
-			return true
-		}
-	}
-	return false
+		return try(in)
+	})
 }
 
 // linearizable: some order of the operations that happened, each
@@ -244,51 +221,95 @@ func (j judge) ordered(before func(a, b bop) bool) bool {
 				ids = append(ids, i)
 			}
 		}
-		placed := make([]bool, len(j.ops))
-		var place func(n int, state int64) bool
-		place = func(n int, state int64) bool {
-			if n == len(ids) {
+		state := int64(bnil)
+		return searchOrders(ids, func(a, b int) bool { return before(j.ops[a], j.ops[b]) }, func(i int) (func(), bool) {
+			o, was := j.ops[i], state
+			switch {
+			case o.f == "read" && o.val != state, o.f == "cas" && o.old != state:
+				return nil, false
+			case o.f != "read":
+				state = o.val
+			}
+			return func() { state = was }, true
+		})
+	})
+}
+
+// searchOrders tries the orders of ids in which nothing comes before an
+// id that before says precedes it; step places one (false: it does not
+// fit there) and gives the undo of it. It reports whether some order
+// places every id.
+func searchOrders(ids []int, before func(a, b int) bool, step func(i int) (undo func(), ok bool)) bool {
+	placed := map[int]bool{}
+	var place func(n int) bool
+	place = func(n int) bool {
+		if n == len(ids) {
+			return true
+		}
+		for _, i := range ids {
+			if placed[i] || slices.ContainsFunc(ids, func(k int) bool { return !placed[k] && k != i && before(k, i) }) {
+				continue
+			}
+			undo, ok := step(i)
+			if !ok {
+				continue
+			}
+			placed[i] = true
+			if place(n + 1) {
 				return true
 			}
-			for _, i := range ids {
-				if placed[i] {
-					continue
-				}
-				ready := true
-				for _, k := range ids {
-					if !placed[k] && k != i && before(j.ops[k], j.ops[i]) {
-						ready = false
-						break
-					}
-				}
-				if !ready {
-					continue
-				}
-				o := j.ops[i]
-				s := state
-				switch o.f {
-				case "read":
-					if o.val != state {
-						continue
-					}
-				case "write":
-					s = o.val
-				case "cas":
-					if o.old != state {
-						continue
-					}
-					s = o.val
-				}
-				placed[i] = true
-				if place(n+1, s) {
-					return true
-				}
-				placed[i] = false
-			}
-			return false
+			placed[i] = false
+			undo()
 		}
-		return place(0, bnil)
-	})
+		return false
+	}
+	return place(0)
+}
+
+// nextProcess picks, at random, a process with an operation open (to
+// complete) or left to begin; false when none has.
+func nextProcess(r *rand.Rand, open, left []int) (int, bool) {
+	var can []int
+	for p := range open {
+		if open[p] > 0 || left[p] > 0 {
+			can = append(can, p)
+		}
+	}
+	if len(can) == 0 {
+		return 0, false
+	}
+	return can[r.IntN(len(can))], true
+}
+
+// eachSubset calls try with each subset of n choices (bit b of the mask:
+// choice b taken) until it accepts one.
+func eachSubset(n int, try func(mask int) bool) bool {
+	for mask := 0; mask < 1<<n; mask++ {
+		if try(mask) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitSessions numbers the sessions of n operations: a process's
+// operations up to one that ends its session (an update of unknown
+// outcome, which may take effect after the process's next operations).
+func splitSessions(n int, proc func(i int) int, ends func(i int) bool, set func(i, session int)) {
+	session := map[int]int{}
+	sessions := 0
+	for i := range n {
+		s, ok := session[proc(i)]
+		if !ok {
+			s = sessions
+			sessions++
+			session[proc(i)] = s
+		}
+		set(i, s)
+		if ends(i) {
+			delete(session, proc(i))
+		}
+	}
 }
 
 // The session guarantees, by Terry et al.'s definitions: each read sees

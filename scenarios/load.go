@@ -48,14 +48,10 @@ func LoadChecks(path string) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(src) > MaxFileSize {
-		return nil, fmt.Errorf("%w: %s: larger than %d bytes; a scenario is a page of YAML", ErrInvalid, path, MaxFileSize)
-	}
-	var s Scenario
-	if err := yamlpos.Decode(ErrInvalid, path, src, &s); err != nil {
+	s, err := decode(path, src)
+	if err != nil {
 		return nil, err
 	}
-	s.Path = path
 	s.Cluster.Def = &systems.Definition{Name: "stored", Source: path}
 	loc := yamlpos.NewLocator(ErrInvalid, path, src)
 	var ps yamlpos.Problems
@@ -70,13 +66,11 @@ func LoadChecks(path string) (*Scenario, error) {
 	if err := ps.Err(); err != nil {
 		return nil, err
 	}
-	return &s, nil
+	return s, nil
 }
 
-// Parse is Load on bytes already read; path names the source in errors
-// and is where a system file, a compose file or a client program named
-// relative to the scenario is looked for.
-func Parse(path string, src []byte) (*Scenario, error) {
+// decode parses a scenario's bytes strictly, at most MaxFileSize of them.
+func decode(path string, src []byte) (*Scenario, error) {
 	if len(src) > MaxFileSize {
 		return nil, fmt.Errorf("%w: %s: larger than %d bytes; a scenario is a page of YAML", ErrInvalid, path, MaxFileSize)
 	}
@@ -85,6 +79,17 @@ func Parse(path string, src []byte) (*Scenario, error) {
 		return nil, err
 	}
 	s.Path = path
+	return &s, nil
+}
+
+// Parse is Load on bytes already read; path names the source in errors
+// and is where a system file, a compose file or a client program named
+// relative to the scenario is looked for.
+func Parse(path string, src []byte) (*Scenario, error) {
+	s, err := decode(path, src)
+	if err != nil {
+		return nil, err
+	}
 	if s.Name == "" {
 		s.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
@@ -107,7 +112,7 @@ func Parse(path string, src []byte) (*Scenario, error) {
 		return nil, err
 	}
 	s.Warnings = ps.Warnings()
-	return &s, nil
+	return s, nil
 }
 
 // explicitZeros refuses a zero written out where zero means nothing: a
