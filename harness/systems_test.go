@@ -120,7 +120,7 @@ func TestUserSystemErrors(t *testing.T) {
 		wants []string
 	}{
 		{"never-ready.yaml", nodecheck.ErrNotReady, []string{"n1 was not ready within 3s", "checked by GET /no-such-path on port 8080", "its last log lines: "}},
-		{"absent-image.yaml", docker.ErrImage, []string{"faultline-test/absent:1 (system absent) is not in the Docker engine and nothing says how to build it"}},
+		{"absent-image.yaml", docker.ErrImage, []string{"image faultline-test/absent:1 (system absent): not in the Docker engine at ", "and nothing says how to build it (build or load it first"}},
 		{"no-leader-answer.yaml", clients.ErrClientProgram, []string{"system noleader says leader.client: true, but the client program", "does not answer leader requests (its answer to hello: protocol 1"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
