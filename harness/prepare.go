@@ -61,8 +61,8 @@ func (r *run) prepare() error {
 		return fmt.Errorf("write scenario as run: %w", err)
 	}
 	r.logf("run %s of %s (seed %d), store %s", r.rep.RunID, r.sc.Name, r.sc.Seed, r.store.dir)
-	for _, w := range r.sc.Warnings {
-		r.logf("%s", w.Text())
+	for _, w := range r.sc.Warnings { // said by the command when it loaded the file; kept with the run
+		r.rep.Warnings = append(r.rep.Warnings, w.Text())
 	}
 	if r.engine.cli, err = docker.Connect(r.ctx); err != nil {
 		return err

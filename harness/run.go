@@ -107,6 +107,9 @@ type Report struct {
 	// Placement says how faults reached the nodes ("nemesis": "direct",
 	// "helper") and where the clients ran ("clients": "host", "network").
 	Placement
+	// Warnings are the scenario's warnings (file:line:col: warning: ...):
+	// legal settings that cannot do what they seem to want.
+	Warnings []string `json:"warnings,omitempty"`
 	// Error is set when the run could not finish; the verdict is then
 	// empty and the history holds what was recorded before the error.
 	Error string `json:"error,omitempty"`
