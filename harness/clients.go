@@ -339,7 +339,7 @@ func leaderFuncs(d *systems.Definition, nodes []systems.Node, c *docker.Cluster,
 	return func(ctx context.Context, nodes []workloads.Node) (string, error) {
 		name, err := waiting(ctx, nodes)
 		if err != nil {
-			return "", fmt.Errorf("%w (system %s finds its leader by %s, waiting up to %v: leader.timeout in %s; docs/systems.md, troubleshooting)", err, d.Name, how, timeout, d.Source)
+			return "", fmt.Errorf("%w (system %s finds its leader by %s, waiting up to %s: leader.timeout in %s; docs/systems.md, troubleshooting)", err, d.Name, how, timeout, d.Source)
 		}
 		return name, nil
 	}, f, nil
@@ -370,8 +370,8 @@ func checkClientProgram(ctx context.Context, run scenarios.Scenario, checks work
 	}
 	for _, what := range need {
 		if !h.Can(what) {
-			return fmt.Errorf("%w: system %s says %s.client: true, but the client program %v does not answer %s requests (its answer to hello: %s); see docs/adapters.md, or give %s: http, tcp or command in %s",
-				clients.ErrClientProgram, d.Name, what, ext.Command, what, h, what, run.SystemSource())
+			return fmt.Errorf("%w: system %s says %s.client: true, but the client program %q does not answer %s requests (its answer to hello: %s); see docs/adapters.md, or give %s: http, tcp or command in %s",
+				clients.ErrClientProgram, d.Name, what, strings.Join(ext.Command, " "), what, h, what, run.SystemSource())
 		}
 	}
 	return nil
@@ -399,10 +399,10 @@ func notReady(ctx context.Context, err error, how string, c *docker.Cluster, tim
 	if errors.As(err, &nr) {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		return fmt.Errorf("%w: %s was not ready within %v (cluster.ready_timeout), checked by %s; its last try: %w; its last log lines: %s; all node logs will be in %s",
+		return fmt.Errorf("%w: %s was not ready within %s (cluster.ready_timeout), checked by %s; its last try: %w; its last log lines: %s; all node logs will be in %s",
 			nodecheck.ErrNotReady, nr.Node, timeout, how, nr.Err, c.LogTail(tctx, nr.Node, 8), filepath.Join(dir, NodesDir))
 	}
-	return fmt.Errorf("%w within %v (cluster.ready_timeout); node logs will be in %s; raise cluster.ready_timeout if this machine is slow", err, timeout, filepath.Join(dir, NodesDir))
+	return fmt.Errorf("%w within %s (cluster.ready_timeout); node logs will be in %s; raise cluster.ready_timeout if this machine is slow", err, timeout, filepath.Join(dir, NodesDir))
 }
 
 // openClients opens one client per logical process, pinned round-robin to

@@ -183,7 +183,7 @@ func (a *RemoteAgent) call(parent context.Context, req helperRequest) (helperRes
 	case err == nil || ctx.Err() == nil:
 		return resp, err
 	case parent.Err() == nil:
-		return resp, fmt.Errorf("%w: the helper of %s did not answer %s within %v", ErrHelperGone, a.node.Name, req.Op, helperTimeout+req.Wait)
+		return resp, fmt.Errorf("%w: the helper of %s did not answer %s within %s", ErrHelperGone, a.node.Name, req.Op, helperTimeout+req.Wait)
 	}
 	return resp, fmt.Errorf("helper of %s: %s: %w", a.node.Name, req.Op, err)
 }

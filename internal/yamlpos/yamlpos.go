@@ -31,7 +31,11 @@ import (
 func Decode(sentinel error, path string, src []byte, v any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: not a file the YAML parser can read (%v)", sentinel, path, r)
+			cause, ok := r.(error)
+			if !ok {
+				cause = fmt.Errorf("%v", r) // a panic value that is no error: its text is all it has
+			}
+			err = fmt.Errorf("%w: %s: not a file the YAML parser can read (%w)", sentinel, path, cause)
 		}
 	}()
 	if err := CheckShape(sentinel, path, src); err != nil {

@@ -118,7 +118,7 @@ func (e *External) Open(ctx context.Context, node workloads.Node, kind string, i
 		return nil, err
 	}
 	if h := c.hello; len(h.Workloads) > 0 && !slices.Contains(h.Workloads, kind) {
-		return nil, errors.Join(fmt.Errorf("%w: %v runs the %s workloads, not %s (its answer to hello)", ErrClientProgram, e.Command, strings.Join(h.Workloads, ", "), kind), c.Close())
+		return nil, errors.Join(fmt.Errorf("%w: %q runs the %s workloads, not %s (its answer to hello)", ErrClientProgram, strings.Join(e.Command, " "), strings.Join(h.Workloads, ", "), kind), c.Close())
 	}
 	return c, nil
 }
@@ -186,7 +186,7 @@ func (e *External) ask(ctx context.Context, node workloads.Node, f string) (work
 		return workloads.Result{}, err
 	}
 	if !c.hello.Can(f) {
-		return workloads.Result{}, fmt.Errorf("%w: %v does not answer %s requests; its answer to hello: %s", ErrClientProgram, e.Command, f, c.hello)
+		return workloads.Result{}, fmt.Errorf("%w: %q does not answer %s requests; its answer to hello: %s", ErrClientProgram, strings.Join(e.Command, " "), f, c.hello)
 	}
 	return c.Invoke(ctx, workloads.Op{F: f}), nil
 }
@@ -356,7 +356,7 @@ func (c *externalClient) start(ctx context.Context) error {
 		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%w: start %v: %w", ErrClientProgram, c.ext.Command, err)
+		return fmt.Errorf("%w: start %q: %w", ErrClientProgram, strings.Join(c.ext.Command, " "), err)
 	}
 	lines := make(chan lineOrEOF, 1)
 	go func() {
