@@ -309,9 +309,8 @@ func (t *table) implications() {
 		if by != "" {
 			implied(r, by)
 		}
-		by = r.Guarantee
-		if r.Status != Violated {
-			by = ""
+		if r.Status == Violated {
+			by = r.Guarantee
 		}
 	}
 	if lin == nil || lin.Status != Held {

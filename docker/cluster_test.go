@@ -168,6 +168,17 @@ func TestImageBuilds(t *testing.T) {
 	if !errors.Is(err, docker.ErrImage) || !strings.Contains(err.Error(), "no-such-file") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("failing Dockerfile: want a one-line ErrImage with the build's output, got %v", err)
 	}
+	// The image in the engine, its build context gone (a stored run
+	// replayed elsewhere): used as it is.
+	write("Dockerfile", "FROM scratch\nCOPY hello.txt prepared.txt /\nLABEL test=faultline\n")
+	gone := docker.ImageSpec{Tag: tag, Build: &docker.BuildSpec{Context: filepath.Join(dir, "gone")}}
+	if err := docker.EnsureImage(ctx, cli, gone, io.Discard); err != nil {
+		t.Errorf("image present, build context gone: %v", err)
+	}
+	gone.Tag = "faultline-test/none:absent"
+	if err := docker.EnsureImage(ctx, cli, gone, io.Discard); !errors.Is(err, docker.ErrImage) || !strings.Contains(err.Error(), "is not a folder on this machine") {
+		t.Errorf("image absent, build context gone: %v", err)
+	}
 	err = docker.EnsureImage(ctx, cli, docker.ImageSpec{Tag: "faultline-test/none:absent", Owner: "system mydb"}, io.Discard)
 	if !errors.Is(err, docker.ErrImage) || !strings.Contains(err.Error(), "system mydb") || !strings.Contains(err.Error(), "build:") {
 		t.Errorf("absent image: %v", err)

@@ -58,8 +58,19 @@ type BuildSpec struct {
 	PrepareKey string
 }
 
-// EnsureImage makes sure the image is in the engine. One with a build is
-// (re)built when missing or stale; one without must already be there.
+// Buildable reports whether an image can be built here: its build
+// context is an absolute path to a folder on this machine.
+func Buildable(b *BuildSpec) bool {
+	if b == nil || !filepath.IsAbs(b.Context) {
+		return false
+	}
+	fi, err := os.Stat(b.Context)
+	return err == nil && fi.IsDir()
+}
+
+// EnsureImage makes sure the image is in the engine. One that is
+// Buildable is (re)built when missing or stale; any other must already be
+// there.
 // Build output goes to log as it comes, and its last lines into the error
 // when the build fails.
 func EnsureImage(ctx context.Context, cli *client.Client, spec ImageSpec, log io.Writer) error {
@@ -71,13 +82,18 @@ func EnsureImage(ctx context.Context, cli *client.Client, spec ImageSpec, log io
 		owner = " (" + spec.Owner + ")"
 	}
 	b := spec.Build
-	if b == nil || b.Context == "" || !filepath.IsAbs(b.Context) {
+	if !Buildable(b) {
+		// Used as the engine has it: a stored run replayed where its build
+		// context is not, an image loaded by hand.
 		if _, err := cli.ImageInspect(ctx, spec.Tag); err != nil {
 			if !cerrdefs.IsNotFound(err) {
 				return fmt.Errorf("inspect image %s: %w", spec.Tag, err)
 			}
-			if b != nil {
+			if b != nil && !filepath.IsAbs(b.Context) {
 				return fmt.Errorf("%w: image %s%s is not in the Docker engine, and its build context %q cannot be found: run from faultline's source tree or set FAULTLINE_SRC", ErrImage, spec.Tag, owner, b.Context)
+			}
+			if b != nil {
+				return fmt.Errorf("%w: image %s%s is not in the Docker engine, and its build context %s is not a folder on this machine: give the folder, or load the image (docker load)", ErrImage, spec.Tag, owner, b.Context)
 			}
 			return fmt.Errorf("%w: image %s%s is not in the Docker engine and nothing says how to build it: add build: {context: ...} to the system, or build or load it first (docker build, docker load; no registry is used)", ErrImage, spec.Tag, owner)
 		}

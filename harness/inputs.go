@@ -10,7 +10,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/systems"
 )
 
 // ErrInputs: the run needs something of this machine that is not here (a
@@ -37,19 +36,17 @@ func (r *run) checkInputs() error {
 			}
 		}
 	}
-	for _, c := range []struct {
-		client *systems.Client
-		field  string
-	}{{r.sc.Workload.Client, r.sc.Path + ": workload.client"}, {r.def.Client, r.def.Source + ": client"}} {
-		if c.client == nil || len(c.client.Command) < 2 {
-			continue
+	if c := r.sc.Client(); c != nil && len(c.Command) > 1 {
+		where := r.def.Source + ": client"
+		if c == r.sc.Workload.Client {
+			where = r.sc.Path + ": workload.client"
 		}
-		for i, arg := range c.client.Command[1:] {
+		for i, arg := range c.Command[1:] {
 			if !filepath.IsAbs(arg) {
 				continue
 			}
 			if _, err := os.Stat(arg); errors.Is(err, os.ErrNotExist) {
-				miss = append(miss, fmt.Sprintf("file %s (%s.command[%d]): not on this machine; the client program needs it there", arg, c.field, i+1))
+				miss = append(miss, fmt.Sprintf("file %s (%s.command[%d]): not on this machine; the client program needs it there", arg, where, i+1))
 			}
 		}
 	}
@@ -78,15 +75,13 @@ func (e *inputsError) Unwrap() []error {
 }
 
 // imageMissing says why an image can be neither found nor built here, ""
-// when it can: a build context that is a folder on this machine (faultline
+// when it can, as docker.EnsureImage will take it: Buildable (faultline
 // builds or refreshes it), else the image in the engine.
 func (r *run) imageMissing(img docker.ImageSpec) (string, error) {
-	b := img.Build
-	if b != nil && filepath.IsAbs(b.Context) {
-		if fi, err := os.Stat(b.Context); err == nil && fi.IsDir() {
-			return "", nil
-		}
+	if docker.Buildable(img.Build) {
+		return "", nil
 	}
+	b := img.Build
 	if _, err := r.engine.cli.ImageInspect(r.ctx, img.Tag); err == nil {
 		return "", nil
 	} else if !cerrdefs.IsNotFound(err) {

@@ -153,6 +153,8 @@ cluster:
     ports: {client: [7000]}
 workload:
   client: {command: [/usr/bin/python3, %s]}
+checker:
+  expect: [sequential]
 `, project, ctx, client)
 	if err := os.WriteFile(replay, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -174,6 +176,11 @@ workload:
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)
 		}
+	}
+	// The scenario's warning (sequential with cas in the mix) is kept
+	// with the run, also one that stopped before anything started.
+	if got := readResults(t, rep.StoreDir).Warnings; len(got) != 1 || !strings.Contains(got[0], "warning: checker.expect[0]: with cas in the mix") {
+		t.Errorf("results.json warnings: %q", got)
 	}
 	assertClean(t, rep.RunID)
 }

@@ -19,12 +19,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/faultline/faultline/internal/regfile"
 	"io"
 	"os"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/faultline/faultline/internal/regfile"
 )
 
 // Type says what a record is, following Jepsen: an invoke, then ok (it

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/faultline/faultline/internal/regfile"
 	"io"
 	"math/big"
 	"slices"
@@ -15,6 +14,8 @@ import (
 	"strings"
 
 	"olympos.io/encoding/edn"
+
+	"github.com/faultline/faultline/internal/regfile"
 )
 
 // Jepsen histories. Two formats are read, both into Records:

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"errors"
 	"fmt"
-	"github.com/faultline/faultline/internal/regfile"
 	"io"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/faultline/faultline/internal/regfile"
 	"github.com/faultline/faultline/internal/yamlpos"
 	"github.com/faultline/faultline/systems"
 	"github.com/faultline/faultline/workloads"
@@ -57,12 +57,7 @@ func LoadChecks(path string) (*Scenario, error) {
 	var ps yamlpos.Problems
 	s.explicitZeros(loc, &ps)
 	s.defaults(loc)
-	s.validateWorkload(loc, &ps, true)
-	s.validateChecker(loc, &ps)
-	if _, err := workloads.Lookup(s.Workload.Kind); err == nil {
-		s.validateExpect(loc, &ps)
-		s.validateExpected(loc, &ps)
-	}
+	s.validateChecks(loc, &ps, true)
 	if err := ps.Err(); err != nil {
 		return nil, err
 	}

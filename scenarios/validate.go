@@ -47,20 +47,27 @@ func (s *Scenario) validate(loc *yamlpos.Locator, ps *yamlpos.Problems) {
 	if s.Cluster.ReadyTimeout < 0 {
 		bad("cluster.ready_timeout", "must be positive")
 	}
-	s.validateWorkload(loc, ps, false)
-	_, err := workloads.Lookup(s.Workload.Kind)
-	kindOK := err == nil
-	if kindOK {
+	if s.validateChecks(loc, ps, false) {
 		ps.Add(s.validateSystem(loc))
 	}
 	if s.TimeLimit > 0 {
 		s.validateNemesis(loc, ps)
 	}
+}
+
+// validateChecks checks what checking a history needs (the workload, the
+// checker's settings, the claims and expectations) and reports whether
+// the workload is known: the claims, and the system's workloads, are
+// judged only then. stored is for a run's stored copy (validateWorkload).
+func (s *Scenario) validateChecks(loc *yamlpos.Locator, ps *yamlpos.Problems, stored bool) bool {
+	s.validateWorkload(loc, ps, stored)
 	s.validateChecker(loc, ps)
-	if kindOK {
-		s.validateExpect(loc, ps)
-		s.validateExpected(loc, ps)
+	if _, err := workloads.Lookup(s.Workload.Kind); err != nil {
+		return false
 	}
+	s.validateExpect(loc, ps)
+	s.validateExpected(loc, ps)
+	return true
 }
 
 // validateChecker checks the checker's own settings.
@@ -95,11 +102,12 @@ func (s *Scenario) validateExpected(loc *yamlpos.Locator, ps *yamlpos.Problems) 
 		for i, name := range list.names {
 			field := fmt.Sprintf("%s[%d]", list.field, i)
 			g, err := checker.ParseGuarantee(name)
+			if err == nil {
+				err = checker.CheckClaim(s.checks(), g, s.Checker.Bounds)
+			}
 			switch {
 			case err != nil:
 				ps.Add(loc.Errorf(field, "%w", err))
-			case checker.CheckClaim(s.checks(), g, s.Checker.Bounds) != nil:
-				ps.Add(loc.Errorf(field, "%w", checker.CheckClaim(s.checks(), g, s.Checker.Bounds)))
 			case slices.Contains(e.Violated, name) && slices.Contains(e.Held, name):
 				ps.Add(loc.Errorf(field, "%s cannot be expected both violated and held", name))
 			}

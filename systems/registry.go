@@ -4,7 +4,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"github.com/faultline/faultline/internal/regfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/faultline/faultline/internal/regfile"
 	"github.com/faultline/faultline/internal/yamlpos"
 )
 

@@ -76,7 +76,7 @@ func expand(name, text string, v any) (string, error) {
 	b := &boundedBuilder{max: MaxRendered}
 	if err := t.Execute(b, v); err != nil {
 		if errors.Is(err, ErrRenderedTooLarge) {
-			return "", fmt.Errorf("%w: it renders past %d bytes (a command, env value or check is a line, not a document)", ErrRenderedTooLarge, MaxRendered)
+			return "", fmt.Errorf("it renders past %d bytes (a command, env value or check is a line, not a document): %w", MaxRendered, err)
 		}
 		return "", err
 	}
@@ -95,7 +95,9 @@ const MaxRanges = 4
 
 var rangeRE = regexp.MustCompile(`\{\{-?\s*range\s`)
 
-// ErrRenderedTooLarge is a template that rendered past MaxRendered.
+// ErrRenderedTooLarge is a template past the bounds: more than MaxRanges
+// ranges, a rendering past MaxRendered, an environment value rendered
+// past MaxString.
 var ErrRenderedTooLarge = errors.New("template too large")
 
 // boundedBuilder is a strings.Builder that refuses to grow past max.

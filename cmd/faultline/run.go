@@ -68,8 +68,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *asWritten {
 		for _, sc := range scs {
-			n := sc.AsWritten()
-			fmt.Fprintf(stderr, "faultline: %s: %s applied as written, resolved again in this run\n", sc.Path, plural(n, "fault"))
+			if n := sc.AsWritten(); n > 0 {
+				fmt.Fprintf(stderr, "faultline: %s: %s applied as written, resolved again in this run\n", sc.Path, plural(n, "fault"))
+			} else {
+				fmt.Fprintf(stderr, "faultline: %s: -as-written changes nothing: its timeline has no as_written (a run's replay.yaml has them)\n", sc.Path)
+			}
 		}
 	}
 	jobs, m, err := plan(files, scs, seeds, shard)

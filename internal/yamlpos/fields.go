@@ -87,9 +87,9 @@ func (w *walker) add(at ast.Node, field, format string, args ...any) {
 	w.ps.list = append(w.ps.list, &Problem{Path: w.path, Line: line, Col: col, Field: field, Msg: cause.Error(), sentinel: w.sentinel, cause: cause})
 }
 
-// resolve strips anchors, tags and aliases off a node (depth bounds an
-// alias that leads back into itself).
-func (w *walker) resolve(n ast.Node, depth int) ast.Node {
+// resolve strips anchors, tags and aliases off a node (nil for a chain of
+// aliases past MaxDepth: one that leads back into itself).
+func (w *walker) resolve(n ast.Node) ast.Node {
 	for range MaxDepth {
 		switch x := n.(type) {
 		case *ast.AnchorNode:
@@ -117,7 +117,7 @@ func (w *walker) walk(n ast.Node, t reflect.Type, field string, top bool, depth 
 		w.add(n, field, "aliases expand the file past %d values: a file faultline reads is a page of YAML", maxVisits)
 		return
 	}
-	n = w.resolve(n, depth)
+	n = w.resolve(n)
 	if n == nil || n.Type() == ast.NullType {
 		return
 	}
@@ -140,8 +140,7 @@ func (w *walker) walk(n ast.Node, t reflect.Type, field string, top bool, depth 
 		w.fields(n, reflect.TypeOf(m).Elem(), field, top, depth, extra)
 		return
 	}
-	switch {
-	case t == durationType:
+	if t == durationType {
 		if k := n.Type(); (k == ast.IntegerType || k == ast.FloatType) && n.GetToken().Value != "0" {
 			w.add(n, field, "want %s, not %s", wants("time.Duration"), n.GetToken().Value)
 		}
@@ -168,7 +167,7 @@ func (w *walker) walk(n ast.Node, t reflect.Type, field string, top bool, depth 
 	case reflect.Struct:
 		w.fields(n, t, field, top, depth, nil)
 	case reflect.Map:
-		w.mapping(n, depth, func(key string, k, v ast.Node) {
+		w.mapping(n, func(key string, k, v ast.Node) {
 			w.walk(v, t.Elem(), join(field, key), false, depth+1)
 		})
 	case reflect.Slice, reflect.Array:
@@ -190,7 +189,7 @@ func (w *walker) fields(n ast.Node, t reflect.Type, field string, top bool, dept
 		w.add(n, field, "want %s, not %s", wants("map["), shown(n))
 		return
 	}
-	w.mapping(n, depth, func(key string, k, v ast.Node) {
+	w.mapping(n, func(key string, k, v ast.Node) {
 		if top && strings.HasPrefix(key, Extension) {
 			return
 		}
@@ -218,11 +217,11 @@ func (w *walker) fields(n ast.Node, t reflect.Type, field string, top bool, dept
 // mapping calls each for every key of a mapping in file order, merged
 // ones (`<<: *base`) included. (A key written twice in the mapping itself
 // the parser refuses; one written over a merged key is YAML's merge.)
-func (w *walker) mapping(n ast.Node, depth int, each func(key string, k, v ast.Node)) {
+func (w *walker) mapping(n ast.Node, each func(key string, k, v ast.Node)) {
 	merged := map[string]bool{}
 	for _, mv := range mappingValues(n) {
 		if mv.Key.IsMergeKey() {
-			for _, src := range w.mergeSources(mv.Value, depth) {
+			for _, src := range w.mergeSources(mv.Value) {
 				for _, m := range mappingValues(src) {
 					key := keyText(m.Key)
 					if !merged[key] {
@@ -238,12 +237,12 @@ func (w *walker) mapping(n ast.Node, depth int, each func(key string, k, v ast.N
 }
 
 // mergeSources are the mappings a merge key names: one, or a list.
-func (w *walker) mergeSources(v ast.Node, depth int) []ast.Node {
-	v = w.resolve(v, depth)
+func (w *walker) mergeSources(v ast.Node) []ast.Node {
+	v = w.resolve(v)
 	if s, ok := v.(*ast.SequenceNode); ok {
 		var out []ast.Node
 		for _, e := range s.Values {
-			out = append(out, w.resolve(e, depth))
+			out = append(out, w.resolve(e))
 		}
 		return out
 	}

@@ -81,7 +81,9 @@ func fieldAt(src []byte, line, col int) (string, string) {
 
 var unknownRE = regexp.MustCompile(`unknown field "([^"]+)"`)
 
-// suggest adds "did you mean ...?" to an unknown-field message at line
+// suggest adds "did you mean ...?" to an unknown-field message of the
+// YAML library (the walk of fields.go finds unknown fields first; this is
+// for a type that reads itself and refuses a field) at line
 // and col of src: the nearest of the fields known in the section the
 // field sits in (nemesis.faults[0], cluster), or of every field v's type
 // knows when that section cannot be told.
@@ -94,13 +96,7 @@ func suggest(msg string, v any, src []byte, line, col int) string {
 	if !ok {
 		names = fieldNames(reflect.TypeOf(v), map[reflect.Type]bool{})
 	}
-	best, dist := "", 1<<30
-	for _, f := range names {
-		if d := editDistance(m[1], f); d < dist || d == dist && f < best {
-			best, dist = f, d
-		}
-	}
-	if best != "" && dist <= max(2, len(m[1])/3) {
+	if best := nearest(m[1], names); best != "" {
 		return msg + " (did you mean " + best + "?)"
 	}
 	return msg

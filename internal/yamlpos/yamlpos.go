@@ -1,11 +1,13 @@
 // Package yamlpos decodes YAML files strictly and says where a field is:
-// the one home of "file:line: field: what is wrong" for every file
-// faultline reads (scenarios, system definitions).
+// the one home of "file:line:col: field: what is wrong" for every file
+// faultline reads (scenarios, system definitions, compose files).
 //
-// Bytes enter through Decode, which rejects unknown and mistyped fields with
-// the file, line and column the YAML library reports; a Locator then turns a
-// field's dotted path ("nemesis.faults[0].kind") into its line, for errors
-// found after decoding.
+// Bytes enter through Decode, which walks the document against its Go
+// type and lists every problem of shape in file order (fields.go), then
+// decodes; a Locator turns a field's dotted path
+// ("nemesis.faults[0].kind") into its line and column, for errors found
+// after decoding; Problems gathers a file's errors and warnings
+// (problems.go).
 package yamlpos
 
 import (
@@ -171,18 +173,11 @@ func (l *Locator) Has(field string) bool {
 	return err == nil && node != nil && node.GetToken() != nil
 }
 
-// Line finds the line of the field at a dotted path
-// ("nemesis.faults[0].kind"), ignoring the prefix. When the field is absent
-// it walks up to the nearest present parent; when nothing is present it
-// answers 1.
-func (l *Locator) Line(field string) int {
-	line, _ := l.Pos(field)
-	return line
-}
-
-// Pos is Line with the column: where the field's key is written (its
-// value's place for a list item), or its nearest present parent's; 1, 1
-// (the file's start) when nothing is present.
+// Pos finds the line and column of the field at a dotted path
+// ("nemesis.faults[0].kind"), ignoring the prefix: where the field's key
+// is written (its value's place for a list item), or, when the field is
+// absent, its nearest present parent's; 1, 1 (the file's start) when
+// nothing is present.
 func (l *Locator) Pos(field string) (line, col int) {
 	if l == nil || l.file == nil {
 		return 1, 1
